@@ -1,0 +1,63 @@
+"""`python -m service serve|migrate|jobs`: the operator's commands."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+import service  # noqa: F401  (offline switches for litellm)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m service", description="Lanternpath")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the game server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--log-level", default="info")
+    commands.add_parser("migrate", help="create or upgrade the database schema")
+    commands.add_parser("jobs", help="list pending, running and failed jobs")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    from service.config import Settings
+
+    settings = Settings()
+    if args.command == "serve":
+        import uvicorn
+
+        from service.content.loader import ContentError
+        from service.web.app import create_app
+
+        try:
+            app = create_app(settings)
+        except ContentError as exc:
+            raise SystemExit(f"Cannot start: broken content file: {exc}") from None
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
+                    timeout_graceful_shutdown=5)
+    elif args.command == "migrate":
+        from service.store.db import migrate
+
+        migrate(settings.database_url)
+        print("The database schema is up to date.")
+    elif args.command == "jobs":
+        asyncio.run(_list_jobs(settings))
+
+
+async def _list_jobs(settings) -> None:
+    from service.store.db import create_engine, session_factory
+    from service.store.jobs import JobQueue
+
+    engine = create_engine(settings.database_url)
+    jobs = await JobQueue(session_factory(engine)).listing()
+    await engine.dispose()
+    print(f"{'id':>5}  {'kind':<11} {'state':<8} {'attempts':>8}  chapter  last error")
+    for job in jobs:
+        print(f"{job.id:>5}  {job.kind:<11} {job.state:<8} {job.attempts:>8}  "
+              f"{job.adventure_id}/{job.chapter_number}  {job.last_error or ''}")
+    if not jobs:
+        print("No pending, running or failed jobs.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The chapter pipeline: one generation per chapter, its subscribers, the post-stream work."""

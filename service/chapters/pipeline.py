@@ -1,0 +1,94 @@
+"""One chapter, top to bottom: tokens in, visible text out as it comes, then the finished
+chapter (paragraphs and choices). Nothing here waits for the whole reply before the
+first piece of text is handed on, and nothing already shown is ever written again.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from service.domain.choices import fallback_choices, split_choices, valid_choices
+from service.domain.lessons import shuffled_answers
+from service.domain.paragraphs import to_paragraphs
+from service.domain.story import ChapterType
+from service.domain.stream_text import VisibleText
+from service.llm.client import ModelClient, StreamStats
+from service.llm.prompts import ChapterBrief, chapter_messages, choices_repair_messages
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    text: str
+
+
+@dataclass
+class FinishedChapter:
+    paragraphs: list[str]
+    # Paragraphs the stream did not show (added after it, e.g. the exact lesson question).
+    added: list[str]
+    choices: list[str]
+    quality: dict = field(default_factory=dict)
+    first_token_seconds: float | None = None
+    # What the choices answer: a LESSON chapter's buttons answer its bank question.
+    legend: str | None = None
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(self.paragraphs)
+
+
+async def write_chapter(brief: ChapterBrief, model: ModelClient, rng: random.Random,
+                        repair_timeout: float = 30.0) -> AsyncIterator[Chunk | FinishedChapter]:
+    stats = StreamStats()
+    visible = VisibleText()
+    async for token in model.stream(chapter_messages(brief), stats):
+        if text := visible.feed(token):
+            yield Chunk(text)
+    if text := visible.finish():
+        yield Chunk(text)
+    yield await finish_chapter(brief, visible, model, rng, stats, repair_timeout)
+
+
+async def finish_chapter(brief: ChapterBrief, visible: VisibleText, model: ModelClient, rng: random.Random,
+                         stats: StreamStats, repair_timeout: float) -> FinishedChapter:
+    streamed = to_paragraphs(visible.text)
+    added = []
+    if not streamed:
+        added.append(f"You pause for a moment in {brief.world.settings[0]}, listening and looking around.")
+    if brief.type is ChapterType.LESSON and brief.question and brief.question.question not in visible.text:
+        added.append(brief.question.question)
+    quality = {"model": stats.model, "tokens": stats.tokens, "question_added": bool(added) and brief.type is ChapterType.LESSON}
+    choices, quality["choices"] = await _choices(brief, visible, model, rng, repair_timeout)
+    legend = brief.question.question if brief.type is ChapterType.LESSON and brief.question else None
+    return FinishedChapter(streamed + added, added, choices, quality, stats.first_token_seconds, legend)
+
+
+async def _choices(brief: ChapterBrief, visible: VisibleText, model: ModelClient, rng: random.Random,
+                   repair_timeout: float) -> tuple[list[str], str]:
+    if brief.type is ChapterType.CONCLUSION:
+        return [], "none"
+    if brief.type is ChapterType.LESSON and brief.question:
+        return shuffled_answers(brief.question, rng), "bank"
+    if brief.agency_options:
+        return list(brief.agency_options), "agency"
+    if choices := valid_choices(split_choices(visible.raw)[1]):
+        return choices, "model"
+    if choices := await _repair_choices(visible.text, model, repair_timeout):
+        return choices, "repaired"
+    return fallback_choices(visible.text, brief.world, rng), "fallback"
+
+
+async def _repair_choices(chapter_text: str, model: ModelClient, timeout: float) -> list[str] | None:
+    """One short call that asks only for the three choices, given the chapter."""
+    try:
+        async with asyncio.timeout(timeout):
+            reply = await model.complete(choices_repair_messages(chapter_text), max_tokens=120)
+    except Exception as exc:  # the repair is best effort: the fallback always works
+        log.warning("choices repair failed: %r", exc)
+        return None
+    return valid_choices(split_choices(reply)[1])

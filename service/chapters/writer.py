@@ -1,0 +1,156 @@
+"""Runs chapter generations: exactly one per chapter, in the background, so a dropped
+connection never stops a chapter and any number of readers can follow the same one.
+The finished chapter is stored (with its deferred jobs) before its final events go out.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from service.chapters.briefs import build_brief
+from service.chapters.events import EventLog
+from service.chapters.pipeline import Chunk, FinishedChapter, write_chapter
+from service.config import Settings
+from service.domain.story import Catalog
+from service.llm.client import ModelClient, ModelStreamBroken, ModelUnavailable
+from service.store.adventures import AdventureStore
+
+log = logging.getLogger(__name__)
+
+DEFERRED_JOBS = ["summary", "characters"]
+
+
+class ChapterRenderer(Protocol):
+    def chunk(self, text: str) -> str: ...
+    async def chapter(self, paragraphs: list[str]) -> str: ...
+    async def choices(self, adventure_id: str, number: int, choices: list[str], legend: str | None) -> str: ...
+    async def error(self, adventure_id: str, number: int, message: str) -> str: ...
+
+
+class Generation:
+    """One chapter being written: its event log and, once finished, its outcome."""
+
+    def __init__(self, adventure_id: str, number: int):
+        self.adventure_id = adventure_id
+        self.number = number
+        self.log = EventLog()
+        self.finished: FinishedChapter | None = None
+        self.error: str | None = None
+        self.ended_at: float | None = None
+        self.task: asyncio.Task | None = None
+
+
+class ChapterWriter:
+    def __init__(self, settings: Settings, store: AdventureStore, catalog: Catalog, model: ModelClient,
+                 renderer: ChapterRenderer):
+        self.settings = settings
+        self.store = store
+        self.catalog = catalog
+        self.model = model
+        self.renderer = renderer
+        self.generations: dict[tuple[str, int], Generation] = {}
+        self.on_started: list[Callable[[Generation], None]] = []
+        self.on_closed: list[Callable[[Generation], None]] = []
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    @property
+    def streaming(self) -> int:
+        return sum(1 for g in self.generations.values() if g.ended_at is None)
+
+    def running(self, adventure_id: str, number: int) -> Generation | None:
+        return self.generations.get((adventure_id, number))
+
+    def start(self, adventure_id: str, number: int) -> Generation:
+        """Start writing the chapter unless a generation of it is running or just finished."""
+        key = (adventure_id, number)
+        current = self.generations.get(key)
+        if current is not None and current.error is None:
+            return current
+        self._forget_old()
+        generation = Generation(adventure_id, number)
+        self.generations[key] = generation
+        self.idle.clear()
+        generation.task = asyncio.create_task(self._run(generation), name=f"chapter {adventure_id}/{number}")
+        for callback in self.on_started:
+            callback(generation)
+        return generation
+
+    async def _run(self, generation: Generation) -> None:
+        try:
+            await self._write(generation)
+        except (ModelUnavailable, ModelStreamBroken) as exc:
+            await self._fail(generation, _player_message(exc), repr(exc))
+        except asyncio.CancelledError:
+            await asyncio.shield(self._fail(generation, "The storyteller had to stop. Please try again.", "cancelled"))
+            raise
+        except Exception as exc:  # whatever breaks, the player gets a message and a retry, never a hang
+            log.exception("chapter %s/%s failed", generation.adventure_id, generation.number)
+            await self._fail(generation, "Something went wrong while writing this chapter.", repr(exc))
+        finally:
+            self._ended(generation)
+
+    async def _write(self, generation: Generation) -> None:
+        aid, number = generation.adventure_id, generation.number
+        adventure = await self.store.adventure(aid)
+        await self.store.set_chapter_state(aid, number, "writing")
+        brief = await build_brief(self.store, self.catalog, adventure, number)
+        rng = random.Random(f"{adventure.seed}:{number}")
+        async for item in write_chapter(brief, self.model, rng, self.settings.helper_timeout):
+            if isinstance(item, Chunk):
+                generation.log.publish("chunk", self.renderer.chunk(item.text))
+            else:
+                await self._finish(generation, item)
+
+    async def _finish(self, generation: Generation, chapter: FinishedChapter) -> None:
+        aid, number = generation.adventure_id, generation.number
+        values = {
+            "text": chapter.text, "choices": chapter.choices, "quality": chapter.quality,
+            "chunk_count": generation.log.chunk_count, "first_token_seconds": chapter.first_token_seconds,
+        }
+        await self.store.complete_chapter(aid, number, values, DEFERRED_JOBS)
+        generation.finished = chapter
+        generation.log.publish("replace-content", await self.renderer.chapter(chapter.paragraphs))
+        generation.log.publish("choices", await self.renderer.choices(aid, number, chapter.choices, chapter.legend))
+        generation.log.publish("close", "")
+
+    async def _fail(self, generation: Generation, message: str, detail: str) -> None:
+        log.warning("chapter %s/%s not written: %s", generation.adventure_id, generation.number, detail)
+        generation.error = message
+        try:
+            await self.store.set_chapter_state(generation.adventure_id, generation.number, "failed", message)
+        finally:
+            html = await self.renderer.error(generation.adventure_id, generation.number, message)
+            generation.log.publish("chapter-error", html)
+            generation.log.publish("close", "")
+
+    def _ended(self, generation: Generation) -> None:
+        generation.ended_at = time.monotonic()
+        generation.log.close()
+        if self.streaming == 0:
+            self.idle.set()
+        for callback in self.on_closed:
+            callback(generation)
+
+    def _forget_old(self) -> None:
+        """Finished generations are kept a while so that reconnects replay them exactly."""
+        horizon = time.monotonic() - self.settings.generation_keep_seconds
+        for key, g in list(self.generations.items()):
+            if g.ended_at is not None and g.ended_at < horizon:
+                del self.generations[key]
+
+    async def shutdown(self) -> None:
+        tasks = [g.task for g in self.generations.values() if g.task and not g.task.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _player_message(exc: Exception) -> str:
+    if isinstance(exc, ModelUnavailable):
+        return "The storyteller could not be reached just now. Please try again in a moment."
+    return "The storyteller stopped in the middle of this chapter. Please try again."

@@ -1,0 +1,64 @@
+"""Settings from the environment (and an optional `.env` file), in one place.
+
+The names of the first block are the outside contract; the rest are operator knobs.
+"""
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCAL_MODEL = "lanternpath-local/smollm2"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    llm_model: str = LOCAL_MODEL
+    llm_api_base: str | None = None
+    llm_api_key: str | None = None
+    helper_model: str | None = None
+    llm_fallback_models: str = ""
+    image_model: str | None = None
+    database_url: str = "sqlite+aiosqlite:///lanternpath.db"
+
+    # How a chapter is written.
+    chapter_max_tokens: int = Field(default=700, ge=50)
+    helper_max_tokens: int = Field(default=300, ge=20)
+    first_token_timeout: float = Field(default=20.0, gt=0)
+    idle_timeout: float = Field(default=15.0, gt=0)
+    helper_timeout: float = Field(default=60.0, gt=0)
+    # Deferred work.
+    job_concurrency: int = Field(default=2, ge=1)
+    job_timeout: float = Field(default=120.0, gt=0)
+    job_attempts: int = Field(default=3, ge=1)
+    # Requests.
+    max_body_bytes: int = Field(default=16 * 1024, ge=1024)
+    generation_keep_seconds: float = Field(default=600.0, ge=0)
+
+    @cached_property
+    def chapter_model(self) -> str:
+        return self.llm_model
+
+    @cached_property
+    def summary_model(self) -> str:
+        return self.helper_model or self.llm_model
+
+    @cached_property
+    def fallback_models(self) -> list[str]:
+        return [m.strip() for m in self.llm_fallback_models.split(",") if m.strip()]
+
+    @property
+    def uses_local_model(self) -> bool:
+        return self.llm_model.startswith("lanternpath-local/")
+
+    @property
+    def templates_dir(self) -> Path:
+        return ROOT / "templates"
+
+    @property
+    def static_dir(self) -> Path:
+        return ROOT / "static"

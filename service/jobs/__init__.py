@@ -1,0 +1,1 @@
+"""Deferred work after each chapter: summaries and character descriptions."""

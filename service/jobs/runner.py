@@ -1,0 +1,125 @@
+"""The worker pool inside the server process. Streams come first: jobs for a chapter wait
+until its stream has closed, and with the embedded local model (which shares the CPU)
+no model-calling job runs while any chapter streams: a job under way is set back.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import datetime, timezone
+
+from service.store.jobs import JobQueue, backoff
+from service.store.models import Job, utcnow
+
+log = logging.getLogger(__name__)
+POLL_SECONDS = 5.0
+
+
+class JobPreempted(Exception):
+    pass
+
+
+class JobRunner:
+    def __init__(self, services, handlers: dict, concurrency: int, timeout: float, attempts: int):
+        self.services = services
+        self.queue: JobQueue = services.jobs
+        self.handlers = handlers
+        self.concurrency = concurrency
+        self.timeout = timeout
+        self.attempts = attempts
+        self._wake = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._workers: list[asyncio.Task] = []
+        self._running: dict[int, asyncio.Task] = {}
+
+    @property
+    def _streams_first(self) -> bool:
+        return self.services.settings.uses_local_model
+
+    async def start(self) -> None:
+        recovered = await self.queue.recover()
+        if recovered:
+            log.info("picked up %d jobs left running by a stopped process", recovered)
+        self._workers = [asyncio.create_task(self._work(i), name=f"job worker {i}") for i in range(self.concurrency)]
+
+    async def stop(self) -> None:
+        for task in self._workers:
+            task.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+
+    def wake(self, *_args) -> None:
+        self._wake.set()
+
+    def stream_started(self, *_args) -> None:
+        """A chapter began streaming: with the local model, running jobs give way."""
+        if self._streams_first:
+            for task in self._running.values():
+                task.cancel(JobPreempted.__name__)
+
+    async def changed(self, timeout: float) -> None:
+        """Wait until some job finishes (or the timeout passes)."""
+        event = self._changed
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    async def _work(self, index: int) -> None:
+        while True:
+            if self._streams_first:
+                await self.services.writer.idle.wait()
+            job = await self.queue.claim(skip=self._streaming_chapters())
+            if job is None:
+                await self._sleep()
+                continue
+            await self._run(job)
+
+    def _streaming_chapters(self) -> set[tuple[str, int]]:
+        return {key for key, g in self.services.writer.generations.items() if g.ended_at is None}
+
+    async def _sleep(self) -> None:
+        self._wake.clear()
+        due = await self.queue.next_due()
+        wait = POLL_SECONDS
+        if due is not None:
+            due = due if due.tzinfo else due.replace(tzinfo=timezone.utc)
+            wait = min(POLL_SECONDS, max(0.05, (due - utcnow()).total_seconds()))
+        try:
+            await asyncio.wait_for(self._wake.wait(), wait)
+        except TimeoutError:
+            pass
+
+    async def _run(self, job: Job) -> None:
+        started = time.monotonic()
+        log.info("job %s %s %s/%s started (attempt %d)", job.id, job.kind, job.adventure_id,
+                 job.chapter_number, job.attempts)
+        task = asyncio.create_task(asyncio.wait_for(self.handlers[job.kind](self.services, job), self.timeout))
+        self._running[job.id] = task
+        try:
+            await task
+        except asyncio.CancelledError:
+            if task.cancelled() and not asyncio.current_task().cancelling():
+                await self._give_way(job)
+                return
+            raise
+        except Exception as exc:
+            await self._failed(job, exc, time.monotonic() - started)
+        else:
+            await self.queue.done(job.id)
+            log.info("job %s %s done in %.2f s", job.id, job.kind, time.monotonic() - started)
+        finally:
+            self._running.pop(job.id, None)
+            self._changed.set()
+            self._changed = asyncio.Event()
+
+    async def _give_way(self, job: Job) -> None:
+        log.info("job %s %s set back: a chapter is streaming", job.id, job.kind)
+        await self.queue.failed(job.id, "set back for a streaming chapter", retry_at=utcnow())
+        await self.queue.refund(job.id)
+
+    async def _failed(self, job: Job, exc: Exception, seconds: float) -> None:
+        error = f"{type(exc).__name__}: {exc}"[:500]
+        retry_at: datetime | None = utcnow() + backoff(job.attempts) if job.attempts < self.attempts else None
+        log.warning("job %s %s failed after %.2f s (attempt %d): %s", job.id, job.kind, seconds, job.attempts, error)
+        await self.queue.failed(job.id, error, retry_at)

@@ -1,0 +1,126 @@
+"""Calls to the models through litellm: the chapter stream and the helper completions.
+
+The stream is handed on token by token; limits on the first token and on silence between
+tokens turn a stalled model into an error the pipeline can report instead of a hang.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import service  # noqa: F401  (sets litellm's offline switches before it is imported)
+import litellm
+
+from service.config import Settings
+
+log = logging.getLogger(__name__)
+litellm.suppress_debug_info = True
+
+
+class ModelUnavailable(Exception):
+    """No model produced a first token (all attempts and fallbacks failed or stalled)."""
+
+
+class ModelStreamBroken(Exception):
+    """The model stopped, failed or went silent after it had started writing."""
+
+
+@dataclass
+class StreamStats:
+    model: str = ""
+    started: float = field(default_factory=time.monotonic)
+    first_token_at: float | None = None
+    tokens: int = 0
+
+    @property
+    def first_token_seconds(self) -> float | None:
+        return None if self.first_token_at is None else self.first_token_at - self.started
+
+
+class ModelClient:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        if any(m.startswith("lanternpath-local/") for m in (settings.chapter_model, settings.summary_model)):
+            from service.llm.local_provider import register_local_provider
+
+            register_local_provider()
+
+    def _call_args(self, model: str) -> dict:
+        args: dict = {"model": model, "num_retries": 0}
+        if not model.startswith("lanternpath-local/"):
+            if self.settings.llm_api_base:
+                args["api_base"] = self.settings.llm_api_base
+            if self.settings.llm_api_key:
+                args["api_key"] = self.settings.llm_api_key
+        return args
+
+    def _chapter_candidates(self) -> list[str]:
+        # The chapter model gets a second try before the fallbacks: most failures are brief.
+        return [self.settings.chapter_model, self.settings.chapter_model, *self.settings.fallback_models]
+
+    async def stream(self, messages: list[dict], stats: StreamStats) -> AsyncIterator[str]:
+        """Yield the chapter's text as the model writes it."""
+        tokens, first = await self._open_stream(messages, stats)
+        stats.first_token_at = time.monotonic()
+        stats.tokens = 1
+        yield first
+        while True:
+            try:
+                async with asyncio.timeout(self.settings.idle_timeout):
+                    text = await _next_text(tokens)
+            except StopAsyncIteration:
+                return
+            except TimeoutError as exc:
+                await _close(tokens)
+                raise ModelStreamBroken(f"the model went silent for {self.settings.idle_timeout:.0f} s") from exc
+            except Exception as exc:  # litellm raises many provider-specific types
+                raise ModelStreamBroken(f"the model's connection failed: {type(exc).__name__}") from exc
+            stats.tokens += 1
+            yield text
+
+    async def _open_stream(self, messages: list[dict], stats: StreamStats) -> tuple[AsyncIterator, str]:
+        errors = []
+        for model in self._chapter_candidates():
+            stats.model = model
+            try:
+                async with asyncio.timeout(self.settings.first_token_timeout):
+                    response = await litellm.acompletion(
+                        messages=messages, stream=True, max_tokens=self.settings.chapter_max_tokens,
+                        **self._call_args(model),
+                    )
+                    tokens = aiter(response)
+                    return tokens, await _next_text(tokens)
+            except Exception as exc:  # a timeout, an empty stream or any provider error
+                log.warning("chapter model %s failed before its first token: %r", model, exc)
+                errors.append(f"{model}: {type(exc).__name__}")
+        raise ModelUnavailable("; ".join(errors))
+
+    async def complete(self, messages: list[dict], max_tokens: int | None = None) -> str:
+        """One helper completion (summaries, choices repair, characters)."""
+        response = await litellm.acompletion(
+            messages=messages,
+            max_tokens=max_tokens or self.settings.helper_max_tokens,
+            timeout=self.settings.helper_timeout,
+            **self._call_args(self.settings.summary_model),
+        )
+        return response.choices[0].message.content or ""
+
+
+async def _next_text(tokens: AsyncIterator) -> str:
+    """The next non-empty piece of text (role-only and empty deltas are skipped)."""
+    while True:
+        part = await anext(tokens)
+        if part.choices and (text := part.choices[0].delta.content):
+            return text
+
+
+async def _close(tokens: AsyncIterator) -> None:
+    aclose = getattr(tokens, "aclose", None)
+    if aclose is not None:
+        try:
+            await aclose()
+        except Exception:  # closing a broken stream may fail again; nothing more to do
+            pass

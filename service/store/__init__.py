@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy models, the repositories and the durable job queue."""

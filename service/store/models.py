@@ -1,0 +1,108 @@
+"""The tables. Alembic's migrations in `migrations/` create them; these classes map them.
+
+Chapters store only their finished, clean text: the token stream lives in memory.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Adventure(Base):
+    __tablename__ = "adventures"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_hash: Mapped[str] = mapped_column(String(64), index=True)
+    world_key: Mapped[str] = mapped_column(String(64))
+    topic_key: Mapped[str] = mapped_column(String(64))
+    seed: Mapped[int] = mapped_column(Integer)
+    plan: Mapped[list[str]] = mapped_column(JSON)
+    question_ids: Mapped[list[str]] = mapped_column(JSON)
+    agency: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+class Chapter(Base):
+    __tablename__ = "chapters"
+    __table_args__ = (UniqueConstraint("adventure_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    adventure_id: Mapped[str] = mapped_column(ForeignKey("adventures.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(16))
+    # pending -> writing -> complete | failed; writing becomes interrupted after a crash.
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    text: Mapped[str] = mapped_column(Text, default="")
+    choices: Mapped[list[str]] = mapped_column(JSON, default=list)
+    question_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    chunk_count: Mapped[int] = mapped_column(Integer, default=0)
+    quality: Mapped[dict] = mapped_column(JSON, default=dict)
+    first_token_seconds: Mapped[float | None] = mapped_column(Float, default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+class Answer(Base):
+    __tablename__ = "answers"
+    __table_args__ = (UniqueConstraint("adventure_id", "chapter_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    adventure_id: Mapped[str] = mapped_column(ForeignKey("adventures.id", ondelete="CASCADE"), index=True)
+    chapter_number: Mapped[int] = mapped_column(Integer)
+    choice: Mapped[str] = mapped_column(Text)
+    question_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    correct: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Summary(Base):
+    __tablename__ = "summaries"
+    __table_args__ = (UniqueConstraint("adventure_id", "chapter_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    adventure_id: Mapped[str] = mapped_column(ForeignKey("adventures.id", ondelete="CASCADE"), index=True)
+    chapter_number: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Character(Base):
+    __tablename__ = "characters"
+    __table_args__ = (UniqueConstraint("adventure_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    adventure_id: Mapped[str] = mapped_column(ForeignKey("adventures.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (UniqueConstraint("kind", "adventure_id", "chapter_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    adventure_id: Mapped[str] = mapped_column(ForeignKey("adventures.id", ondelete="CASCADE"), index=True)
+    chapter_number: Mapped[int] = mapped_column(Integer)
+    # pending -> running -> done | failed
+    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    run_after: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)

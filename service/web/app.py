@@ -1,0 +1,108 @@
+"""Builds the Starlette application and, in its lifespan, everything it runs on: the
+catalog, the database (migrated to the newest schema), the model client, the chapter
+writer and the job workers.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.staticfiles import StaticFiles
+from starlette.routing import Mount
+
+from service.chapters.game import Game, GameError
+from service.chapters.writer import ChapterWriter
+from service.config import Settings
+from service.content.loader import load_catalog
+from service.domain.story import Catalog
+from service.jobs.runner import JobRunner
+from service.jobs.work import HANDLERS
+from service.llm.client import ModelClient
+from service.store.adventures import AdventureStore
+from service.store.db import create_engine, migrate_async, session_factory
+from service.store.jobs import JobQueue
+from service.web.guards import BodyTooLarge, RequestGuards
+from service.web.render import Pages
+from service.web.views import ROUTES
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    catalog: Catalog
+    pages: Pages
+    store: AdventureStore
+    jobs: JobQueue
+    model: ModelClient
+    writer: ChapterWriter = None
+    game: Game = None
+    runner: JobRunner = None
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+    catalog = load_catalog()  # a broken content file stops start-up here, naming file, row and field
+    pages = Pages(settings.templates_dir)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        await migrate_async(settings.database_url)
+        engine = create_engine(settings.database_url)
+        sessions = session_factory(engine)
+        services = Services(settings, catalog, pages, AdventureStore(sessions), JobQueue(sessions), ModelClient(settings))
+        services.writer = ChapterWriter(settings, services.store, catalog, services.model, pages)
+        services.game = Game(catalog, services.store, services.writer)
+        services.runner = JobRunner(services, HANDLERS, settings.job_concurrency, settings.job_timeout,
+                                    settings.job_attempts)
+        services.writer.on_started.append(services.runner.stream_started)
+        services.writer.on_closed.append(services.runner.wake)
+        interrupted = await services.store.interrupt_unfinished()
+        if interrupted:
+            log.info("%d chapters were interrupted by a stop; their pages offer to write them again", interrupted)
+        await services.runner.start()
+        app.state.services = services
+        try:
+            yield
+        finally:
+            await services.writer.shutdown()
+            await services.runner.stop()
+            await engine.dispose()
+
+    return Starlette(
+        routes=[*ROUTES, Mount("/static", StaticFiles(directory=settings.static_dir), name="static")],
+        middleware=[Middleware(RequestGuards, max_body_bytes=settings.max_body_bytes)],
+        exception_handlers={GameError: _game_error, HTTPException: _http_error, BodyTooLarge: _too_large},
+        lifespan=lifespan,
+    )
+
+
+_HEADINGS = {400: "That did not work", 403: "Not allowed", 404: "Not found", 405: "Not allowed",
+             409: "Already moved on", 413: "Too large"}
+
+
+async def _error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    html = await request.app.state.services.pages.render(
+        "error.html", status=status, heading=_HEADINGS.get(status, "Something went wrong"), message=message
+    )
+    return HTMLResponse(html, status_code=status)
+
+
+async def _game_error(request: Request, exc: GameError) -> HTMLResponse:
+    return await _error_page(request, exc.status, exc.message)
+
+
+async def _http_error(request: Request, exc: HTTPException) -> HTMLResponse:
+    message = {404: "There is nothing at this address.", 405: "This address does not accept that kind of request."}
+    return await _error_page(request, exc.status_code, message.get(exc.status_code, str(exc.detail)))
+
+
+async def _too_large(request: Request, exc: BodyTooLarge) -> HTMLResponse:
+    return await _error_page(request, 413, "The request is too large.")

@@ -1,0 +1,92 @@
+"""Builds what each page shows from the store and renders it. Views call these; these
+call the game's repositories and the templates, never the model.
+"""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from markupsafe import Markup
+
+from service.chapters.briefs import question_for
+from service.chapters.writer import Generation
+from service.domain.story import CHAPTER_COUNT, ChapterType
+from service.store.models import Adventure, Chapter
+
+
+@dataclass
+class StreamOutcome:
+    """Filled in while a progressive page streams; the template reads it after the text."""
+
+    added: list[str] = field(default_factory=list)
+    choices_html: Markup = Markup("")
+    error_html: Markup = Markup("")
+
+
+async def start(services) -> str:
+    return await services.pages.render(
+        "start.html", worlds=list(services.catalog.worlds.values()), topics=list(services.catalog.topics.values())
+    )
+
+
+def _chapter_context(services, adventure: Adventure, number: int) -> dict:
+    return {
+        "adventure_id": adventure.id,
+        "number": number,
+        "chapter_count": CHAPTER_COUNT,
+        "world_name": services.catalog.worlds[adventure.world_key].name,
+        "topic_name": services.catalog.topics[adventure.topic_key].name,
+    }
+
+
+def legend_for(services, adventure: Adventure, chapter: Chapter) -> str | None:
+    if chapter.type == ChapterType.LESSON:
+        question = question_for(services.catalog, adventure, chapter.number)
+        return question.question if question else None
+    return None
+
+
+async def chapter(services, adventure: Adventure, number: int) -> str:
+    """A chapter that is finished, failed or interrupted: everything is in the HTML."""
+    stored = await services.store.chapter(adventure.id, number)
+    answers = {a.chapter_number: a.choice for a in await services.store.answers(adventure.id)}
+    context = _chapter_context(services, adventure, number)
+    context["paragraphs"] = [p for p in stored.text.split("\n\n") if p] if stored.state == "complete" else []
+    context["answered"] = answers.get(number)
+    context["message"] = None if stored.state == "complete" else unfinished_message(stored)
+    context["choices_html"] = Markup(
+        await services.pages.choices(adventure.id, number, stored.choices, legend_for(services, adventure, stored))
+    ) if stored.state == "complete" else Markup("")
+    return await services.pages.render("chapter.html", **context)
+
+
+def unfinished_message(stored: Chapter) -> str:
+    if stored.state == "interrupted":
+        return "This chapter was interrupted before it was finished. Your earlier chapters and answers are safe."
+    return stored.error or "This chapter could not be written."
+
+
+def streaming_chapter(services, adventure: Adventure, stored: Chapter, generation: Generation) -> AsyncIterator[str]:
+    """The whole page, streamed while the chapter is written: no JavaScript needed."""
+    outcome = StreamOutcome()
+
+    async def pieces() -> AsyncIterator[Markup]:
+        async for event in generation.log.follow(0):
+            if event.event == "chunk":
+                yield Markup(event.data)  # escaped by the writer's renderer
+            elif event.event == "choices":
+                outcome.choices_html = Markup(event.data)
+            elif event.event == "chapter-error":
+                outcome.error_html = Markup(event.data)
+        if generation.finished is not None:
+            outcome.added = generation.finished.added
+
+    context = _chapter_context(services, adventure, stored.number)
+    return services.pages.stream("chapter.html", stream=pieces(), outcome=outcome, **context)
+
+
+async def chapter_fragment(services, adventure: Adventure, number: int) -> str:
+    """The htmx answer to a choice: the next chapter, its text to arrive over SSE."""
+    context = _chapter_context(services, adventure, number)
+    context["sse_url"] = f"/adventures/{adventure.id}/chapters/{number}/stream"
+    return await services.pages.render("_chapter.html", **context)

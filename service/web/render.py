@@ -1,0 +1,49 @@
+"""Templates: one Jinja environment with autoescaping on, rendered asynchronously so a
+chapter page can stream while the chapter is written. Model text only ever reaches the
+page through autoescaped variables or `escape`.
+"""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
+
+DEFAULT_LEGEND = "What do you do next?"
+
+
+class Pages:
+    def __init__(self, templates_dir: Path):
+        self.env = Environment(
+            loader=FileSystemLoader(templates_dir),
+            autoescape=select_autoescape(default=True),
+            enable_async=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+
+    async def render(self, name: str, **context) -> str:
+        return await self.env.get_template(name).render_async(**context)
+
+    def stream(self, name: str, **context) -> AsyncIterator[str]:
+        return self.env.get_template(name).generate_async(**context)
+
+    # The chapter renderer used by the writer for SSE events.
+    def chunk(self, text: str) -> str:
+        return str(escape(text))
+
+    async def chapter(self, paragraphs: list[str]) -> str:
+        return await self.render("_paragraphs.html", paragraphs=paragraphs)
+
+    async def choices(self, adventure_id: str, number: int, choices: list[str], legend: str | None = None) -> str:
+        return await self.render("_choices.html", adventure_id=adventure_id, number=number, choices=choices,
+                                 legend=legend or DEFAULT_LEGEND)
+
+    async def error(self, adventure_id: str, number: int, message: str) -> str:
+        return await self.render("_chapter_error.html", adventure_id=adventure_id, number=number, message=message)
+
+
+def markup(html: str) -> Markup:
+    """HTML that this service rendered itself (never model text)."""
+    return Markup(html)

@@ -1,0 +1,112 @@
+"""The routes. Each view parses the request, calls the game, and renders a template; the
+same URL answers an htmx fragment when `HX-Request` is set and a whole page otherwise.
+"""
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from service.chapters.game import GameError
+from service.web import journey, pages
+from service.web.owner import owner_token, with_owner_cookie
+from service.web.streams import chapter_stream
+
+
+def _services(request: Request):
+    return request.app.state.services
+
+
+def _is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+async def _form(request: Request) -> dict[str, str]:
+    try:
+        form = await request.form()
+    except UnicodeDecodeError:
+        raise GameError(400, "The form could not be read: it was not valid UTF-8 text.") from None
+    return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
+def _number(request: Request) -> int:
+    return int(request.path_params["number"])
+
+
+async def start_page(request: Request) -> Response:
+    html = await pages.start(_services(request))
+    return with_owner_cookie(request, HTMLResponse(html))
+
+
+async def create_adventure(request: Request) -> Response:
+    form = await _form(request)
+    token = owner_token(request, create=True)
+    adventure = await _services(request).game.begin(token, form.get("story_category"), form.get("lesson_topic"))
+    response = RedirectResponse(f"/adventures/{adventure.id}/chapters/1", status_code=303)
+    return with_owner_cookie(request, response, token)
+
+
+async def adventure_page(request: Request) -> Response:
+    game = _services(request).game
+    adventure = await game.owned(request.path_params["adventure_id"], owner_token(request))
+    number = await game.current_chapter(adventure)
+    return RedirectResponse(f"/adventures/{adventure.id}/chapters/{number}", status_code=303)
+
+
+async def chapter_page(request: Request) -> Response:
+    services = _services(request)
+    adventure = await services.game.owned(request.path_params["adventure_id"], owner_token(request))
+    chapter = await services.game.chapter(adventure, _number(request))
+    generation = services.game.follow(adventure, chapter)
+    if generation is not None and generation.ended_at is None:
+        body = pages.streaming_chapter(services, adventure, chapter, generation)
+        return StreamingResponse(body, media_type="text/html; charset=utf-8")
+    return HTMLResponse(await pages.chapter(services, adventure, _number(request)))
+
+
+async def choose(request: Request) -> Response:
+    services = _services(request)
+    form = await _form(request)
+    adventure = await services.game.owned(request.path_params["adventure_id"], owner_token(request))
+    chapter = await services.game.choose(adventure, _number(request), form.get("choice"))
+    return await _to_chapter(request, adventure, chapter.number)
+
+
+async def retry(request: Request) -> Response:
+    services = _services(request)
+    adventure = await services.game.owned(request.path_params["adventure_id"], owner_token(request))
+    chapter = await services.game.retry(adventure, _number(request))
+    return await _to_chapter(request, adventure, chapter.number)
+
+
+async def _to_chapter(request: Request, adventure, number: int) -> Response:
+    url = f"/adventures/{adventure.id}/chapters/{number}"
+    if not _is_htmx(request):
+        return RedirectResponse(url, status_code=303)
+    html = await pages.chapter_fragment(_services(request), adventure, number)
+    return HTMLResponse(html, headers={"HX-Push-Url": url})
+
+
+async def summary_page(request: Request) -> Response:
+    services = _services(request)
+    adventure = await services.game.owned(request.path_params["adventure_id"], owner_token(request))
+    return HTMLResponse(await journey.summary(services, adventure))
+
+
+async def stream(request: Request) -> Response:
+    services = _services(request)
+    adventure = await services.game.owned(request.path_params["adventure_id"], owner_token(request))
+    chapter = await services.game.chapter(adventure, _number(request))
+    return await chapter_stream(request, services, adventure, chapter)
+
+
+ROUTES = [
+    Route("/", start_page, methods=["GET"]),
+    Route("/", create_adventure, methods=["POST"]),
+    Route("/adventures/{adventure_id}", adventure_page, methods=["GET"]),
+    Route("/adventures/{adventure_id}/chapters/{number:int}", chapter_page, methods=["GET"]),
+    Route("/adventures/{adventure_id}/chapters/{number:int}/choice", choose, methods=["POST"]),
+    Route("/adventures/{adventure_id}/chapters/{number:int}/retry", retry, methods=["POST"]),
+    Route("/adventures/{adventure_id}/chapters/{number:int}/stream", stream, methods=["GET"]),
+    Route("/adventures/{adventure_id}/summary", summary_page, methods=["GET"]),
+]
