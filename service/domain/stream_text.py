@@ -4,15 +4,18 @@ what the finished chapter keeps.
 """
 from __future__ import annotations
 
+import regex
+
 from service.domain.choices import ChoiceBlockFilter
 from service.domain.paragraphs import strip_heading
 
-# A heading is a short first line; past this many characters the first line is story.
-_HEADING_WINDOW = 120
+# Only text that starts like a heading is held back, and only until its line ends: any
+# other first token is shown at once, so the heading check never delays the first words.
+_HEADING_START = regex.compile(r"\A[\s*_]*(?:#|chapter\b|title\s*:)", regex.IGNORECASE)
 
 
 class LeadingHeadingFilter:
-    """Holds back the first line until it is known whether it is a heading."""
+    """Drops a leading heading line ("Chapter 3: ...", "# ...", "**Title:** ...")."""
 
     def __init__(self) -> None:
         self._held = ""
@@ -22,22 +25,23 @@ class LeadingHeadingFilter:
         if self._decided:
             return text
         self._held += text
-        body = self._held.lstrip()
-        newline = body.find("\n")
-        if newline == -1 and len(body) < _HEADING_WINDOW:
+        start = _HEADING_START.match(self._held, partial=True)
+        if start is None:
+            return self._release(self._held)
+        if start.partial:
             return ""
-        if newline != -1 and not body[newline + 1:].strip():
-            return ""  # the line after a heading may be blank; wait for real text
-        return self._release()
+        first, newline, rest = self._held.lstrip().partition("\n")
+        if not newline or not rest.strip():
+            return ""  # the heading line, or the blank line after it, is not finished yet
+        return self._release(strip_heading(self._held.lstrip()))
 
     def finish(self) -> str:
-        return "" if self._decided else self._release()
+        return "" if self._decided else self._release(strip_heading(self._held.lstrip()))
 
-    def _release(self) -> str:
+    def _release(self, text: str) -> str:
         self._decided = True
-        released = strip_heading(self._held.lstrip())
         self._held = ""
-        return released
+        return text
 
 
 class VisibleText:

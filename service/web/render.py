@@ -34,14 +34,16 @@ class Pages:
         return str(escape(text))
 
     async def chapter(self, paragraphs: list[str]) -> str:
-        return await self.render("_paragraphs.html", paragraphs=paragraphs)
+        return (await self.render("_paragraphs.html", paragraphs=paragraphs)).strip()
 
     async def choices(self, adventure_id: str, number: int, choices: list[str], legend: str | None = None) -> str:
-        return await self.render("_choices.html", adventure_id=adventure_id, number=number, choices=choices,
+        html = await self.render("_choices.html", adventure_id=adventure_id, number=number, choices=choices,
                                  legend=legend or DEFAULT_LEGEND)
+        return html.strip()
 
     async def error(self, adventure_id: str, number: int, message: str) -> str:
-        return await self.render("_chapter_error.html", adventure_id=adventure_id, number=number, message=message)
+        html = await self.render("_chapter_error.html", adventure_id=adventure_id, number=number, message=message)
+        return html.strip()
 
 
 def markup(html: str) -> Markup:
