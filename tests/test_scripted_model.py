@@ -1,0 +1,152 @@
+"""The scripted model server acts like an OpenAI endpoint, seen through litellm over real HTTP."""
+
+import asyncio
+import json
+import os
+import re
+import time
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # before litellm: no network here
+os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
+
+import httpx  # noqa: E402
+import litellm  # noqa: E402
+import openai  # noqa: E402
+import pytest  # noqa: E402
+
+from tests.support.scripted_replies import INJECTED_HTML, build_reply  # noqa: E402
+
+pytest_plugins = ["tests.support.fixtures"]
+
+
+def user(text: str) -> list[dict]:
+    return [{"role": "user", "content": text}]
+
+
+async def call(server, messages, stream=True, **kwargs):
+    # num_retries=0 so every scripted failure is visible to the test, none is retried away.
+    return await litellm.acompletion(model="openai/scripted", api_base=server.url,
+                                     api_key="test", messages=messages, stream=stream,
+                                     num_retries=0, **kwargs)
+
+
+async def read_stream(stream, arrivals=None):
+    pieces = []
+    async for chunk in stream:
+        if content := chunk.choices[0].delta.content:
+            pieces.append(content)
+            if arrivals is not None:
+                arrivals.append(time.monotonic())
+    return pieces
+
+
+async def test_stream_honours_ttft_and_token_interval(scripted_model):
+    scripted_model.script.reply_override = "one two three four five"
+    # Warm-up: litellm's first stream in a process does one-off lazy imports that would
+    # hold back the first chunk and squeeze the gaps measured on the client.
+    await read_stream(await call(scripted_model, user("CHAPTER TYPE: STORY")))
+    scripted_model.script.update(ttft=0.1, token_interval=0.05)
+    arrivals: list[float] = []
+    started = time.monotonic()
+    pieces = await read_stream(await call(scripted_model, user("CHAPTER TYPE: STORY")), arrivals)
+
+    assert pieces == ["one", " two", " three", " four", " five"]
+    assert arrivals[0] - started >= 0.1
+    assert all(b - a >= 0.035 for a, b in zip(arrivals, arrivals[1:]))
+    record = scripted_model.requests[-1]
+    assert record["stream"] and record["model"] == "scripted" and record["outcome"] == "ok"
+    assert record["first_chunk"] - record["received"] >= 0.1
+    times = record["chunk_times"]
+    assert len(times) == 5 and all(b - a >= 0.045 for a, b in zip(times, times[1:]))
+
+
+async def test_story_chapter_has_mira_paragraphs_and_three_choices(scripted_model):
+    text = "".join(await read_stream(await call(scripted_model, user("CHAPTER TYPE: STORY"))))
+    story, block = text.split("\n\n<CHOICES>\n")
+    assert "Mira" in story and story.count("\n\n") >= 1
+    assert re.findall(r"^Choice ([ABC]): \S", block, re.MULTILINE) == ["A", "B", "C"]
+    assert block.endswith("</CHOICES>")
+
+
+async def test_lesson_chapter_ends_with_the_question_verbatim(scripted_model):
+    question = "If Mira has 3 lanterns and finds 4 more, how many does she have?"
+    prompt = f"CHAPTER TYPE: LESSON\nLESSON QUESTION: {question}\nWrite the chapter."
+    text = "".join(await read_stream(await call(scripted_model, user(prompt))))
+    assert text.endswith(question)
+    assert "CHOICES" not in text.upper()
+
+
+async def test_fail_times_fails_twice_then_recovers(scripted_model):
+    scripted_model.script.update(fail_status=500, fail_times=2)
+    for _ in range(2):
+        with pytest.raises(litellm.InternalServerError):
+            await call(scripted_model, user("CHAPTER TYPE: STORY"))
+    assert await read_stream(await call(scripted_model, user("CHAPTER TYPE: STORY")))
+    assert [r["outcome"] for r in scripted_model.requests] == ["error 500", "error 500", "ok"]
+
+
+async def test_drop_after_breaks_the_stream_after_three_chunks(scripted_model):
+    scripted_model.script.drop_after = 3
+    stream = await call(scripted_model, user("CHAPTER TYPE: STORY"))
+    pieces: list[str] = []
+    with pytest.raises(openai.APIError):
+        async for chunk in stream:
+            pieces.append(chunk.choices[0].delta.content)
+    assert pieces == ["The", " lantern", " flickered"]
+    assert scripted_model.requests[-1]["outcome"] == "dropped"
+
+
+@pytest.mark.parametrize("knobs, before_silence", [({"stall_after": 2}, 2),
+                                                   ({"stall_before_first": True}, 0)])
+async def test_stall_makes_the_stream_go_silent(scripted_model, knobs, before_silence):
+    scripted_model.script.update(**knobs)
+    stream = await call(scripted_model, user("CHAPTER TYPE: STORY"))
+    for _ in range(before_silence):
+        assert (await anext(stream)).choices[0].delta.content
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(anext(stream), timeout=0.3)
+    await stream.aclose()
+    assert scripted_model.requests[-1]["outcome"] == "stalled"
+
+
+async def test_helper_call_honours_helper_latency(scripted_model):
+    scripted_model.script.helper_latency = 0.2
+    started = time.monotonic()
+    response = await call(scripted_model, user("TASK: SUMMARY"), stream=False)
+    assert time.monotonic() - started >= 0.2
+    assert response.choices[0].message.content.startswith("Title: ")
+    record = scripted_model.requests[-1]
+    assert not record["stream"] and record["kind"] == "SUMMARY"
+    assert record["first_chunk"] - record["received"] >= 0.2
+
+
+async def test_fault_scope_helper_spares_streamed_chapters(scripted_model):
+    scripted_model.script.update(fail_status=503, fault_scope="helper", inject_html=True)
+    text = "".join(await read_stream(await call(scripted_model, user("CHAPTER TYPE: STORY"))))
+    assert INJECTED_HTML not in text
+    with pytest.raises(litellm.ServiceUnavailableError):
+        await call(scripted_model, user("TASK: SUMMARY"), stream=False)
+
+
+def test_control_endpoints_update_script_and_report_requests(scripted_model):
+    base = scripted_model.url.removesuffix("/v1")
+    with httpx.Client(base_url=base) as client:
+        assert client.post("/_script", json={"ttft": 0.25}).json()["ttft"] == 0.25
+        assert scripted_model.script.ttft == 0.25
+        assert client.post("/_script", json={"nope": 1}).status_code == 400
+        client.post("/v1/chat/completions", json={"model": "m", "messages": user("TASK: CHOICES")})
+        assert client.get("/_requests").json()[0]["kind"] == "CHOICES"
+        assert client.post("/_reset").json()["ttft"] == 0.0
+
+
+def test_reply_shapes_follow_the_prompt_markers():
+    _, malformed = build_reply(user("CHAPTER TYPE: STORY"), choices_style="malformed")
+    assert "<CHOICES>" not in malformed and malformed.count("\n1. ") == 2
+    _, missing = build_reply(user("CHAPTER TYPE: REFLECT"), choices_style="missing")
+    assert "CHOICES" not in missing.upper()
+    _, conclusion = build_reply(user("CHAPTER TYPE: CONCLUSION"))
+    assert "CHOICES" not in conclusion.upper()
+    _, characters = build_reply(user("TASK: CHARACTERS"))
+    names = [c["name"] for c in json.loads(characters.split("```json\n")[1].split("```")[0])]
+    assert names == ["Mira"]
+    assert build_reply(user("CHAPTER TYPE: STORY")) == build_reply(user("CHAPTER TYPE: STORY"))
