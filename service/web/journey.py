@@ -4,7 +4,6 @@ while; failed ones get one more attempt when the page asks.
 """
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import datetime, timezone
 

@@ -1,0 +1,47 @@
+"""Shared fixtures: the scripted model server, and a real Lanternpath server on 127.0.0.1
+that talks to it over HTTP through litellm, with a fresh SQLite file per test."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+import service  # noqa: F401  (litellm's offline switches)
+from service.config import Settings
+from service.web.app import create_app
+from tests.support.live_server import LiveServer
+from tests.support.scripted_model import ScriptedModelServer
+
+pytest_plugins = ["tests.support.fixtures"]
+
+
+def scripted_settings(model: ScriptedModelServer, database_url: str, **overrides) -> Settings:
+    values = dict(
+        llm_model="openai/scripted", llm_api_base=model.url, llm_api_key="test-key",
+        database_url=database_url, first_token_timeout=5.0, idle_timeout=3.0, helper_timeout=10.0,
+    )
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+@pytest.fixture
+def database_url(tmp_path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'lanternpath.db'}"
+
+
+@pytest.fixture
+def settings(scripted_model: ScriptedModelServer, database_url: str) -> Settings:
+    return scripted_settings(scripted_model, database_url)
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[LiveServer]:
+    with LiveServer(create_app(settings)) as live:
+        yield live
+
+
+@pytest.fixture
+def client(server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        yield http

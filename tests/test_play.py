@@ -1,0 +1,94 @@
+"""Whole ten-chapter adventures over HTTP against a real server, with litellm talking real
+HTTP to the scripted model: once through the plain forms, once through the SSE stream."""
+from __future__ import annotations
+
+import pytest
+from bs4 import BeautifulSoup
+
+from tests.support import player
+
+WORLD, TOPIC = "brinelight-city", "solar-system"
+
+
+def play_without_javascript(client) -> tuple[list[player.ChapterPage], str]:
+    url = player.start(client, WORLD, TOPIC)
+    pages = []
+    while True:
+        page = player.read_chapter(client, url)
+        pages.append(page)
+        if not page.choices:
+            return pages, page.summary_url
+        response = client.post(page.action, data={"choice": page.choices[0]})
+        assert response.status_code == 303, f"a choice answered {response.status_code}"
+        url = response.headers["location"]
+
+
+def test_when_played_without_javascript_then_ten_chapters_lead_to_the_summary(client):
+    pages, summary_url = play_without_javascript(client)
+
+    assert len(pages) == 10
+    for number, page in enumerate(pages, start=1):
+        assert page.url.endswith(f"/chapters/{number}")
+        assert len(page.text.split()) > 30, f"chapter {number} has almost no text: {page.text!r}"
+        assert "<CHOICES>" not in page.text and "Choice A" not in page.text
+        expected = 0 if number == 10 else 3
+        assert len(page.choices) == expected, f"chapter {number} offers {page.choices}"
+        assert not any(choice in page.text for choice in page.choices), "a choice leaked into #chapter-text"
+    assert summary_url is not None
+
+    summary = BeautifulSoup(client.get(summary_url).text, "html.parser")
+    chapters = summary.select("[data-chapter]")
+    assert [c["data-chapter"] for c in chapters] == [str(n) for n in range(1, 11)]
+    assert all(len(c.get_text(" ", strip=True).split()) > 10 for c in chapters)
+    questions = summary.select("[data-question]")
+    assert [q["data-question"] for q in questions] == ["1", "2", "3"]
+
+
+def test_when_played_over_sse_then_every_chapter_streams_and_ends_in_order(client):
+    url = player.start(client, WORLD, TOPIC)
+    first = player.read_chapter(client, url)
+    action, choices = first.action, first.choices
+    for number in range(2, 11):
+        stream_url = player.choose_htmx(client, action, choices[0])
+        result = player.read_sse(client, stream_url)
+
+        assert result.status == 200 and result.content_type.startswith("text/event-stream")
+        names = result.names
+        chunks = names.count("chunk")
+        assert chunks > 0, f"chapter {number} sent no chunk"
+        assert names == ["chunk"] * chunks + ["replace-content", "choices", "close"], names
+        assert all(e.id for e in result.events), "an event has no id"
+        action, choices = player.choices_from_html(result.data("choices"))
+        assert len(choices) == (0 if number == 10 else 3)
+    assert "/summary" in result.data("choices")
+
+
+def test_when_a_lesson_chapter_is_reached_then_its_answers_are_the_bank_answers(client, scripted_model):
+    pages, _ = play_without_javascript(client)
+    lesson_pages = [p for p in pages if "CHAPTER TYPE: LESSON" in _chapter_types(scripted_model, p)]
+    assert len(lesson_pages) == 3
+    for page in lesson_pages:
+        legend = BeautifulSoup(page.html, "html.parser").select_one("#choices legend").get_text()
+        assert legend.strip() in page.text, "the lesson question is not asked in the chapter"
+
+
+def _chapter_types(model, page) -> str:
+    """The chapter type the model was asked for, read back from the scripted model's log."""
+    number = int(page.url.rsplit("/", 1)[1])
+    for request in model.requests:
+        content = request["messages"][-1]["content"]
+        if request["stream"] and f"CHAPTER: {number} of 10" in content:
+            return content
+    return ""
+
+
+@pytest.mark.parametrize("style", ["missing", "malformed"])
+def test_when_the_model_botches_the_choices_then_the_chapter_still_offers_three(client, scripted_model, style):
+    scripted_model.script.choices_style = style
+    url = player.start(client, WORLD, TOPIC)
+    page = player.read_chapter(client, url)
+    response = client.post(page.action, data={"choice": page.choices[0]})
+    page = player.read_chapter(client, response.headers["location"])
+
+    assert len(page.choices) == 3 and len(set(page.choices)) == 3
+    assert "<choices>" not in page.text.lower()
