@@ -1,0 +1,108 @@
+"""The chapter stream against a real server: text arrives while the model is still
+writing, in order, and a reconnect resumes exactly where it left off."""
+from __future__ import annotations
+
+import html
+
+import httpx
+
+from tests.support import player
+
+WORLD, TOPIC = "clockwork-harbor", "plants"
+
+
+def _second_chapter_stream(client) -> str:
+    page = player.read_chapter(client, player.start(client, WORLD, TOPIC))
+    return player.choose_htmx(client, page.action, page.choices[0])
+
+
+def _streamed_request(model) -> dict:
+    return [r for r in model.requests if r["stream"]][-1]
+
+
+def test_when_the_model_writes_slowly_then_chunks_arrive_before_it_has_finished(client, scripted_model):
+    scripted_model.script.token_interval = 0.03
+    stream_url = _second_chapter_stream(client)
+    result = player.read_sse(client, stream_url)
+
+    chunks = [e for e in result.events if e.event == "chunk"]
+    model = _streamed_request(scripted_model)
+    assert len(chunks) > 20, "the chapter arrived in too few pieces to be streaming"
+    assert chunks[0].at < model["last_chunk"], "the first chunk only arrived after the model had finished"
+    before_model_done = [c for c in chunks if c.at < model["last_chunk"]]
+    assert len(before_model_done) > len(chunks) // 2, "most text arrived only after the model had finished"
+    assert [int(e.id) for e in result.events] == sorted(int(e.id) for e in result.events)
+    assert result.names[-3:] == ["replace-content", "choices", "close"]
+
+
+def test_when_chunks_are_joined_then_they_are_the_chapter_in_the_order_written(client, scripted_model):
+    result = player.read_sse(client, _second_chapter_stream(client))
+
+    streamed = html.unescape("".join(e.data for e in result.events if e.event == "chunk"))
+    final = html.unescape(result.data("replace-content")).replace("<p>", "").replace("</p>", "")
+    assert " ".join(streamed.split()) == " ".join(final.split())
+
+
+def test_when_a_reader_reconnects_with_last_event_id_then_nothing_repeats_and_nothing_is_missing(
+    client, scripted_model
+):
+    scripted_model.script.token_interval = 0.01
+    stream_url = _second_chapter_stream(client)
+    full = player.read_sse(client, stream_url)
+    chunk_ids = [int(e.id) for e in full.events if e.event == "chunk"]
+    cut = chunk_ids[len(chunk_ids) // 2]
+
+    resumed = player.read_sse(client, stream_url, headers={"Last-Event-ID": str(cut)})
+
+    first_part = "".join(e.data for e in full.events if e.event == "chunk" and int(e.id) <= cut)
+    second_part = "".join(e.data for e in resumed.events if e.event == "chunk")
+    all_text = "".join(e.data for e in full.events if e.event == "chunk")
+    assert first_part + second_part == all_text
+    assert all(int(e.id) > cut for e in resumed.events)
+    assert resumed.names[-3:] == ["replace-content", "choices", "close"]
+
+
+def test_when_a_finished_chapter_is_streamed_again_then_it_is_replayed_without_a_new_generation(
+    client, scripted_model
+):
+    stream_url = _second_chapter_stream(client)
+    player.read_sse(client, stream_url)
+    calls = len([r for r in scripted_model.requests if r["stream"]])
+
+    again = player.read_sse(client, stream_url)
+
+    assert again.names == ["chunk"] * again.names.count("chunk") + ["replace-content", "choices", "close"]
+    assert len([r for r in scripted_model.requests if r["stream"]]) == calls, "replaying started a generation"
+
+
+def test_when_the_same_choice_is_sent_twice_then_one_generation_serves_both(client, scripted_model):
+    page = player.read_chapter(client, player.start(client, WORLD, TOPIC))
+    before = len([r for r in scripted_model.requests if r["stream"]])
+    first = player.choose_htmx(client, page.action, page.choices[0])
+    second = player.choose_htmx(client, page.action, page.choices[0])
+
+    assert first == second
+    player.read_sse(client, first)
+    assert len([r for r in scripted_model.requests if r["stream"]]) == before + 1
+
+
+def test_when_a_stream_is_asked_for_with_a_malformed_last_event_id_then_it_answers_400(client):
+    stream_url = _second_chapter_stream(client)
+    response = client.get(stream_url, headers={"Last-Event-ID": "not-a-number"})
+    assert response.status_code == 400
+    assert "Last-Event-ID" in response.text
+
+
+def test_when_the_model_writes_markup_then_every_event_carries_it_escaped(client, scripted_model):
+    scripted_model.script.inject_html = True
+    result = player.read_sse(client, _second_chapter_stream(client))
+    streamed = "".join(e.data for e in result.events if e.event in ("chunk", "replace-content", "choices"))
+
+    assert "<script" not in streamed.lower() and "<b>" not in streamed
+    assert "&lt;script&gt;" in streamed
+
+
+def test_when_another_browser_asks_for_the_stream_then_it_gets_404(client, server):
+    stream_url = _second_chapter_stream(client)
+    with httpx.Client(base_url=server.base_url) as stranger:
+        assert stranger.get(stream_url).status_code == 404
