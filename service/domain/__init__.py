@@ -1,0 +1,1 @@
+"""Pure rules of the game: no I/O, no imports from the rest of the service."""

@@ -1,0 +1,230 @@
+"""The choices block that ends a chapter: spotting it mid-stream, parsing it, and repairing it.
+
+Small models rarely write the block exactly as asked, so everything here is deliberately tolerant.
+"""
+from __future__ import annotations
+
+import random
+
+import regex
+
+from service.domain.story import StoryWorld
+
+# Prefix-monotone on purpose (no lookahead, no \Z, no trailing \b): a match found in a prefix of the
+# stream must stay a match however the stream continues, or the filter could not commit early.
+# No alternative crosses a newline before it completes, so a partial match can never hide a
+# complete one that starts later; ChoiceBlockFilter relies on that.
+BLOCK_START = regex.compile(
+    r"""
+    [<\[][ \t]*/?[ \t]*choices?[ \t]*[>\]]              # <CHOICES>, </choices>, [CHOICES], < Choices >
+    |
+    (?:\A|(?<=\n))[ \t*#\-_>]*                          # line start, maybe under markdown decoration
+    (?:
+        (?:choice|option)[ \t]*[a-e1-5][*_ \t]*[:.)\-]  # Choice A:  Choice 1.  **Choice B)**
+        | (?:your[ \t]+)?choices?[*_ \t]*:              # Choices:  **Choices:**  Your choices:
+        | (?:your[ \t]+)?choices[*_ \t]*\r?\n           # ## Choices  /  **Choices** on its own line
+    )
+    """,
+    regex.IGNORECASE | regex.VERBOSE,
+)
+
+_TAG = regex.compile(r"[<\[][ \t]*/?[ \t]*choices?[ \t]*[>\]]", regex.IGNORECASE)
+_CLOSING_TAG = regex.compile(r"[<\[][ \t]*/[ \t]*choices?[ \t]*[>\]]", regex.IGNORECASE)
+_HEADING = regex.compile(r"^[\s*#_>\-]*(?:your\s+)?(?:choices?|options)[\s*_]*:?[\s*_]*$", regex.IGNORECASE)
+# "Choice A:", "Option 2)", "A)", "(b)", "1.", "- ", "* " ... with any bold/italic markers around it.
+_LABEL = regex.compile(
+    r"""^[\s#>]*
+    (?P<bullet>[\-•+–—*](?=\s))?[\s*_]*
+    (?P<name>
+        (?:choice|option)\s*[a-e1-9][*_]*\s*(?:[:.)\-–—]|(?=\s))
+        | [\[(]?[a-e1-9][*_]*\s*[:.)\]–—]
+    )?[\s*_]*""",
+    regex.IGNORECASE | regex.VERBOSE,
+)
+_INLINE_LABEL = regex.compile(
+    r"(?<=\S\s+)(?=(?:\*\*)?(?:choice|option)\s*[a-e1-5][*_]*\s*[:.)])", regex.IGNORECASE
+)
+_PAIRS = {'"': '"', "'": "'", "“": "”", "‘": "’", "[": "]", "(": ")", "`": "`"}
+_PLACEHOLDER = regex.compile(r"\.\.\.|…|[\[\]<>{}]|\bChoice [A-E1-5]\b|(?i:\bTBD\b)")
+MIN_CHOICE_CHARS = 2
+MAX_CHOICE_CHARS = 160
+
+
+class ChoiceBlockFilter:
+    """Streams a chapter to the reader while hiding the choices block, even when its start is split
+    across tokens: text that might be the start of the block is held back until it is decided.
+
+    The emitted text keeps whatever whitespace preceded the block; rstrip story_text before storing it."""
+
+    def __init__(self) -> None:
+        self._text = ""
+        self._emitted = 0
+        self._block_start: int | None = None
+
+    @property
+    def raw_text(self) -> str:
+        return self._text
+
+    @property
+    def story_text(self) -> str:
+        end = self._block_start if self._block_start is not None else len(self._text)
+        return self._text[:end]
+
+    @property
+    def has_block(self) -> bool:
+        return self._block_start is not None
+
+    def feed(self, token: str) -> str:
+        self._text += token
+        if self._block_start is not None:
+            return ""
+        full = BLOCK_START.search(self._text, self._emitted)
+        if full is not None:
+            self._block_start = full.start()
+            return self._emit_until(full.start())
+        partial = BLOCK_START.search(self._text, self._emitted, partial=True)
+        return self._emit_until(partial.start() if partial is not None else len(self._text))
+
+    def finish(self) -> str:
+        # Held-back text whose match never completed was story after all.
+        if self._block_start is not None:
+            return ""
+        return self._emit_until(len(self._text))
+
+    def _emit_until(self, end: int) -> str:
+        out = self._text[self._emitted:end]
+        self._emitted = max(self._emitted, end)
+        return out
+
+
+def _clean_choice(line: str) -> tuple[bool, str]:
+    """(had a label, the choice text without labels, markdown and wrapping quotes)."""
+    label = _LABEL.match(line)  # always matches, possibly empty
+    text = line[label.end():]
+    text = text.replace("**", "").replace("__", "")
+    return bool(label.group("bullet") or label.group("name")), _unwrap(regex.sub(r"\s+", " ", text))
+
+
+def _mentions(inner: str, opener: str) -> bool:
+    return opener in inner or _PAIRS[opener] in inner
+
+
+def _unwrap(text: str) -> str:
+    """Strip markdown and quotes/brackets around the whole choice, but only in matching pairs."""
+    text = text.strip(" *_")
+    while len(text) >= 2 and _PAIRS.get(text[0]) == text[-1] and not _mentions(text[1:-1], text[0]):
+        text = text[1:-1].strip(" *_")
+    return text
+
+
+def _block_lines(block: str) -> list[str]:
+    """Candidate choice lines. A closing tag ends the block once a choice was seen (later text is
+    chatter); a closing tag before any choice is just a misspelt opening tag."""
+    lines: list[str] = []
+    for raw in block.splitlines():
+        line = _TAG.sub(" ", raw).strip()
+        if line and not _HEADING.match(line):
+            lines.extend(part.strip() for part in _INLINE_LABEL.split(line) if part.strip())
+        if lines and _CLOSING_TAG.search(raw):
+            break
+    return lines
+
+
+def split_choices(text: str) -> tuple[str, list[str]]:
+    """Story text before the block (rstripped) and every choice parsed from the block.
+
+    When some lines carry labels ("Choice A:", "1.", "-") only those count, so a stray
+    "What will you do?" inside the block is not taken for a choice."""
+    match = BLOCK_START.search(text)
+    if match is None:
+        return text.rstrip(), []
+    parsed = [_clean_choice(line) for line in _block_lines(text[match.start():])]
+    parsed = [(labelled, choice) for labelled, choice in parsed if choice]
+    if any(labelled for labelled, _ in parsed):
+        parsed = [(labelled, choice) for labelled, choice in parsed if labelled]
+    return text[:match.start()].rstrip(), [choice for _, choice in parsed]
+
+
+def _is_valid_choice(choice: str) -> bool:
+    return MIN_CHOICE_CHARS <= len(choice) <= MAX_CHOICE_CHARS and not _PLACEHOLDER.search(choice)
+
+
+def valid_choices(choices: list[str]) -> list[str] | None:
+    """The first three choices, stripped, if they are usable as they are; otherwise None."""
+    if len(choices) < 3:
+        return None
+    first = [choice.strip() for choice in choices[:3]]
+    if len({choice.casefold() for choice in first}) < 3:
+        return None
+    return first if all(_is_valid_choice(choice) for choice in first) else None
+
+
+# A capitalised word that follows a lowercase word or a comma is a name, not a sentence start.
+_NAME = regex.compile(r"(?<=[a-z,;]\s+)([A-Z][a-z]{2,}(?:[ -][A-Z][a-z]{2,})?)\b")
+_NOT_NAMES = frozenset(
+    {
+        "the", "a", "an", "and", "but", "or", "so", "then", "when", "while", "she", "he", "they",
+        "we", "you", "his", "her", "their", "its", "our", "your", "this", "that", "these", "those",
+        "there", "here", "what", "where", "who", "why", "how", "chapter", "choice", "choices",
+        "option", "mister", "miss", "mr", "mrs", "god", "lord", "lady", "sir", "captain",
+    }
+)
+_GENERIC_CHOICES = (
+    "Look around carefully for hidden clues",
+    "Ask the guide what the strange sound means",
+    "Rest for a moment and make a careful plan",
+    "Go back and check what you might have missed",
+    "Call out to see if anyone else is nearby",
+)
+_MAX_PLACE_WORDS = 8
+
+
+def _names_in(story_text: str) -> list[str]:
+    """Names by how often they are mentioned, first-mentioned first on ties."""
+    counts: dict[str, int] = {}
+    for match in _NAME.finditer(story_text):
+        name = match.group(1)
+        if name.split()[0].casefold() not in _NOT_NAMES:
+            counts[name] = counts.get(name, 0) + 1
+    return sorted(counts, key=lambda name: -counts[name])
+
+
+def _place(setting: str) -> str:
+    """A setting description shortened to a phrase that reads well after "toward" or "Explore"."""
+    phrase = regex.split(r"[,;:(]| - | – | — |\.", setting.strip(), maxsplit=1)[0].strip()
+    words = phrase.split()[:_MAX_PLACE_WORDS]
+    if not words:
+        return ""
+    if words[0] in ("The", "A", "An"):
+        words[0] = words[0].lower()
+    elif words[0][0].islower() and words[0] not in ("the", "a", "an"):
+        words.insert(0, "the")
+    return " ".join(words)
+
+
+def _world_choices(story_text: str, world: StoryWorld, rng: random.Random) -> list[str]:
+    """Follow a name, explore a place, talk to a name: in that order so the three differ in kind."""
+    places = [place for place in map(_place, world.settings) if place]
+    rng.shuffle(places)
+    names = _names_in(story_text)[:2]
+    out = []
+    if names and places:
+        out.append(f"Follow {names[0]} toward {places.pop(0)}")
+    out.extend(f"Explore {place}" for place in places[:1])
+    out.extend(f"Ask {name} what should happen next" for name in names[-1:])
+    out.extend(f"Explore {place}" for place in places[1:])
+    return out
+
+
+def fallback_choices(story_text: str, world: StoryWorld, rng: random.Random) -> list[str]:
+    """Three usable choices for when neither the model nor the repair call produced any."""
+    generic = list(_GENERIC_CHOICES)
+    rng.shuffle(generic)
+    picked: list[str] = []
+    for choice in _world_choices(story_text, world, rng) + generic:
+        choice = regex.sub(r"\s+", " ", choice).strip()
+        if _is_valid_choice(choice) and choice.casefold() not in {c.casefold() for c in picked}:
+            picked.append(choice)
+        if len(picked) == 3:
+            break
+    return picked

@@ -1,0 +1,124 @@
+"""Turning a model's raw chapter text into clean paragraphs for display.
+
+Owns heading removal, paragraph splitting, markdown clean-up and sentence-aware splitting of long runs.
+"""
+from __future__ import annotations
+
+import math
+
+import regex
+
+MAX_HEADING_CHARS = 80
+MAX_HEADING_LINES = 3
+MAX_SENTENCES_PER_PIECE = 4
+_NUMBER_WORDS = "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve"
+_CHAPTER_HEADING = regex.compile(
+    rf"^[*_\s]*(?:chapter\s+(?:\d+|[ivx]+|{_NUMBER_WORDS})\b[*_\s]*(?:[:.\-–—]|$)|title\s*:)",
+    regex.IGNORECASE,
+)
+# A line ending like this is prose, not a heading.
+_SENTENCE_END = tuple('.!?…"\'”’),;:')
+_OPENING_QUOTES = tuple('"“‘\'')
+
+# Candidate sentence ends: terminal punctuation, any closing quotes/brackets, whitespace, then a
+# capital letter or an opening quote. Whether it is a real end is decided by _is_sentence_end.
+_BOUNDARY = regex.compile(r"[.!?…]+[\"'”’)\]]*(\s+)(?=[\"“‘'(\[]?[A-Z])")
+_ABBREVIATIONS = frozenset(
+    {
+        "mr.", "mrs.", "ms.", "dr.", "st.", "e.g.", "i.e.", "etc.", "vs.", "a.m.", "p.m.", "jr.",
+        "sr.", "prof.", "mt.", "approx.",
+    }
+)
+_LAST_WORD = regex.compile(r"[\"'“‘(\[]*(\S+)$")
+
+
+def _is_heading(line: str) -> bool:
+    stripped = line.strip()
+    if stripped.startswith("#") or _CHAPTER_HEADING.match(stripped):
+        return True
+    core = stripped.strip("*_ \t")
+    return (
+        bool(core)
+        and len(stripped) < MAX_HEADING_CHARS
+        and not core.endswith(_SENTENCE_END)
+        and not core.startswith(_OPENING_QUOTES)
+    )
+
+
+def strip_heading(text: str) -> str:
+    """Drop the title lines a model likes to put before the story, with the blank lines after them.
+
+    Only lines that still have text after them are considered, so a one-line reply survives."""
+    rest = text
+    stripped_any = False
+    for _ in range(MAX_HEADING_LINES):
+        body = rest.lstrip("\r\n\t ")
+        first, newline, after = body.partition("\n")
+        if not newline or not after.strip() or not _is_heading(first):
+            break
+        rest = after
+        stripped_any = True
+    return rest.lstrip("\r\n") if stripped_any else text
+
+
+def _clean(piece: str) -> str:
+    piece = piece.replace("**", "").replace("__", "")
+    piece = regex.sub(r"^[#\s]+", "", piece)
+    return regex.sub(r"\s+", " ", piece).strip()
+
+
+def _is_sentence_end(text: str, match: regex.Match) -> bool:
+    before = text[:match.start(1)]
+    if before.count('"') % 2 or before.count("“") > before.count("”"):
+        return False  # inside a quotation
+    word = _LAST_WORD.search(before)
+    token = word.group(1).casefold() if word else ""
+    if token.endswith("."):
+        bare = token.rstrip("\"'”’)]")
+        if bare in _ABBREVIATIONS or regex.fullmatch(r"\w\.", bare):
+            return False
+    return True
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of one whitespace-collapsed paragraph; joining them with spaces gives it back."""
+    sentences, start = [], 0
+    for match in _BOUNDARY.finditer(text):
+        if _is_sentence_end(text, match):
+            sentences.append(text[start:match.start(1)])
+            start = match.end(1)
+    sentences.append(text[start:])
+    return [s for s in sentences if s]
+
+
+def _even_groups(sentences: list[str], count: int) -> list[str]:
+    size, extra = divmod(len(sentences), count)
+    groups, start = [], 0
+    for index in range(count):
+        end = start + size + (1 if index < extra else 0)
+        groups.append(" ".join(sentences[start:end]))
+        start = end
+    return groups
+
+
+def _split_long(paragraph: str, max_chars: int) -> list[str]:
+    """Pieces of a few sentences each, none over max_chars unless a single sentence already is."""
+    sentences = split_sentences(paragraph)
+    count = max(math.ceil(len(paragraph) / max_chars), math.ceil(len(sentences) / MAX_SENTENCES_PER_PIECE))
+    count = min(count, len(sentences))
+    while True:
+        groups = _even_groups(sentences, count)
+        if count == len(sentences) or all(len(group) <= max_chars for group in groups):
+            return groups
+        count += 1
+
+
+def to_paragraphs(text: str, max_chars: int = 700) -> list[str]:
+    """Clean display paragraphs; a paragraph longer than max_chars is split between sentences."""
+    paragraphs = []
+    for piece in regex.split(r"\r?\n", text):
+        cleaned = _clean(piece)
+        if not regex.search(r"\w", cleaned):
+            continue  # blank lines and leftover decoration like "***" or "---"
+        paragraphs.extend(_split_long(cleaned, max_chars) if len(cleaned) > max_chars else [cleaned])
+    return paragraphs
