@@ -19,6 +19,9 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("jobs", help="list pending, running and failed jobs")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Per-call lines from these libraries would drown the service's own log.
+    for noisy in ("LiteLLM", "litellm", "alembic.runtime.plugins", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
     from service.config import Settings
 
