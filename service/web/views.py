@@ -3,6 +3,8 @@ same URL answers an htmx fragment when `HX-Request` is set and a whole page othe
 """
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -23,6 +25,9 @@ def _is_htmx(request: Request) -> bool:
 
 async def _form(request: Request) -> dict[str, str]:
     try:
+        if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            # Starlette would quietly replace bad bytes; a form that is not UTF-8 is refused instead.
+            parse_qsl((await request.body()).decode("utf-8"), errors="strict")
         form = await request.form()
     except UnicodeDecodeError:
         raise GameError(400, "The form could not be read: it was not valid UTF-8 text.") from None
