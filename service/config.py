@@ -27,6 +27,8 @@ class Settings(BaseSettings):
 
     # How a chapter is written.
     chapter_max_tokens: int = Field(default=700, ge=50)
+    # Small models repeat the prompt back at low temperatures.
+    chapter_temperature: float = Field(default=0.8, ge=0, le=2)
     helper_max_tokens: int = Field(default=300, ge=20)
     first_token_timeout: float = Field(default=20.0, gt=0)
     idle_timeout: float = Field(default=15.0, gt=0)

@@ -39,7 +39,7 @@ def test_when_chunks_are_joined_then_they_are_the_chapter_in_the_order_written(c
     result = player.read_sse(client, _second_chapter_stream(client))
 
     streamed = html.unescape("".join(e.data for e in result.events if e.event == "chunk"))
-    final = html.unescape(result.data("replace-content")).replace("<p>", "").replace("</p>", "")
+    final = html.unescape(result.data("replace-content")).replace("<p>", " ").replace("</p>", " ")
     assert " ".join(streamed.split()) == " ".join(final.split())
 
 

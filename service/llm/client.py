@@ -85,17 +85,20 @@ class ModelClient:
         errors = []
         for model in self._chapter_candidates():
             stats.model = model
+            tokens = None
             try:
                 async with asyncio.timeout(self.settings.first_token_timeout):
                     response = await litellm.acompletion(
                         messages=messages, stream=True, max_tokens=self.settings.chapter_max_tokens,
-                        **self._call_args(model),
+                        temperature=self.settings.chapter_temperature, **self._call_args(model),
                     )
                     tokens = aiter(response)
                     return tokens, await _next_text(tokens)
             except Exception as exc:  # a timeout, an empty stream or any provider error
                 log.warning("chapter model %s failed before its first token: %r", model, exc)
                 errors.append(f"{model}: {type(exc).__name__}")
+                if tokens is not None:
+                    await _close(tokens)  # a stalled stream must not keep the model busy
         raise ModelUnavailable("; ".join(errors))
 
     async def complete(self, messages: list[dict], max_tokens: int | None = None) -> str:

@@ -5,6 +5,7 @@ writer and the job workers.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 from dataclasses import dataclass
 
@@ -69,6 +70,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             log.info("%d chapters were interrupted by a stop; their pages offer to write them again", interrupted)
         await services.runner.start()
         app.state.services = services
+        # Everything loaded so far lives as long as the process: keep the collector from
+        # walking it again and again (full collections showed up as pauses in streams).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
