@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     job_concurrency: int = Field(default=2, ge=1)
     job_timeout: float = Field(default=120.0, gt=0)
     job_attempts: int = Field(default=3, ge=1)
+    job_backoff_seconds: float = Field(default=2.0, gt=0)
     # Requests.
     max_body_bytes: int = Field(default=16 * 1024, ge=1024)
     generation_keep_seconds: float = Field(default=600.0, ge=0)

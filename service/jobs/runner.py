@@ -21,13 +21,15 @@ class JobPreempted(Exception):
 
 
 class JobRunner:
-    def __init__(self, services, handlers: dict, concurrency: int, timeout: float, attempts: int):
+    def __init__(self, services, handlers: dict):
+        settings = services.settings
         self.services = services
         self.queue: JobQueue = services.jobs
         self.handlers = handlers
-        self.concurrency = concurrency
-        self.timeout = timeout
-        self.attempts = attempts
+        self.concurrency = settings.job_concurrency
+        self.timeout = settings.job_timeout
+        self.attempts = settings.job_attempts
+        self.backoff_seconds = settings.job_backoff_seconds
         self._wake = asyncio.Event()
         self._changed = asyncio.Event()
         self._workers: list[asyncio.Task] = []
@@ -120,6 +122,6 @@ class JobRunner:
 
     async def _failed(self, job: Job, exc: Exception, seconds: float) -> None:
         error = f"{type(exc).__name__}: {exc}"[:500]
-        retry_at: datetime | None = utcnow() + backoff(job.attempts) if job.attempts < self.attempts else None
+        retry_at: datetime | None = utcnow() + backoff(job.attempts, self.backoff_seconds) if job.attempts < self.attempts else None
         log.warning("job %s %s failed after %.2f s (attempt %d): %s", job.id, job.kind, seconds, job.attempts, error)
         await self.queue.failed(job.id, error, retry_at)

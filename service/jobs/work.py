@@ -30,7 +30,7 @@ async def summary_job(services, job: Job) -> None:
 async def characters_job(services, job: Job) -> None:
     chapter = await services.store.chapter(job.adventure_id, job.chapter_number)
     known = [(c.name, c.description) for c in await services.store.characters(job.adventure_id)]
-    reply = await services.model.complete(characters_messages(chapter.text, known))
+    reply = await services.model.complete(characters_messages(chapter.number, chapter.text, known))
     await services.store.merge_characters(job.adventure_id, parse_characters(reply))
 
 

@@ -131,12 +131,12 @@ def summary_messages(number: int, chapter_text: str, question: LessonQuestion | 
     ]
 
 
-def characters_messages(chapter_text: str, known: list[tuple[str, str]]) -> list[dict]:
+def characters_messages(number: int, chapter_text: str, known: list[tuple[str, str]]) -> list[dict]:
     listed = "; ".join(f"{n}: {d}" for n, d in known) or "none yet"
     return [
         {"role": "system", "content": "You keep track of the characters in a children's adventure."},
         {"role": "user", "content": (
-            f"TASK: CHARACTERS\nKNOWN CHARACTERS: {listed}\nNEW CHAPTER:\n{chapter_text[-4000:]}\n\n"
+            f"TASK: CHARACTERS\nKNOWN CHARACTERS: {listed}\nCHAPTER {number}:\n{chapter_text[-4000:]}\n\n"
             'Return every character seen so far as a JSON array: [{"name": "...", "description": '
             '"a short visual description"}]. Return only the JSON.'
         )},

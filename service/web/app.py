@@ -61,8 +61,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         services = Services(settings, catalog, pages, AdventureStore(sessions), JobQueue(sessions), ModelClient(settings))
         services.writer = ChapterWriter(settings, services.store, catalog, services.model, pages)
         services.game = Game(catalog, services.store, services.writer)
-        services.runner = JobRunner(services, HANDLERS, settings.job_concurrency, settings.job_timeout,
-                                    settings.job_attempts)
+        services.runner = JobRunner(services, HANDLERS)
         services.writer.on_started.append(services.runner.stream_started)
         services.writer.on_closed.append(services.runner.wake)
         interrupted = await services.store.interrupt_unfinished()

@@ -41,9 +41,11 @@ class LiveServer:
     def stop(self) -> None:
         if self._server is None:
             return
-        # force_exit: streams left open by a test must not hold the suite up.
-        self._server.should_exit = self._server.force_exit = True
-        self._thread.join(timeout=10)
+        self._server.should_exit = True
+        self._thread.join(timeout=3)
+        if self._thread.is_alive():  # streams left open by a test must not hold the suite up
+            self._server.force_exit = True
+            self._thread.join(timeout=10)
         self._server = self._thread = None
 
     def __enter__(self):

@@ -25,7 +25,7 @@ class ChapterPage:
         buttons = soup.select('#choices button[type=submit][name=choice]')
         form = soup.select_one("#choices form[method=post]")
         summary = soup.select_one('a[href$="/summary"]')
-        return cls(url, text.get_text() if text else "", [b["value"] for b in buttons],
+        return cls(url, text.get_text(" ") if text else "", [b["value"] for b in buttons],
                    form["action"] if form else None, summary["href"] if summary else None, html)
 
 

@@ -1,0 +1,92 @@
+"""A real server process killed with SIGKILL loses nothing that was stored: jobs left
+pending finish after a restart, and a chapter cut off mid-stream can be written again."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import httpx
+import pytest
+from bs4 import BeautifulSoup
+
+from tests.support import player
+from tests.support.database import rows, wait_until
+from tests.support.server_process import ROOT, ServerProcess
+
+WORLD, TOPIC = "verdant-ring-station", "water-cycle-and-weather"
+
+
+@pytest.fixture
+def process_env(scripted_model, database_url) -> dict[str, str]:
+    return {"LLM_MODEL": "openai/scripted", "LLM_API_BASE": scripted_model.url, "LLM_API_KEY": "test-key",
+            "DATABASE_URL": database_url, "JOB_BACKOFF_SECONDS": "0.2"}
+
+
+def _restart(process_env, tmp_path, killed: ServerProcess) -> ServerProcess:
+    again = ServerProcess(process_env, tmp_path / "server.log")
+    again.port = killed.port
+    return again.start()
+
+
+def test_when_the_server_is_killed_with_jobs_pending_then_every_summary_completes_after_restart(
+    scripted_model, process_env, database_url, tmp_path
+):
+    scripted_model.script.helper_latency = 5.0
+    first = ServerProcess(process_env, tmp_path / "server.log").start()
+    with httpx.Client(base_url=first.base_url, timeout=30) as client:
+        page = player.read_chapter(client, player.start(client, WORLD, TOPIC))
+        moved = client.post(page.action, data={"choice": page.choices[0]})
+        player.read_chapter(client, moved.headers["location"])
+    assert first.kill() == -9
+    unfinished = rows(database_url, "SELECT count(*) FROM jobs WHERE state IN ('pending', 'running')")[0][0]
+    assert unfinished > 0, "the jobs were done before the kill: the test proves nothing"
+
+    listing = subprocess.run([sys.executable, "-m", "service", "jobs"], cwd=ROOT, capture_output=True, text=True,
+                             env=_env(process_env))
+    assert "summary" in listing.stdout and ("pending" in listing.stdout or "running" in listing.stdout)
+
+    scripted_model.script.helper_latency = 0.0
+    second = _restart(process_env, tmp_path, first)
+    try:
+        wait_until(lambda: rows(database_url, "SELECT DISTINCT state FROM jobs") == [("done",)], 30,
+                   "the jobs were not completed after the restart")
+        assert rows(database_url, "SELECT chapter_number FROM summaries ORDER BY 1") == [(1,), (2,)]
+    finally:
+        second.stop()
+
+
+def test_when_the_server_is_killed_mid_chapter_then_after_a_restart_the_page_offers_to_write_it_again(
+    scripted_model, process_env, database_url, tmp_path
+):
+    scripted_model.script.token_interval = 0.05
+    first = ServerProcess(process_env, tmp_path / "server.log").start()
+    with httpx.Client(base_url=first.base_url, timeout=30) as client:
+        chapter_one = player.read_chapter(client, player.start(client, WORLD, TOPIC))
+        stream_url = player.choose_htmx(client, chapter_one.action, chapter_one.choices[1])
+        with client.stream("GET", stream_url) as response:
+            next(response.iter_lines())  # the chapter is under way
+            first.kill()
+        cookies = dict(client.cookies)
+
+    second = _restart(process_env, tmp_path, first)
+    try:
+        with httpx.Client(base_url=second.base_url, timeout=30, cookies=cookies) as client:
+            chapter_url = stream_url.removesuffix("/stream")
+            interrupted = BeautifulSoup(client.get(chapter_url).text, "html.parser")
+            retry = interrupted.select_one('form[action$="/retry"]')
+            assert retry is not None, "the interrupted chapter offers no way to write it again"
+            assert player.read_chapter(client, chapter_one.url).text.split() == chapter_one.text.split()
+            assert rows(database_url, "SELECT choice FROM answers") == [(chapter_one.choices[1],)]
+
+            moved = client.post(retry["action"])
+            assert moved.status_code == 303
+            rewritten = player.read_chapter(client, moved.headers["location"])
+            assert len(rewritten.choices) == 3 and len(rewritten.text.split()) > 30
+    finally:
+        second.stop()
+
+
+def _env(extra: dict[str, str]) -> dict[str, str]:
+    import os
+
+    return {**os.environ, **extra}

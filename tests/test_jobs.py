@@ -1,0 +1,112 @@
+"""Deferred work: summaries and character descriptions run after a chapter's stream has
+closed, survive model failures and restarts, and leave exactly one result."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from service.config import Settings
+from tests.conftest import scripted_settings
+from tests.support import player
+from tests.support.database import rows, wait_until
+
+WORLD, TOPIC = "amber-dune-caravan", "animals-and-habitats"
+
+
+def _helper_requests(model, task: str) -> dict[int, float]:
+    """When the scripted model received each chapter's helper call of this task."""
+    found = {}
+    for request in list(model.requests):
+        content = request["messages"][-1]["content"]
+        if not request["stream"] and f"TASK: {task}" in content:
+            number = int(re.search(r"CHAPTER (\d+):", content).group(1))
+            found.setdefault(number, request["received"])
+    return found
+
+
+def _jobs(database_url: str) -> list[tuple]:
+    return rows(database_url, "SELECT kind, chapter_number, state, attempts, last_error FROM jobs ORDER BY id")
+
+
+@pytest.fixture
+def settings(scripted_model, database_url) -> Settings:
+    return scripted_settings(scripted_model, database_url, job_backoff_seconds=0.2)
+
+
+def test_when_helper_calls_are_slow_then_jobs_start_only_after_close_and_all_finish(
+    client, scripted_model, database_url
+):
+    scripted_model.script.update(helper_latency=2.0, token_interval=0.02)
+    page = player.read_chapter(client, player.start(client, WORLD, TOPIC))
+    closed = {}
+    for number in (2, 3):
+        result = player.read_sse(client, player.choose_htmx(client, page.action, page.choices[0]))
+        closed[number] = result.events[-1].at
+        action, choices = player.choices_from_html(result.data("choices"))
+        page = player.ChapterPage(page.url, "", choices, action, None, "")
+
+    wait_until(lambda: all(j[2] == "done" for j in _jobs(database_url)) and len(_jobs(database_url)) == 6,
+               30, f"jobs did not all finish: {_jobs(database_url)}")
+    for task in ("SUMMARY", "CHARACTERS"):
+        started = _helper_requests(scripted_model, task)
+        for number, closed_at in closed.items():
+            assert started[number] > closed_at, f"the {task} job of chapter {number} started before its close"
+    summaries = rows(database_url, "SELECT chapter_number, title FROM summaries ORDER BY chapter_number")
+    assert [n for n, _ in summaries] == [1, 2, 3]
+    assert rows(database_url, "SELECT name FROM characters") == [("Mira",)]
+
+
+def test_when_the_helper_fails_twice_then_the_summary_is_still_written(client, scripted_model, database_url):
+    scripted_model.script.update(fail_status=500, fail_times=2, fault_scope="helper")
+    player.read_chapter(client, player.start(client, WORLD, TOPIC))
+
+    wait_until(lambda: rows(database_url, "SELECT title FROM summaries"), 20, "no summary was written")
+    summary_job = [j for j in _jobs(database_url) if j[0] == "summary"][0]
+    assert summary_job[2] == "done"
+
+
+def test_when_the_helper_always_fails_then_the_job_fails_and_the_summary_page_retries_it(
+    client, scripted_model, database_url
+):
+    scripted_model.script.update(fail_status=500, fault_scope="helper")
+    page = player.read_chapter(client, player.start(client, WORLD, TOPIC))
+    wait_until(lambda: [j for j in _jobs(database_url) if j[0] == "summary" and j[2] == "failed"], 20,
+               f"the summary job never failed: {_jobs(database_url)}")
+    assert "InternalServerError" in [j for j in _jobs(database_url) if j[0] == "summary"][0][4]
+
+    scripted_model.script.update(fail_status=None)
+    summary_url = page.url.rsplit("/chapters/", 1)[0] + "/summary"
+    assert client.get(summary_url).status_code == 200
+
+    assert [j[2] for j in _jobs(database_url) if j[0] == "summary"] == ["done"]
+    title = rows(database_url, "SELECT title FROM summaries WHERE chapter_number = 1")[0][0]
+    assert title in client.get(summary_url).text
+
+
+async def test_when_a_summary_job_runs_twice_then_one_summary_is_left(scripted_model, database_url):
+    from service.content.loader import load_catalog
+    from service.jobs.work import summary_job
+    from service.llm.client import ModelClient
+    from service.store.adventures import AdventureStore
+    from service.store.db import create_engine, migrate_async, session_factory
+    from service.store.models import Adventure, Job
+
+    settings = scripted_settings(scripted_model, database_url)
+    await migrate_async(database_url)
+    engine = create_engine(database_url)
+    store = AdventureStore(session_factory(engine))
+    catalog = load_catalog()
+    topic = catalog.topics[TOPIC]
+    adventure = Adventure(id="twice", owner_hash="x", world_key=WORLD, topic_key=TOPIC, seed=1,
+                          plan=["STORY"] * 9 + ["CONCLUSION"], question_ids=[q.id for q in topic.questions[:3]])
+    await store.create_adventure(adventure, "STORY")
+    await store.complete_chapter("twice", 1, {"text": "Mira found a map. " * 20, "choices": ["a", "b", "c"]}, [])
+    services = type("Services", (), {"store": store, "catalog": catalog, "model": ModelClient(settings)})
+    job = Job(id=0, kind="summary", adventure_id="twice", chapter_number=1)
+
+    await summary_job(services, job)
+    await summary_job(services, job)
+
+    assert len(await store.summaries("twice")) == 1
+    await engine.dispose()
