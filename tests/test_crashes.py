@@ -2,6 +2,7 @@
 pending finish after a restart, and a chapter cut off mid-stream can be written again."""
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 
@@ -90,3 +91,25 @@ def _env(extra: dict[str, str]) -> dict[str, str]:
     import os
 
     return {**os.environ, **extra}
+
+
+def test_when_the_server_is_stopped_with_sigterm_mid_chapter_then_the_stream_ends_with_chapter_error(
+    scripted_model, process_env, database_url, tmp_path
+):
+    scripted_model.script.token_interval = 0.05
+    server = ServerProcess(process_env, tmp_path / "server.log").start()
+    with httpx.Client(base_url=server.base_url, timeout=30) as client:
+        chapter_one = player.read_chapter(client, player.start(client, WORLD, TOPIC))
+        stream_url = player.choose_htmx(client, chapter_one.action, chapter_one.choices[0])
+        events = []
+        with client.stream("GET", stream_url) as response:
+            for line in response.iter_lines():
+                if line.startswith("event:"):
+                    events.append(line.split(":", 1)[1].strip())
+                    if len(events) == 3:
+                        server.process.send_signal(signal.SIGTERM)
+    server.process.wait(20)
+
+    assert events[-2:] == ["chapter-error", "close"], f"the stream ended with {events[-3:]}"
+    number = int(stream_url.split("/chapters/")[1].split("/")[0])
+    assert rows(database_url, "SELECT state, text FROM chapters WHERE number = ?", number) == [("failed", "")]

@@ -143,11 +143,15 @@ class ChapterWriter:
             if g.ended_at is not None and g.ended_at < horizon:
                 del self.generations[key]
 
-    async def shutdown(self) -> None:
+    def stop_all(self) -> list[asyncio.Task]:
+        """Stop every chapter being written; each ends with chapter-error and is stored as failed."""
         tasks = [g.task for g in self.generations.values() if g.task and not g.task.done()]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        return tasks
+
+    async def shutdown(self) -> None:
+        await asyncio.gather(*self.stop_all(), return_exceptions=True)
 
 
 def _player_message(exc: Exception) -> str:

@@ -4,7 +4,10 @@ after that event, so no text arrives twice and none is missing.
 """
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable
+
+import anyio
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
@@ -18,6 +21,8 @@ from service.web import pages
 # Browsers drop an SSE event whose data is empty, so `close` carries a word.
 CLOSE_DATA = "done"
 MAX_EVENT_ID = 10**9
+# Shorter than the server's graceful-shutdown timeout (5 s), so the last events go out.
+SHUTDOWN_GRACE_SECONDS = 3.0
 
 
 def last_event_id(request: Request) -> int:
@@ -36,7 +41,11 @@ async def chapter_stream(request: Request, services, adventure: Adventure, chapt
         events = generation.log.follow(after)
     else:
         events = _after(await _stored_events(services, adventure, chapter), after)
-    return EventSourceResponse(_frames(events), ping=15, headers={"Cache-Control": "no-store"})
+    shutdown = anyio.Event()
+    return EventSourceResponse(
+        _frames(events, shutdown, services.writer), ping=15, headers={"Cache-Control": "no-store"},
+        shutdown_event=shutdown, shutdown_grace_period=SHUTDOWN_GRACE_SECONDS,
+    )
 
 
 async def _stored_events(services, adventure: Adventure, chapter: Chapter) -> list[StreamEvent]:
@@ -64,6 +73,17 @@ async def _after(events: Iterable[StreamEvent], after: int) -> AsyncIterator[Str
             yield event
 
 
-async def _frames(events: AsyncIterator[StreamEvent]) -> AsyncIterator[ServerSentEvent]:
-    async for event in events:
-        yield ServerSentEvent(data=event.data or CLOSE_DATA, event=event.event, id=str(event.id))
+async def _frames(events: AsyncIterator[StreamEvent], shutdown: anyio.Event, writer) -> AsyncIterator[ServerSentEvent]:
+    watcher = asyncio.create_task(_stop_writing_on(shutdown, writer))
+    try:
+        async for event in events:
+            yield ServerSentEvent(data=event.data or CLOSE_DATA, event=event.event, id=str(event.id))
+    finally:
+        watcher.cancel()
+
+
+async def _stop_writing_on(shutdown: anyio.Event, writer) -> None:
+    """When the server is stopping, chapters still being written end with chapter-error now,
+    so that every open stream gets its last events before the connection goes."""
+    await shutdown.wait()
+    writer.stop_all()
