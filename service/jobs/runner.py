@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from service.store.jobs import JobQueue, backoff
 from service.store.models import Job, utcnow
@@ -85,7 +85,7 @@ class JobRunner:
         due = await self.queue.next_due()
         wait = POLL_SECONDS
         if due is not None:
-            due = due if due.tzinfo else due.replace(tzinfo=timezone.utc)
+            due = due if due.tzinfo else due.replace(tzinfo=UTC)
             wait = min(POLL_SECONDS, max(0.05, (due - utcnow()).total_seconds()))
         try:
             await asyncio.wait_for(self._wake.wait(), wait)

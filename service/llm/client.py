@@ -11,9 +11,9 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-import service  # noqa: F401  (sets litellm's offline switches before it is imported)
 import litellm
 
+import service  # noqa: F401  (sets litellm's offline switches before it is imported)
 from service.config import Settings
 
 log = logging.getLogger(__name__)

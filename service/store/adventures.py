@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from service.store.db import Sessions
 from service.store.models import Adventure, Answer, Chapter, Character, Job, Summary, utcnow
 
 
@@ -25,7 +25,7 @@ class ChoiceConflict(Exception):
 
 
 class AdventureStore:
-    def __init__(self, sessions: async_sessionmaker):
+    def __init__(self, sessions: Sessions):
         self.sessions = sessions
 
     async def create_adventure(self, adventure: Adventure, first_chapter_type: str) -> Adventure:

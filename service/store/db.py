@@ -42,10 +42,13 @@ def create_engine(database_url: str) -> AsyncEngine:
     )
     if is_sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # The driver's own implicit BEGIN is turned off: _sqlite_begin says which kind of BEGIN.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
@@ -54,5 +57,27 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker:
-    return async_sessionmaker(engine, expire_on_commit=False)
+def _sqlite_begin(connection) -> None:
+    # A transaction that reads first and writes later cannot wait for the lock once another
+    # writer has committed: SQLite fails it at once with "database is locked". Write
+    # transactions therefore take the write lock up front, where the busy timeout applies.
+    immediate = connection.get_execution_options().get("sqlite_immediate", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class Sessions:
+    """`sessions()` opens a session for reading, `sessions.begin()` a write transaction."""
+
+    def __init__(self, engine: AsyncEngine):
+        self._read = async_sessionmaker(engine, expire_on_commit=False)
+        self._write = async_sessionmaker(engine.execution_options(sqlite_immediate=True), expire_on_commit=False)
+
+    def __call__(self):
+        return self._read()
+
+    def begin(self):
+        return self._write.begin()
+
+
+def session_factory(engine: AsyncEngine) -> Sessions:
+    return Sessions(engine)

@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from service.store.db import Sessions
 from service.store.models import Job, utcnow
 
 
 class JobQueue:
-    def __init__(self, sessions: async_sessionmaker):
+    def __init__(self, sessions: Sessions):
         self.sessions = sessions
 
     async def recover(self) -> int:
