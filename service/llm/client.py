@@ -101,6 +101,14 @@ class ModelClient:
                     await _close(tokens)  # a stalled stream must not keep the model busy
         raise ModelUnavailable("; ".join(errors))
 
+    async def warm_up(self) -> None:
+        """Load the embedded model before the first player needs it (loading takes seconds)."""
+        if self.settings.uses_local_model:
+            try:
+                await self.complete([{"role": "user", "content": "Hello"}], max_tokens=1)
+            except Exception as exc:  # the first chapter will report it to the player
+                log.warning("the local model could not be loaded: %r", exc)
+
     async def complete(self, messages: list[dict], max_tokens: int | None = None) -> str:
         """One helper completion (summaries, choices repair, characters)."""
         response = await litellm.acompletion(

@@ -65,7 +65,9 @@ class LocalModel(litellm.CustomLLM):
         super().__init__()
         self.model_path = Path(model_path) if model_path else None
         self.n_ctx = n_ctx
-        self.n_threads = n_threads or os.cpu_count()
+        # One thread by default: llama.cpp's threads spin while they wait, and a second one
+        # fights the event loop (and every other process) for the CPU; measured faster here.
+        self.n_threads = n_threads or int(os.environ.get("LOCAL_MODEL_THREADS", "1"))
         self.chat_format = chat_format  # None: llama-cpp-python uses the GGUF's own chat template
         self.registration_key: tuple | None = None
         self._llm: Any = None
