@@ -27,6 +27,8 @@ class Settings(BaseSettings):
 
     # How a chapter is written.
     chapter_max_tokens: int = Field(default=700, ge=50)
+    # Shown text past this is cut at the next sentence end (a runaway model's cap).
+    chapter_max_chars: int = Field(default=4000, ge=500)
     # Small models repeat the prompt back at low temperatures.
     chapter_temperature: float = Field(default=0.8, ge=0, le=2)
     helper_max_tokens: int = Field(default=300, ge=20)

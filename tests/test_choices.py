@@ -265,3 +265,13 @@ def test_when_anything_given_then_fallback_is_three_valid_choices_deterministica
     assert len(choices) == 3
     assert valid_choices(choices) == choices
     assert fallback_choices(story, _world(settings), random.Random(seed)) == choices
+
+
+def test_when_a_choice_copies_a_story_sentence_then_the_choices_are_not_sensible():
+    from service.domain.choices import sensible_choices
+
+    story = "Mira opened the heavy door to the tower. The wind howled."
+    copied = ["Mira opened the heavy door to the tower.", "Climb the stairs", "Wait for the wind"]
+    fresh = ["Climb the winding stairs", "Wait for the wind to calm", "Call out to the keeper"]
+    assert sensible_choices(copied, story) is None
+    assert sensible_choices(fresh, story) == fresh

@@ -8,9 +8,11 @@ import asyncio
 import logging
 import random
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 
-from service.domain.choices import fallback_choices, split_choices, valid_choices
+from service.domain.choices import fallback_choices, sensible_choices, split_choices
+from service.domain.fidelity import lesson_additions
 from service.domain.lessons import shuffled_answers
 from service.domain.paragraphs import to_paragraphs
 from service.domain.story import ChapterType
@@ -43,12 +45,15 @@ class FinishedChapter:
 
 
 async def write_chapter(brief: ChapterBrief, model: ModelClient, rng: random.Random,
-                        repair_timeout: float = 30.0) -> AsyncIterator[Chunk | FinishedChapter]:
+                        repair_timeout: float = 30.0, max_chars: int = 4000) -> AsyncIterator[Chunk | FinishedChapter]:
     stats = StreamStats()
-    visible = VisibleText()
-    async for token in model.stream(chapter_messages(brief), stats):
-        if text := visible.feed(token):
-            yield Chunk(text)
+    visible = VisibleText(max_chars)
+    async with aclosing(model.stream(chapter_messages(brief), stats)) as tokens:
+        async for token in tokens:
+            if text := visible.feed(token):
+                yield Chunk(text)
+            if visible.stopped:
+                break  # a loop or the length cap: the rest of the reply is never shown
     if text := visible.finish():
         yield Chunk(text)
     yield await finish_chapter(brief, visible, model, rng, stats, repair_timeout)
@@ -60,9 +65,11 @@ async def finish_chapter(brief: ChapterBrief, visible: VisibleText, model: Model
     added = []
     if not streamed:
         added.append(f"You pause for a moment in {brief.world.settings[0]}, listening and looking around.")
-    if brief.type is ChapterType.LESSON and brief.question and brief.question.question not in visible.text:
-        added.append(brief.question.question)
-    quality = {"model": stats.model, "tokens": stats.tokens, "question_added": bool(added) and brief.type is ChapterType.LESSON}
+    lesson_added = lesson_additions(brief.type, brief.question, visible.text)
+    added.extend(lesson_added)
+    quality = {"model": stats.model, "tokens": stats.tokens, "paragraphs": len(streamed) + len(added),
+               "lesson_added": bool(lesson_added), "stream_seconds": stats.stream_seconds,
+               "stopped": visible.guard.reason}
     choices, quality["choices"] = await _choices(brief, visible, model, rng, repair_timeout)
     legend = brief.question.question if brief.type is ChapterType.LESSON and brief.question else None
     return FinishedChapter(streamed + added, added, choices, quality, stats.first_token_seconds, legend)
@@ -76,7 +83,7 @@ async def _choices(brief: ChapterBrief, visible: VisibleText, model: ModelClient
         return shuffled_answers(brief.question, rng), "bank"
     if brief.agency_options:
         return list(brief.agency_options), "agency"
-    if choices := valid_choices(split_choices(visible.raw)[1]):
+    if choices := sensible_choices(split_choices(visible.raw)[1], visible.text):
         return choices, "model"
     if choices := await _repair_choices(visible.text, model, repair_timeout):
         return choices, "repaired"
@@ -91,4 +98,4 @@ async def _repair_choices(chapter_text: str, model: ModelClient, timeout: float)
     except Exception as exc:  # the repair is best effort: the fallback always works
         log.warning("choices repair failed: %r", exc)
         return None
-    return valid_choices(split_choices(reply)[1])
+    return sensible_choices(split_choices(reply)[1], chapter_text)

@@ -100,7 +100,8 @@ class ChapterWriter:
         await self.store.set_chapter_state(aid, number, "writing")
         brief = await build_brief(self.store, self.catalog, adventure, number)
         rng = random.Random(f"{adventure.seed}:{number}")
-        async for item in write_chapter(brief, self.model, rng, self.settings.helper_timeout):
+        async for item in write_chapter(brief, self.model, rng, self.settings.helper_timeout,
+                                       self.settings.chapter_max_chars):
             if isinstance(item, Chunk):
                 generation.log.publish("chunk", self.renderer.chunk(item.text))
             else:

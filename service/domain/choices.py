@@ -228,3 +228,13 @@ def fallback_choices(story_text: str, world: StoryWorld, rng: random.Random) -> 
         if len(picked) == 3:
             break
     return picked
+
+
+def sensible_choices(choices: list[str], story_text: str) -> list[str] | None:
+    """valid_choices, and none of them a copy of a sentence the story already told."""
+    valid = valid_choices(choices)
+    if valid is None:
+        return None
+    story = " ".join(story_text.casefold().split())
+    copied = [c for c in valid if len(c.split()) >= 4 and " ".join(c.casefold().split()).rstrip(".!?") in story]
+    return None if copied else valid

@@ -122,3 +122,19 @@ def to_paragraphs(text: str, max_chars: int = 700) -> list[str]:
             continue  # blank lines and leftover decoration like "***" or "---"
         paragraphs.extend(_split_long(cleaned, max_chars) if len(cleaned) > max_chars else [cleaned])
     return paragraphs
+
+
+TERMINAL_TAIL = regex.compile(r"[.!?…]+[\"'”’)\]]*\Z")
+TAIL_WINDOW = 40
+
+
+def sentence_ends_at(paragraph: str, gap: str, after: str) -> bool:
+    """Whether the whitespace `gap` between `paragraph` (its text so far) and `after` (the next
+    one or two characters) ends a sentence, by the rule of `paragraphs.split_sentences`."""
+    tail = paragraph[-TAIL_WINDOW:]
+    terminal = TERMINAL_TAIL.search(tail)
+    if terminal is None:
+        return False
+    text = paragraph + gap + after[:2]
+    match = _BOUNDARY.match(text, len(paragraph) - len(tail) + terminal.start())
+    return match is not None and match.end(1) == len(paragraph) + len(gap) and _is_sentence_end(text, match)

@@ -7,7 +7,9 @@ from __future__ import annotations
 import regex
 
 from service.domain.choices import ChoiceBlockFilter
+from service.domain.formatting import ParagraphFormatter
 from service.domain.paragraphs import strip_heading
+from service.domain.repetition import RepetitionGuard
 
 # Only text that starts like a heading is held back, and only until its line ends: any
 # other first token is shown at once, so the heading check never delays the first words.
@@ -45,18 +47,32 @@ class LeadingHeadingFilter:
 
 
 class VisibleText:
-    """Model tokens in, safe-to-show story text out (unescaped: escaping is the page's job)."""
+    """Model tokens in, safe-to-show story text out (unescaped: escaping is the page's job).
 
-    def __init__(self) -> None:
+    The stages, in order: the choices block is withheld, a leading heading dropped, a loop
+    cut off before it is shown, and long runs broken into paragraphs as they flow.
+    """
+
+    def __init__(self, max_chars: int = 4000) -> None:
         self.choices = ChoiceBlockFilter()
         self.heading = LeadingHeadingFilter()
+        self.guard = RepetitionGuard(max_chars=max_chars)
+        self.formatter = ParagraphFormatter()
         self.shown: list[str] = []
 
+    @property
+    def stopped(self) -> bool:
+        """The guard has cut the chapter off: reading more of the model is pointless."""
+        return self.guard.stopped
+
     def feed(self, token: str) -> str:
-        return self._keep(self.heading.feed(self.choices.feed(token)))
+        text = self.guard.feed(self.heading.feed(self.choices.feed(token)))
+        return self._keep(self.formatter.feed(text))
 
     def finish(self) -> str:
-        return self._keep(self.heading.feed(self.choices.finish()) + self.heading.finish())
+        text = self.heading.feed(self.choices.finish()) + self.heading.finish()
+        text = self.guard.feed(text) + self.guard.finish()
+        return self._keep(self.formatter.feed(text) + self.formatter.finish())
 
     def _keep(self, text: str) -> str:
         if text:

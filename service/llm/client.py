@@ -35,9 +35,18 @@ class StreamStats:
     first_token_at: float | None = None
     tokens: int = 0
 
+    last_token_at: float | None = None
+
     @property
     def first_token_seconds(self) -> float | None:
         return None if self.first_token_at is None else self.first_token_at - self.started
+
+    @property
+    def stream_seconds(self) -> float | None:
+        """From the first token to the last: the model's writing time, for tokens per second."""
+        if self.first_token_at is None or self.last_token_at is None:
+            return None
+        return self.last_token_at - self.first_token_at
 
 
 class ModelClient:
@@ -79,6 +88,7 @@ class ModelClient:
             except Exception as exc:  # litellm raises many provider-specific types
                 raise ModelStreamBroken(f"the model's connection failed: {type(exc).__name__}") from exc
             stats.tokens += 1
+            stats.last_token_at = time.monotonic()
             yield text
 
     async def _open_stream(self, messages: list[dict], stats: StreamStats) -> tuple[AsyncIterator, str]:
