@@ -17,6 +17,8 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--log-level", default="info")
     commands.add_parser("migrate", help="create or upgrade the database schema")
     commands.add_parser("jobs", help="list pending, running and failed jobs")
+    evaluate = commands.add_parser("evaluate", help="play adventures against the configured model and report quality")
+    evaluate.add_argument("--adventures", type=int, default=1)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Per-call lines from these libraries would drown the service's own log.
@@ -45,6 +47,10 @@ def main(argv: list[str] | None = None) -> None:
         print("The database schema is up to date.")
     elif args.command == "jobs":
         asyncio.run(_list_jobs(settings))
+    elif args.command == "evaluate":
+        from service.evaluation import run
+
+        print(run(args.adventures))
 
 
 async def _list_jobs(settings) -> None:

@@ -67,3 +67,16 @@ def test_when_a_lesson_chapter_paraphrases_its_question_then_the_chapter_ends_wi
             break
         page = player.ChapterPage(page.url, "", choices, action, None, "")
     assert _final_paragraphs(result)[-1] == question
+
+
+def test_when_choices_are_missing_and_the_repair_fails_then_fallback_choices_are_offered(
+    client, scripted_model, database_url
+):
+    result = _chapter_two(client, scripted_model, choices_style="missing", fail_status=500, fault_scope="helper")
+    chapter_type = rows(database_url, "SELECT type FROM chapters WHERE number = 2")[0][0]
+    choices = player.choices_from_html(result.data("choices"))[1]
+
+    assert len(set(choices)) == 3
+    if chapter_type in ("STORY", "REFLECT"):
+        quality = json.loads(rows(database_url, "SELECT quality FROM chapters WHERE number = 2")[0][0])
+        assert quality["choices"] == "fallback"

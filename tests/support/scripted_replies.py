@@ -153,8 +153,9 @@ def build_reply(messages: list[dict], choices_style: str = "good",
     chapter = (_last(_CHAPTER, text) or "").upper()
     if task == "SUMMARY":
         return "SUMMARY", _SUMMARY + (f" {INJECTED_HTML}" if inject_html else "")
+    # The repair call is asked for the block alone; make it fail with fault_scope="helper".
     if task == "CHOICES":
-        return "CHOICES", choices_block(options, choices_style).lstrip("\n")
+        return "CHOICES", choices_block(options, "good").lstrip("\n")
     if task == "CHARACTERS":
         return "CHARACTERS", _CHARACTERS
     if chapter in ("STORY", "REFLECT"):
