@@ -4,6 +4,7 @@ writer and the job workers.
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -14,8 +15,8 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
-from starlette.staticfiles import StaticFiles
 from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
 
 from service.chapters.game import Game, GameError
 from service.chapters.writer import ChapterWriter
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if interrupted:
             log.info("%d chapters were interrupted by a stop; their pages offer to write them again", interrupted)
         await services.runner.start()
+        warm_up = asyncio.create_task(services.model.warm_up())
         app.state.services = services
         # Everything loaded so far lives as long as the process: keep the collector from
         # walking it again and again (full collections showed up as pauses in streams).
@@ -76,6 +78,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             yield
         finally:
+            warm_up.cancel()
             await services.writer.shutdown()
             await services.runner.stop()
             await engine.dispose()

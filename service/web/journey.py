@@ -5,7 +5,7 @@ while; failed ones get one more attempt when the page asks.
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from service.chapters.briefs import question_for
 from service.domain.story import CHAPTER_COUNT, ChapterType
@@ -14,7 +14,7 @@ from service.store.models import Adventure
 
 
 def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _duration(seconds: float) -> str:

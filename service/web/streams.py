@@ -8,7 +8,6 @@ import asyncio
 from collections.abc import AsyncIterator, Iterable
 
 import anyio
-
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import Response
@@ -57,7 +56,8 @@ async def _stored_events(services, adventure: Adventure, chapter: Chapter) -> li
         legend = pages.legend_for(services, adventure, chapter)
         return [
             StreamEvent(n + 1, "replace-content", await renderer.chapter(paragraphs)),
-            StreamEvent(n + 2, "choices", await renderer.choices(adventure.id, chapter.number, chapter.choices, legend)),
+            StreamEvent(n + 2, "choices",
+                        await renderer.choices(adventure.id, chapter.number, chapter.choices, legend)),
             StreamEvent(n + 3, "close", CLOSE_DATA),
         ]
     message = pages.unfinished_message(chapter)
@@ -73,7 +73,8 @@ async def _after(events: Iterable[StreamEvent], after: int) -> AsyncIterator[Str
             yield event
 
 
-async def _frames(events: AsyncIterator[StreamEvent], shutdown: anyio.Event, writer) -> AsyncIterator[ServerSentEvent]:
+async def _frames(events: AsyncIterator[StreamEvent], shutdown: anyio.Event,
+                  writer) -> AsyncIterator[ServerSentEvent]:
     watcher = asyncio.create_task(_stop_writing_on(shutdown, writer))
     try:
         async for event in events:
