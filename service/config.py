@@ -27,6 +27,9 @@ class Settings(BaseSettings):
 
     # How a chapter is written.
     chapter_max_tokens: int = Field(default=700, ge=50)
+    # Characters of earlier chapters in a chapter prompt; unset: 1200 for the embedded model
+    # (reading the prompt is most of its time to first token), 3300 otherwise.
+    prompt_context_chars: int | None = Field(default=None, ge=0)
     # Shown text past this is cut at the next sentence end (a runaway model's cap).
     chapter_max_chars: int = Field(default=4000, ge=500)
     # Small models repeat the prompt back at low temperatures.
@@ -55,6 +58,12 @@ class Settings(BaseSettings):
     @cached_property
     def fallback_models(self) -> list[str]:
         return [m.strip() for m in self.llm_fallback_models.split(",") if m.strip()]
+
+    @property
+    def context_chars(self) -> int:
+        if self.prompt_context_chars is not None:
+            return self.prompt_context_chars
+        return 1200 if self.uses_local_model else 3300
 
     @property
     def uses_local_model(self) -> bool:

@@ -11,9 +11,8 @@ from service.llm.prompts import ChapterBrief
 from service.store.adventures import AdventureStore
 from service.store.models import Adventure
 
-# The embedded model has a 2048-token window: the story so far must stay short.
-_STORY_SO_FAR_CHARS = 1500
-_LAST_CHAPTER_CHARS = 1800
+# Of the characters a prompt gives to earlier chapters, the last chapter gets this share.
+_LAST_CHAPTER_SHARE = 0.55
 
 
 def question_for(catalog: Catalog, adventure: Adventure, number: int) -> LessonQuestion | None:
@@ -33,7 +32,8 @@ def agency_labels(adventure: Adventure) -> tuple[str, ...]:
     return tuple(option.label for option in offer_agency(random.Random(adventure.seed)))
 
 
-async def build_brief(store: AdventureStore, catalog: Catalog, adventure: Adventure, number: int) -> ChapterBrief:
+async def build_brief(store: AdventureStore, catalog: Catalog, adventure: Adventure, number: int,
+                      context_chars: int = 3300) -> ChapterBrief:
     plan = [ChapterType(t) for t in adventure.plan]
     chapters = {c.number: c for c in await store.chapters(adventure.id)}
     answers = {a.chapter_number: a for a in await store.answers(adventure.id)}
@@ -54,8 +54,8 @@ async def build_brief(store: AdventureStore, catalog: Catalog, adventure: Advent
         previous_choice=previous.choice if previous else None,
         previous_correct=previous.correct if previous else None,
         previous_question=question_for(catalog, adventure, number - 1) if number > 1 else None,
-        story_so_far=tuple(_last_chars(earlier, _STORY_SO_FAR_CHARS)),
-        last_chapter=last.text[-_LAST_CHAPTER_CHARS:] if last else None,
+        story_so_far=tuple(_last_chars(earlier, int(context_chars * (1 - _LAST_CHAPTER_SHARE)))),
+        last_chapter=last.text[-int(context_chars * _LAST_CHAPTER_SHARE):] if last else None,
         characters=tuple((c.name, c.description) for c in await store.characters(adventure.id)),
     )
 

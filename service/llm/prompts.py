@@ -46,12 +46,9 @@ def system_prompt(world: StoryWorld) -> str:
 
 def chapter_messages(brief: ChapterBrief) -> list[dict]:
     phase = phase_for(brief.number)
-    lines = [
-        f"CHAPTER: {brief.number} of {CHAPTER_COUNT}",
-        f"CHAPTER TYPE: {brief.type.value}",
-        f"STORY PHASE: {phase.value}. {PHASE_GUIDANCE[phase]}",
-        f"LESSON TOPIC: {brief.topic_name}",
-    ]
+    # What stays the same from chapter to chapter comes first: a local model can then reuse
+    # the state of the prompt's common beginning instead of reading it again.
+    lines = [f"LESSON TOPIC: {brief.topic_name}"]
     if brief.agency:
         lines.append(f"THE HERO'S SPECIAL PICK (keep it part of the story): {brief.agency}")
     if brief.characters:
@@ -61,6 +58,11 @@ def chapter_messages(brief: ChapterBrief) -> list[dict]:
         lines.append("STORY SO FAR:\n" + "\n".join(brief.story_so_far))
     if brief.last_chapter:
         lines.append("THE LAST CHAPTER:\n" + brief.last_chapter)
+    lines += [
+        f"CHAPTER: {brief.number} of {CHAPTER_COUNT}",
+        f"CHAPTER TYPE: {brief.type.value}",
+        f"STORY PHASE: {phase.value}. {PHASE_GUIDANCE[phase]}",
+    ]
     lines.extend(_previous_choice_lines(brief))
     lines.append(_task_line(brief))
     return [
