@@ -106,3 +106,24 @@ def test_when_another_browser_asks_for_the_stream_then_it_gets_404(client, serve
     stream_url = _second_chapter_stream(client)
     with httpx.Client(base_url=server.base_url) as stranger:
         assert stranger.get(stream_url).status_code == 404
+
+
+def test_when_the_reader_leaves_mid_chapter_then_the_chapter_is_still_finished_and_shown_once(
+    client, scripted_model, database_url
+):
+    from tests.support.database import rows, wait_until
+
+    scripted_model.script.token_interval = 0.02
+    stream_url = _second_chapter_stream(client)
+    with client.stream("GET", stream_url) as response:
+        for line in response.iter_lines():
+            if line.startswith("id: 3"):
+                break  # the tab is closed here
+
+    wait_until(lambda: rows(database_url, "SELECT state FROM chapters WHERE number = 2") == [("complete",)],
+               20, "the chapter was not finished after its reader left")
+    reopened = player.read_sse(client, stream_url)
+    text = "".join(e.data for e in reopened.events if e.event == "chunk")
+    sentences = [s for s in html.unescape(text).split(". ") if len(s.split()) > 4]
+    assert len(sentences) == len(set(sentences)), "text was shown twice"
+    assert reopened.names[-3:] == ["replace-content", "choices", "close"]
