@@ -1,0 +1,70 @@
+"""The same game on PostgreSQL (DATABASE_URL=postgresql+asyncpg://...): migrations, a whole
+adventure through the forms, the SSE stream and the deferred summaries.
+
+Runs where TEST_POSTGRES_URL names a server (CI starts one); CI also sets
+REQUIRE_POSTGRES=1, so there a missing server fails the run instead of skipping it.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Iterator
+
+import asyncpg
+import httpx
+import pytest
+from bs4 import BeautifulSoup
+
+from service.web.app import create_app
+from tests.conftest import scripted_settings
+from tests.support import player
+from tests.support.live_server import LiveServer
+from tests.test_play import play_without_javascript
+
+ADMIN_URL = os.environ.get("TEST_POSTGRES_URL")
+if not ADMIN_URL and os.environ.get("REQUIRE_POSTGRES") == "1":
+    raise RuntimeError("REQUIRE_POSTGRES=1 but TEST_POSTGRES_URL is not set")
+pytestmark = pytest.mark.skipif(not ADMIN_URL, reason="no PostgreSQL server named by TEST_POSTGRES_URL")
+
+
+def _plain(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    name = f"lanternpath_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    yield ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    asyncio.run(_admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+async def _admin(statement: str) -> None:
+    connection = await asyncpg.connect(_plain(ADMIN_URL))
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+def pg_client(scripted_model, postgres_url) -> Iterator[httpx.Client]:
+    settings = scripted_settings(scripted_model, postgres_url)
+    with LiveServer(create_app(settings)) as live, httpx.Client(base_url=live.base_url, timeout=30) as client:
+        yield client
+
+
+def test_when_the_database_is_postgresql_then_a_whole_adventure_plays_and_is_summarised(pg_client):
+    pages, summary_url = play_without_javascript(pg_client)
+    assert len(pages) == 10 and all(len(p.choices) == 3 for p in pages[:9])
+
+    summary = BeautifulSoup(pg_client.get(summary_url).text, "html.parser")
+    titles = [c.select_one("h3").get_text(strip=True) for c in summary.select("[data-chapter]")]
+    assert len(titles) == 10 and all(titles)
+
+
+def test_when_the_database_is_postgresql_then_chapters_stream_over_sse(pg_client):
+    page = player.read_chapter(pg_client, player.start(pg_client, "clockwork-harbor", "plants"))
+    result = player.read_sse(pg_client, player.choose_htmx(pg_client, page.action, page.choices[0]))
+    assert result.names[-3:] == ["replace-content", "choices", "close"]
