@@ -3,8 +3,11 @@ call the game's repositories and the templates, never the model.
 """
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from urllib.parse import urlsplit
 
 from markupsafe import Markup
 
@@ -12,6 +15,32 @@ from service.chapters.briefs import question_for
 from service.chapters.writer import Generation
 from service.domain.story import CHAPTER_COUNT, ChapterType
 from service.store.models import Adventure, Chapter
+
+# The reader's settings: each cookie and the values it may take, the first the default.
+COMFORT = {"text_size": ("normal", "large", "larger"), "contrast": ("normal", "high")}
+COMFORT_COOKIE = "lanternpath_{}"
+_comfort: ContextVar[Mapping[str, str]] = ContextVar(
+    "comfort", default=MappingProxyType({k: v[0] for k, v in COMFORT.items()})
+)
+
+
+def use_comfort(env, cookies: Mapping[str, str]) -> None:
+    """Lets every template this request renders read the settings through `comfort()`."""
+    env.globals["comfort"] = _comfort.get
+    _comfort.set({name: comfort_value(name, cookies.get(COMFORT_COOKIE.format(name))) for name in COMFORT})
+
+
+def comfort_value(name: str, value: str | None) -> str:
+    return value if value in COMFORT[name] else COMFORT[name][0]
+
+
+def back_path(referer: str | None, host: str | None) -> str:
+    """Where a settings form goes back to: the page that sent it, when that page is ours."""
+    parts = urlsplit(referer or "")
+    ours = bool(host) and parts.netloc.lower() == host.lower()
+    if not ours or not parts.path.startswith("/") or parts.path.startswith(("//", "/\\")):  # "//x" leaves the site
+        return "/"
+    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 @dataclass
