@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     job_timeout: float = Field(default=120.0, gt=0)
     job_attempts: int = Field(default=3, ge=1)
     job_backoff_seconds: float = Field(default=2.0, gt=0)
+    # How long the summary page waits for missing summaries before it shows what it has.
+    summary_wait_seconds: float = Field(default=20.0, ge=0)
     # Requests.
     max_body_bytes: int = Field(default=16 * 1024, ge=1024)
     generation_keep_seconds: float = Field(default=600.0, ge=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import httpx
 import pytest
 
 from service.config import Settings
@@ -31,7 +32,7 @@ def _jobs(database_url: str) -> list[tuple]:
 
 @pytest.fixture
 def settings(scripted_model, database_url) -> Settings:
-    return scripted_settings(scripted_model, database_url, job_backoff_seconds=0.2)
+    return scripted_settings(scripted_model, database_url, job_backoff_seconds=0.2, summary_wait_seconds=0.5)
 
 
 def test_when_helper_calls_are_slow_then_jobs_start_only_after_close_and_all_finish(
@@ -79,7 +80,8 @@ def test_when_the_helper_always_fails_then_the_job_fails_and_the_summary_page_re
     summary_url = page.url.rsplit("/chapters/", 1)[0] + "/summary"
     assert client.get(summary_url).status_code == 200
 
-    assert [j[2] for j in _jobs(database_url) if j[0] == "summary"] == ["done"]
+    wait_until(lambda: [j[2] for j in _jobs(database_url) if j[0] == "summary"] == ["done"], 10,
+               "asking for the summary page did not retry the failed summary")
     title = rows(database_url, "SELECT title FROM summaries WHERE chapter_number = 1")[0][0]
     assert title in client.get(summary_url).text
 
@@ -110,3 +112,49 @@ async def test_when_a_summary_job_runs_twice_then_one_summary_is_left(scripted_m
 
     assert len(await store.summaries("twice")) == 1
     await engine.dispose()
+
+
+def test_when_summaries_are_still_being_written_then_the_summary_page_fills_them_in_over_sse(
+    server, scripted_model, database_url
+):
+    from bs4 import BeautifulSoup
+
+    scripted_model.script.helper_latency = 1.5
+    with httpx.Client(base_url=server.base_url, timeout=30) as client:
+        page = player.read_chapter(client, player.start(client, WORLD, TOPIC))
+        summary_url = page.url.rsplit("/chapters/", 1)[0] + "/summary"
+        soup = BeautifulSoup(client.get(summary_url).text, "html.parser")
+        stream = soup.select_one("[hx-ext~=sse][sse-connect]")
+        assert stream is not None, "a page with summaries still pending does not follow them"
+        assert soup.select_one('[data-chapter="1"]')["sse-swap"] == "summary-1"
+
+        result = player.read_sse(client, stream["sse-connect"])
+
+    assert result.names == ["summary-1", "close"]
+    title = rows(database_url, "SELECT title FROM summaries WHERE chapter_number = 1")[0][0]
+    item = BeautifulSoup(result.data("summary-1"), "html.parser").select_one('[data-chapter="1"]')
+    assert title in item.get_text() and not item.has_attr("sse-swap")
+
+
+def test_when_a_summary_fails_even_when_the_page_asks_then_the_page_offers_a_retry(
+    server, scripted_model, database_url
+):
+    from bs4 import BeautifulSoup
+
+    scripted_model.script.update(fail_status=500, fault_scope="helper")
+    with httpx.Client(base_url=server.base_url, timeout=30) as client:
+        page = player.read_chapter(client, player.start(client, WORLD, TOPIC))
+        wait_until(lambda: [j for j in _jobs(database_url) if j[0] == "summary" and j[2] == "failed"], 20,
+                   "the summary job never failed")
+        summary_url = page.url.rsplit("/chapters/", 1)[0] + "/summary"
+        soup = BeautifulSoup(client.get(summary_url).text, "html.parser")
+        retry = soup.select_one('[data-chapter="1"] form[action$="/summary/retry"]')
+        assert retry is not None, "a summary that failed twice offers no retry"
+
+        scripted_model.script.update(fail_status=None)
+        moved = client.post(retry["action"])
+        assert moved.status_code == 303
+        text = client.get(moved.headers["location"]).text
+
+    title = rows(database_url, "SELECT title FROM summaries WHERE chapter_number = 1")[0][0]
+    assert title in text

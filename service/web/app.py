@@ -59,7 +59,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await migrate_async(settings.database_url)
         engine = create_engine(settings.database_url)
         sessions = session_factory(engine)
-        services = Services(settings, catalog, pages, AdventureStore(sessions), JobQueue(sessions), ModelClient(settings))
+        services = Services(settings, catalog, pages, AdventureStore(sessions), JobQueue(sessions),
+                            ModelClient(settings))
         services.writer = ChapterWriter(settings, services.store, catalog, services.model, pages)
         services.game = Game(catalog, services.store, services.writer)
         services.runner = JobRunner(services, HANDLERS)

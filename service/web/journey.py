@@ -1,16 +1,23 @@
 """The summary page: every chapter's title and summary, every lesson question with the
 player's answer, and the statistics. Summaries still being written are waited for a
-while; failed ones get one more attempt when the page asks.
+while, then filled in over SSE as they complete; failed ones get one more attempt when
+the page asks, and only then does the page say so, with a retry button.
 """
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+
+from sse_starlette import ServerSentEvent
 
 from service.chapters.briefs import question_for
 from service.domain.story import CHAPTER_COUNT, ChapterType
 from service.domain.summaries import extract_summary
 from service.store.models import Adventure
+
+# How long the summary stream waits for the last summaries before it closes.
+STREAM_SECONDS = 300.0
 
 
 def _aware(moment: datetime) -> datetime:
@@ -22,39 +29,49 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
-async def wait_for_summaries(services, adventure: Adventure, wait_seconds: float) -> set[int]:
-    """Chapter numbers whose summary is still missing after waiting up to `wait_seconds`."""
+async def _summary_states(services, adventure: Adventure) -> dict[int, str]:
+    """For each finished chapter: done, pending (a job will still write it) or failed."""
+    chapters = [c.number for c in await services.store.chapters(adventure.id) if c.state == "complete"]
+    summaries = await services.store.summaries(adventure.id)
+    jobs = {j.chapter_number: j.state for j in await services.jobs.for_adventure(adventure.id) if j.kind == "summary"}
+    return {n: "done" if n in summaries else ("failed" if jobs.get(n) == "failed" else "pending") for n in chapters}
+
+
+async def wait_for_summaries(services, adventure: Adventure, wait_seconds: float) -> dict[int, str]:
+    """Wait up to `wait_seconds` for missing summaries, giving failed ones one more attempt."""
     deadline = time.monotonic() + wait_seconds
     retried = False
     while True:
-        chapters = [c for c in await services.store.chapters(adventure.id) if c.state == "complete"]
-        summaries = await services.store.summaries(adventure.id)
-        missing = {c.number for c in chapters} - set(summaries)
-        jobs = {j.chapter_number: j for j in await services.jobs.for_adventure(adventure.id) if j.kind == "summary"}
-        if any(jobs.get(n) and jobs[n].state == "failed" for n in missing) and not retried:
-            await services.jobs.retry(adventure.id, "summary")
-            services.runner.wake()
+        states = await _summary_states(services, adventure)
+        if "failed" in states.values() and not retried:
+            await retry_summaries(services, adventure)
             retried = True
             continue
-        waiting = [n for n in missing if jobs.get(n) and jobs[n].state in ("pending", "running")]
         left = deadline - time.monotonic()
-        if not waiting or left <= 0:
-            return missing
+        if "pending" not in states.values() or left <= 0:
+            return states
         await services.runner.changed(min(left, 1.0))
 
 
-async def summary(services, adventure: Adventure, wait_seconds: float = 20.0) -> str:
-    missing = await wait_for_summaries(services, adventure, wait_seconds)
-    chapters = [c for c in await services.store.chapters(adventure.id) if c.state == "complete"]
+async def retry_summaries(services, adventure: Adventure) -> None:
+    await services.jobs.retry(adventure.id, "summary")
+    services.runner.wake()
+
+
+async def _items(services, adventure: Adventure, states: dict[int, str]) -> list[dict]:
+    chapters = {c.number: c for c in await services.store.chapters(adventure.id)}
     summaries = await services.store.summaries(adventure.id)
-    answers = {a.chapter_number: a for a in await services.store.answers(adventure.id)}
+    answers = {a.chapter_number: a.choice for a in await services.store.answers(adventure.id)}
     items = []
-    for chapter in chapters:
-        stored = summaries.get(chapter.number)
-        title, text = (stored.title, stored.summary) if stored else extract_summary(chapter.text, chapter.number)
-        answer = answers.get(chapter.number)
-        items.append({"number": chapter.number, "title": title, "summary": text,
-                      "choice": answer.choice if answer else None})
+    for number, state in sorted(states.items()):
+        stored = summaries.get(number)
+        title, text = (stored.title, stored.summary) if stored else extract_summary(chapters[number].text, number)
+        items.append({"number": number, "title": title, "summary": text, "state": state,
+                      "choice": answers.get(number)})
+    return items
+
+
+def _questions(services, adventure: Adventure, answers: dict) -> list[dict]:
     questions = []
     for number, kind in enumerate(adventure.plan, start=1):
         if kind == ChapterType.LESSON and (question := question_for(services.catalog, adventure, number)):
@@ -62,11 +79,36 @@ async def summary(services, adventure: Adventure, wait_seconds: float = 20.0) ->
             questions.append({"question": question.question, "answer": answer.choice if answer else None,
                               "correct": bool(answer and answer.correct), "correct_answer": question.correct_answer,
                               "explanation": question.explanation})
+    return questions
+
+
+async def summary(services, adventure: Adventure, wait_seconds: float = 20.0) -> str:
+    states = await wait_for_summaries(services, adventure, wait_seconds)
+    items = await _items(services, adventure, states)
+    answers = {a.chapter_number: a for a in await services.store.answers(adventure.id)}
+    questions = _questions(services, adventure, answers)
     last = max([_aware(a.created_at) for a in answers.values()] + [_aware(adventure.created_at)])
     ended = _aware(adventure.finished_at) if adventure.finished_at else last
     return await services.pages.render(
         "summary.html", adventure_id=adventure.id, world_name=services.catalog.worlds[adventure.world_key].name,
         chapters=items, questions=questions, correct=sum(q["correct"] for q in questions),
-        chapter_count=CHAPTER_COUNT, pending=sorted(missing),
+        chapter_count=CHAPTER_COUNT, pending=[i["number"] for i in items if i["state"] == "pending"],
         time_spent=_duration((ended - _aware(adventure.created_at)).total_seconds()),
     )
+
+
+async def summary_events(services, adventure: Adventure) -> AsyncIterator[ServerSentEvent]:
+    """Each summary as it is written, as the HTML of its list item; then `close`."""
+    deadline = time.monotonic() + STREAM_SECONDS
+    sent: set[int] = set()
+    while time.monotonic() < deadline:
+        states = await _summary_states(services, adventure)
+        settled = {n for n, state in states.items() if state != "pending"} - sent
+        for item in await _items(services, adventure, {n: states[n] for n in sorted(settled)}):
+            html = await services.pages.render("_summary_item.html", item=item, adventure_id=adventure.id)
+            yield ServerSentEvent(data=html.strip(), event=f"summary-{item['number']}")
+        sent |= settled
+        if "pending" not in states.values():
+            break
+        await services.runner.changed(5.0)
+    yield ServerSentEvent(data="done", event="close")

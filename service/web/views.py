@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
+from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from service.chapters.game import GameError
 from service.web import journey, pages
-from service.web.owner import owner_token, with_owner_cookie
+from service.web.owner import ONE_YEAR, owner_token, with_owner_cookie
 from service.web.streams import chapter_stream
 
 
@@ -95,7 +96,37 @@ async def _to_chapter(request: Request, adventure, number: int) -> Response:
 async def summary_page(request: Request) -> Response:
     services = _services(request)
     adventure = await services.game.owned(request.path_params["adventure_id"], owner_token(request))
-    return HTMLResponse(await journey.summary(services, adventure))
+    return HTMLResponse(await journey.summary(services, adventure, services.settings.summary_wait_seconds))
+
+
+async def summary_stream(request: Request) -> Response:
+    services = _services(request)
+    adventure = await services.game.owned(request.path_params["adventure_id"], owner_token(request))
+    return EventSourceResponse(journey.summary_events(services, adventure), ping=15)
+
+
+async def retry_summaries(request: Request) -> Response:
+    services = _services(request)
+    adventure = await services.game.owned(request.path_params["adventure_id"], owner_token(request))
+    await journey.retry_summaries(services, adventure)
+    return RedirectResponse(f"/adventures/{adventure.id}/summary", status_code=303)
+
+
+async def change_settings(request: Request) -> Response:
+    form = await _form(request)
+    response = RedirectResponse(pages.back_path(request.headers.get("referer"), request.headers.get("host")), 303)
+    for name in pages.COMFORT.keys() & form.keys():
+        response.set_cookie(pages.COMFORT_COOKIE.format(name), pages.comfort_value(name, form[name]),
+                            max_age=ONE_YEAR, httponly=True, samesite="lax", secure=request.url.scheme == "https")
+    return response
+
+
+def _with_comfort(view):
+    """Every page shows the reader's text size and contrast, read from their cookies."""
+    async def comfortable(request: Request) -> Response:
+        pages.use_comfort(_services(request).pages.env, request.cookies)
+        return await view(request)
+    return comfortable
 
 
 async def stream(request: Request) -> Response:
@@ -105,7 +136,7 @@ async def stream(request: Request) -> Response:
     return await chapter_stream(request, services, adventure, chapter)
 
 
-ROUTES = [
+ROUTES = [Route(route.path, _with_comfort(route.endpoint), methods=route.methods) for route in [
     Route("/", start_page, methods=["GET"]),
     Route("/", create_adventure, methods=["POST"]),
     Route("/adventures/{adventure_id}", adventure_page, methods=["GET"]),
@@ -114,4 +145,7 @@ ROUTES = [
     Route("/adventures/{adventure_id}/chapters/{number:int}/retry", retry, methods=["POST"]),
     Route("/adventures/{adventure_id}/chapters/{number:int}/stream", stream, methods=["GET"]),
     Route("/adventures/{adventure_id}/summary", summary_page, methods=["GET"]),
-]
+    Route("/adventures/{adventure_id}/summary/stream", summary_stream, methods=["GET"]),
+    Route("/adventures/{adventure_id}/summary/retry", retry_summaries, methods=["POST"]),
+    Route("/settings", change_settings, methods=["POST"]),
+]]
