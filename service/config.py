@@ -39,7 +39,8 @@ class Settings(BaseSettings):
     idle_timeout: float = Field(default=15.0, gt=0)
     helper_timeout: float = Field(default=60.0, gt=0)
     # Deferred work.
-    job_concurrency: int = Field(default=2, ge=1)
+    # 0 runs no workers: jobs wait in the table (the benchmark compares streams without them).
+    job_concurrency: int = Field(default=2, ge=0)
     job_timeout: float = Field(default=120.0, gt=0)
     job_attempts: int = Field(default=3, ge=1)
     job_backoff_seconds: float = Field(default=2.0, gt=0)
