@@ -35,7 +35,9 @@ class Settings(BaseSettings):
     # Small models repeat the prompt back at low temperatures.
     chapter_temperature: float = Field(default=0.8, ge=0, le=2)
     helper_max_tokens: int = Field(default=300, ge=20)
-    first_token_timeout: float = Field(default=20.0, gt=0)
+    # Unset: 20 s, or 90 s for the embedded model, whose single worker serves one chapter
+    # at a time, so a second player's first token waits for the first player's chapter.
+    first_token_timeout: float | None = Field(default=None, gt=0)
     idle_timeout: float = Field(default=15.0, gt=0)
     helper_timeout: float = Field(default=60.0, gt=0)
     # Deferred work.
@@ -61,6 +63,12 @@ class Settings(BaseSettings):
     @cached_property
     def fallback_models(self) -> list[str]:
         return [m.strip() for m in self.llm_fallback_models.split(",") if m.strip()]
+
+    @property
+    def first_token_limit(self) -> float:
+        if self.first_token_timeout is not None:
+            return self.first_token_timeout
+        return 90.0 if self.uses_local_model else 20.0
 
     @property
     def context_chars(self) -> int:

@@ -166,5 +166,20 @@ class RepetitionGuard:
 
     def _release(self) -> str:
         end = self._cut if self._cut is not None else self._frontier()
+        if self._cut is None and self._echo == 0 and len(self._text) < self.max_chars:
+            end = self._novel_end(end)
         text, self._shown = self._text[self._shown:end], max(self._shown, end)
         return text
+
+    def _novel_end(self, end: int) -> int:
+        """Past the frontier there is only the word being written. Every repeat begins with
+        a word seen before, so a word that no earlier word begins like is shown at once
+        instead of waiting for the next token. (Below the length cap only: there a cut may
+        fall before the word.)"""
+        partial = _WORD.search(self._text, end)
+        if partial is None:
+            return end  # spaces or punctuation after the last word wait for what follows
+        start = partial.group().casefold()
+        if any(seen.startswith(start) for seen in self._where):
+            return end
+        return len(self._text)

@@ -97,7 +97,7 @@ class ModelClient:
             stats.model = model
             tokens = None
             try:
-                async with asyncio.timeout(self.settings.first_token_timeout):
+                async with asyncio.timeout(self.settings.first_token_limit):
                     response = await litellm.acompletion(
                         messages=messages, stream=True, max_tokens=self.settings.chapter_max_tokens,
                         temperature=self.settings.chapter_temperature, **self._call_args(model),

@@ -6,6 +6,7 @@ for each other instead of failing with "database is locked".
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from alembic import command
 from alembic.config import Config
@@ -39,6 +40,8 @@ def create_engine(database_url: str) -> AsyncEngine:
         database_url,
         connect_args={"timeout": 30} if is_sqlite else {},
         pool_pre_ping=not is_sqlite,
+        # SQLite writes one at a time anyway: a fixed pool never runs out under a crowd.
+        **({"pool_size": 20, "max_overflow": 0} if is_sqlite else {}),
     )
     if is_sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -71,12 +74,18 @@ class Sessions:
     def __init__(self, engine: AsyncEngine):
         self._read = async_sessionmaker(engine, expire_on_commit=False)
         self._write = async_sessionmaker(engine.execution_options(sqlite_immediate=True), expire_on_commit=False)
+        # SQLite's busy handler polls with sleeps of up to 100 ms; writers of this process
+        # queue in order here instead and find the lock free when their turn comes.
+        self._write_turn = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     def __call__(self):
         return self._read()
 
-    def begin(self):
-        return self._write.begin()
+    @contextlib.asynccontextmanager
+    async def begin(self):
+        async with self._write_turn or contextlib.nullcontext():
+            async with self._write.begin() as session:
+                yield session
 
 
 def session_factory(engine: AsyncEngine) -> Sessions:
