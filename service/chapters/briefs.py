@@ -3,6 +3,7 @@ the earlier chapters (their summaries once written, the last one in full) and th
 """
 from __future__ import annotations
 
+import asyncio
 import random
 
 from service.domain.agency import offer_agency
@@ -35,9 +36,13 @@ def agency_labels(adventure: Adventure) -> tuple[str, ...]:
 async def build_brief(store: AdventureStore, catalog: Catalog, adventure: Adventure, number: int,
                       context_chars: int = 3300) -> ChapterBrief:
     plan = [ChapterType(t) for t in adventure.plan]
-    chapters = {c.number: c for c in await store.chapters(adventure.id)}
-    answers = {a.chapter_number: a for a in await store.answers(adventure.id)}
-    summaries = await store.summaries(adventure.id)
+    # Independent reads, at once: they stand between the player's choice and the model's call.
+    stored, given, summaries, characters = await asyncio.gather(
+        store.chapters(adventure.id), store.answers(adventure.id), store.summaries(adventure.id),
+        store.characters(adventure.id),
+    )
+    chapters = {c.number: c for c in stored}
+    answers = {a.chapter_number: a for a in given}
     previous = answers.get(number - 1)
     earlier = [
         f"Chapter {n}: {summaries[n].summary}" for n in range(1, number - 1) if n in summaries
@@ -56,7 +61,7 @@ async def build_brief(store: AdventureStore, catalog: Catalog, adventure: Advent
         previous_question=question_for(catalog, adventure, number - 1) if number > 1 else None,
         story_so_far=tuple(_last_chars(earlier, int(context_chars * (1 - _LAST_CHAPTER_SHARE)))),
         last_chapter=last.text[-int(context_chars * _LAST_CHAPTER_SHARE):] if last else None,
-        characters=tuple((c.name, c.description) for c in await store.characters(adventure.id)),
+        characters=tuple((c.name, c.description) for c in characters),
     )
 
 

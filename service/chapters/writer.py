@@ -97,8 +97,10 @@ class ChapterWriter:
     async def _write(self, generation: Generation) -> None:
         aid, number = generation.adventure_id, generation.number
         adventure = await self.store.adventure(aid)
-        await self.store.set_chapter_state(aid, number, "writing")
-        brief = await build_brief(self.store, self.catalog, adventure, number, self.settings.context_chars)
+        _, brief = await asyncio.gather(
+            self.store.set_chapter_state(aid, number, "writing"),
+            build_brief(self.store, self.catalog, adventure, number, self.settings.context_chars),
+        )
         rng = random.Random(f"{adventure.seed}:{number}")
         async for item in write_chapter(brief, self.model, rng, self.settings.helper_timeout,
                                        self.settings.chapter_max_chars):
