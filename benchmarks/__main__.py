@@ -1,0 +1,131 @@
+"""`python -m benchmarks [--quick | --players 1,10,50,200 --chapters K] [--local]`: runs each
+load level against a fresh server process, then writes benchmarks/results/latest.md and
+latency.png (and, for a full run, copies them to benchmarks/report.md and latency.png)."""
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from benchmarks import report
+from benchmarks.load import TIMINGS, run_level, scripted_server
+from benchmarks.processes import ModelProcess, machine_load, start_profiler, stop_profiler, stop_server
+from benchmarks.stats import Row, error_kinds, single_player_breakdown, summarize
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+MAX_CHAPTERS = 8  # chapters 2..9: chapter 10 (the conclusion) offers no choice to stream from
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="1 and 10 players, 2 chapters (under a minute)")
+    parser.add_argument("--players", default="1,10,50,200", help="comma-separated player counts")
+    parser.add_argument("--chapters", type=int, default=3, help=f"htmx chapters per player (1..{MAX_CHAPTERS})")
+    parser.add_argument("--local", action="store_true", help="also measure the embedded local model")
+    parser.add_argument("--profile", action="store_true",
+                        help="py-spy the server during the largest level (results/profile-N.svg)")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.players, args.chapters = "1,10", 2
+    args.levels = sorted({int(p) for p in args.players.split(",") if p.strip()})
+    args.chapters = max(1, min(args.chapters, MAX_CHAPTERS))
+    return args
+
+
+def run_scripted(args, workdir: Path) -> tuple[list[Row], list[str]]:
+    """Each level on a fresh server (a clean memory baseline); --quick shares one to save time."""
+    rows, notes = [], []
+    model = ModelProcess(workdir / "scripted-model.log").start()
+    shared = scripted_server(model, workdir, "bench-quick") if args.quick else None
+    try:
+        for players in args.levels:
+            started = time.monotonic()
+            server = shared or scripted_server(model, workdir, f"bench-{players}")
+            profiling = args.profile and players == args.levels[-1]
+            spy = start_profiler(server.process.pid, RESULTS / f"profile-{players}.svg") if profiling else None
+            try:
+                level = run_level(model, server, players, args.chapters, args.seed)
+            finally:
+                stop_profiler(spy)
+                if server is not shared:
+                    stop_server(server)
+            rows.append(summarize(level))
+            notes += [f"{players} players: {note}" for note in level.notes]
+            if kinds := error_kinds(level):
+                notes.append(f"{players} players, errors: {kinds}")
+            if players == 1:
+                notes += [f"1 player, {name}: {value:.1f} ms (p50)"
+                          for name, value in single_player_breakdown(level).items() if value is not None]
+            print(f"{players:>4} players: {len(level.records)} chapters in {level.wall:.0f} s "
+                  f"(level {time.monotonic() - started:.0f} s)", flush=True)
+    finally:
+        if shared:
+            stop_server(shared)
+        model.stop()
+    return rows, notes
+
+
+def code_version() -> str:
+    """The commit measured, and whether service/ had uncommitted edits (others work alongside)."""
+    def git(*argv: str) -> str:
+        done = subprocess.run(["git", *argv], cwd=HERE.parent, capture_output=True, text=True, timeout=10)
+        return done.stdout.strip()
+    try:
+        dirty = len(git("status", "--porcelain", "--", "service", "templates").splitlines())
+        return f"commit {git('rev-parse', '--short', 'HEAD')}" + (f" + {dirty} uncommitted files" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "commit unknown"
+
+
+def compose(args, rows: list[Row], notes: list[str], local_md: str) -> str:
+    timings = ", ".join(f"{k}={v * 1e3:.0f} ms" for k, v in TIMINGS.items())
+    parts = [
+        "# Lanternpath benchmark", "",
+        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; scripted model ({timings}); "
+        f"{args.chapters} htmx chapters per player after chapter 1; think time 1–3 s; {machine_load()}; "
+        f"{code_version()}.", "",
+        "## Results", "", report.results_table(rows), "",
+        "Added = measured by the player minus the model's own scripted timing (TTFT 300 ms, "
+        "20 ms a token). Old = summary call + character call + whole reply + first replayed word, "
+        "computed from the same timings with zero overhead; worst = fastest old ÷ p99 new.", "",
+        "## Targets", "", report.targets_table({r.players: r for r in rows}), "",
+        "## Context", "", report.context_table(rows), "",
+        *[f"- {note}" for note in notes],
+    ]
+    if local_md:
+        parts += ["", local_md]
+    return "\n".join(parts) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    RESULTS.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="lanternpath-bench-") as tmp:
+        workdir = Path(tmp)
+        rows, notes = run_scripted(args, workdir) if args.levels else ([], [])
+        local_md = ""
+        if args.local:
+            from benchmarks.local_model import measure_local
+
+            local_md = measure_local(workdir)
+        text = compose(args, rows, notes, local_md)
+        for log in workdir.glob("*.log"):
+            shutil.copy(log, RESULTS / log.name)
+    (RESULTS / "latest.md").write_text(text)
+    if rows:
+        report.plot(rows, RESULTS / "latency.png")
+    print(text)
+    if not args.quick:
+        shutil.copy(RESULTS / "latest.md", HERE / "report.md")
+        if rows:
+            shutil.copy(RESULTS / "latency.png", HERE / "latency.png")
+
+
+if __name__ == "__main__":
+    main()

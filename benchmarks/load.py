@@ -1,0 +1,94 @@
+"""One load level: N virtual players as asyncio tasks against a Lanternpath server process,
+its memory and CPU sampled throughout, the model's request log collected after.
+Everything is bounded: the players by a deadline, the server by its stop timeout."""
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from benchmarks.players import ChapterRecord, PlayerPlan, StreamCounter, play, warm_up
+from benchmarks.processes import ModelProcess, ProcessSampler, Sample, lanternpath_server
+from service.content.loader import load_catalog
+from tests.support.server_process import ServerProcess
+
+# The timings the product promises against: a model with a 300 ms first token, 20 ms a
+# token, and 2 s helper calls (which the server runs as deferred jobs after each chapter).
+TIMINGS = {"ttft": 0.3, "token_interval": 0.02, "helper_latency": 2.0}
+
+
+@dataclass
+class LevelResult:
+    players: int
+    chapters: int
+    records: list[ChapterRecord]
+    samples: list[Sample]
+    model_log: list[dict]
+    client_lag: list[float]
+    wall: float
+    timed_out: int = 0
+    idle_rss: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+async def _measure_lag(stop: asyncio.Event, lags: list[float], every: float = 0.02) -> None:
+    """How late the client's own loop wakes: the measurement error of every timestamp."""
+    while not stop.is_set():
+        before = time.monotonic()
+        await asyncio.sleep(every)
+        lags.append(time.monotonic() - before - every)
+
+
+async def drive(plan: PlayerPlan, players: int, seed: int, limit: float, pid: int,
+                others: dict[str, int] | None = None):
+    """Run the players to the end or the deadline; return (records, samples, lags, timed out)."""
+    streams, records, lags = StreamCounter(), [], []
+    sampler = ProcessSampler(pid, lambda: streams.open, {**(others or {}), "players": os.getpid()})
+    stop = asyncio.Event()
+    background = [asyncio.create_task(sampler.run(limit)), asyncio.create_task(_measure_lag(stop, lags))]
+    tasks = [asyncio.create_task(play(plan, seed * 1000 + i, streams, records)) for i in range(players)]
+    done, pending = await asyncio.wait(tasks, timeout=limit)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    for task in done:
+        if task.exception() is not None:
+            records.append(ChapterRecord(0, time.monotonic(), error=repr(task.exception())[:200]))
+    stop.set()
+    background[0].cancel()
+    await asyncio.gather(*background, return_exceptions=True)
+    return records, sampler.samples, lags, len(pending)
+
+
+def level_limit(chapters: int, players: int) -> float:
+    return 60.0 + chapters * (20.0 + players * 0.15)
+
+
+def scripted_server(model: ModelProcess, workdir: Path, name: str) -> ServerProcess:
+    return lanternpath_server(workdir, name, {
+        "LLM_MODEL": "openai/scripted", "LLM_API_BASE": model.api_base, "LLM_API_KEY": "x",
+        "HELPER_MODEL": None, "LLM_FALLBACK_MODELS": None})
+
+
+def run_level(model: ModelProcess, server: ServerProcess, players: int, chapters: int,
+              seed: int = 7) -> LevelResult:
+    """Play one level against a running server (the caller starts and stops it)."""
+    model.configure(**TIMINGS)
+    idle_rss = psutil.Process(server.process.pid).memory_info().rss
+    catalog = load_catalog()
+    warm_up()
+    plan = PlayerPlan(server.base_url, chapters, sorted(catalog.worlds), sorted(catalog.topics),
+                      start_spread=min(2.0, 0.5 + players / 100))
+    started = time.monotonic()
+    limit = level_limit(chapters, players)
+    records, samples, lags, timed_out = asyncio.run(
+        drive(plan, players, seed, limit, server.process.pid, {"model": model.process.pid}))
+    wall = time.monotonic() - started
+    result = LevelResult(players, chapters, records, samples, model.requests(), lags, wall, timed_out, idle_rss)
+    if timed_out:
+        result.notes.append(f"{timed_out} players did not finish within {limit:.0f} s")
+    return result

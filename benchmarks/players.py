@@ -1,0 +1,170 @@
+"""A virtual player: starts an adventure, reads chapter 1's page, then plays chapters over
+the htmx path (choice POST with HX-Request, then the SSE stream), timing every event."""
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import ssl
+import time
+from functools import cache
+from dataclasses import dataclass, field
+
+import httpx
+
+from tests.support.player import ChapterPage, choices_from_html
+
+SSE_CONNECT = re.compile(r'sse-connect="([^"]+)"')
+
+
+@cache
+def _tls() -> ssl.SSLContext:
+    # Only plain http on 127.0.0.1 is used, but every httpx client would otherwise load the
+    # CA bundle again (tens of ms of the measuring loop's time per player).
+    return ssl.create_default_context()
+
+
+def warm_up() -> None:
+    """Pay the client's one-time costs (CA bundle, HTML parser imports) before measuring."""
+    _tls()
+    ChapterPage.parse("/", '<div id="chapter-text">warm</div>')
+
+
+@dataclass
+class ChapterRecord:
+    """One chapter as a player saw it; times are time.monotonic() (shared by processes)."""
+
+    number: int
+    posted: float
+    answered: float | None = None   # the choice POST's answer arrived
+    connected: float | None = None  # the stream's headers arrived
+    first_chunk: float | None = None
+    chunk_times: list[float] = field(default_factory=list)
+    closed: float | None = None
+    error: str | None = None
+    choices_html: str = ""
+
+
+class StreamCounter:
+    def __init__(self) -> None:
+        self.open = 0
+
+
+class SseReader:
+    """Incremental text/event-stream parser: feed text, get (event, data) pairs."""
+
+    def __init__(self) -> None:
+        self._buffer = ""
+
+    def feed(self, text: str) -> list[tuple[str, str]]:
+        self._buffer = (self._buffer + text).replace("\r\n", "\n")
+        events = []
+        while "\n\n" in self._buffer:
+            block, self._buffer = self._buffer.split("\n\n", 1)
+            name, data = "message", []
+            for line in block.split("\n"):
+                field_name, _, value = line.partition(":")
+                value = value[1:] if value.startswith(" ") else value
+                if field_name == "event":
+                    name = value
+                elif field_name == "data":
+                    data.append(value)
+            if data:
+                events.append((name, "\n".join(data)))
+        return events
+
+
+async def read_stream(client: httpx.AsyncClient, url: str, record: ChapterRecord,
+                      on_first: asyncio.Event | None = None) -> None:
+    reader = SseReader()
+    async with client.stream("GET", url, headers={"Accept": "text/event-stream"}) as response:
+        if response.status_code != 200:
+            record.error = f"stream answered {response.status_code}"
+            return
+        record.connected = time.monotonic()
+        async for text in response.aiter_text():
+            now = time.monotonic()
+            for name, data in reader.feed(text):
+                if name == "chunk":
+                    record.chunk_times.append(now)
+                    record.first_chunk = record.first_chunk or now
+                    if on_first is not None:
+                        on_first.set()
+                elif name == "choices":
+                    record.choices_html = data
+                elif name == "chapter-error":
+                    record.error = "chapter-error event"
+                elif name == "close":
+                    record.closed = now
+                    return
+    record.error = record.error or "stream ended without close"
+
+
+async def play_chapter(client: httpx.AsyncClient, number: int, action: str, choice: str,
+                       streams: StreamCounter, on_first: asyncio.Event | None = None) -> ChapterRecord:
+    record = ChapterRecord(number, time.monotonic())
+    try:
+        response = await client.post(action, data={"choice": choice}, headers={"HX-Request": "true"})
+        record.answered = time.monotonic()
+        found = SSE_CONNECT.search(response.text) if response.status_code == 200 else None
+        if found is None:
+            record.error = f"choice answered {response.status_code}"
+            return record
+        streams.open += 1
+        try:
+            await read_stream(client, found.group(1), record, on_first)
+        finally:
+            streams.open -= 1
+    except (httpx.HTTPError, OSError) as exc:
+        record.error = f"{type(exc).__name__}: {exc}"[:200]
+    return record
+
+
+async def begin(client: httpx.AsyncClient, world: str, topic: str, streams: StreamCounter) -> ChapterPage:
+    """Start an adventure and read chapter 1's (progressively streamed) page to its end."""
+    response = await client.post("/", data={"story_category": world, "lesson_topic": topic})
+    if response.status_code != 303:
+        raise RuntimeError(f"starting an adventure answered {response.status_code}")
+    url = response.headers["location"]
+    streams.open += 1  # the page streams while chapter 1 is written: an open stream too
+    try:
+        page = await client.get(url)
+    finally:
+        streams.open -= 1
+    if page.status_code != 200:
+        raise RuntimeError(f"chapter 1 answered {page.status_code}")
+    return ChapterPage.parse(url, page.text)
+
+
+@dataclass
+class PlayerPlan:
+    base_url: str
+    chapters: int
+    worlds: list[str]
+    topics: list[str]
+    think: tuple[float, float] = (1.0, 3.0)
+    start_spread: float = 2.0
+
+
+async def play(plan: PlayerPlan, seed: int, streams: StreamCounter,
+               records: list[ChapterRecord]) -> None:
+    """Play chapters 2..chapters+1, appending each record as soon as it is done."""
+    rng = random.Random(seed)
+    timeout = httpx.Timeout(60.0, connect=30.0)
+    async with httpx.AsyncClient(base_url=plan.base_url, timeout=timeout, verify=_tls()) as client:
+        await asyncio.sleep(rng.uniform(0, plan.start_spread))
+        try:
+            page = await begin(client, rng.choice(plan.worlds), rng.choice(plan.topics), streams)
+        except (httpx.HTTPError, OSError, RuntimeError) as exc:
+            records.append(ChapterRecord(1, time.monotonic(), error=f"start: {exc!r}"[:200]))
+            return
+        action, choices = page.action, page.choices
+        for number in range(2, plan.chapters + 2):
+            if not action or not choices:
+                return
+            await asyncio.sleep(rng.uniform(*plan.think))
+            record = await play_chapter(client, number, action, rng.choice(choices), streams)
+            records.append(record)
+            if record.error:
+                return
+            action, choices = choices_from_html(record.choices_html)

@@ -1,0 +1,155 @@
+"""The processes a benchmark measures: the scripted model and the Lanternpath server, each
+started as its own process on 127.0.0.1, and a sampler of the server's memory and CPU."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+
+from tests.support.server_process import ROOT, ServerProcess, free_port
+
+
+class ModelProcess:
+    """`python -m tests.support.scripted_model` in a child process, tuned over HTTP."""
+
+    def __init__(self, log_path: Path):
+        self.port = free_port()
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self, timeout: float = 30.0) -> ModelProcess:
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.scripted_model", "--port", str(self.port)],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the scripted model exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                httpx.get(self._url("/_script"), timeout=1).raise_for_status()
+                return self
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError("the scripted model did not start")
+
+    def _url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def configure(self, **knobs) -> dict:
+        """Reset the script and the request log, then set the knobs."""
+        httpx.post(self._url("/_reset"), timeout=10).raise_for_status()
+        response = httpx.post(self._url("/_script"), content=json.dumps(knobs), timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def requests(self) -> list[dict]:
+        return httpx.get(self._url("/_requests"), timeout=60).json()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+            self.process = None
+
+
+def lanternpath_server(workdir: Path, name: str, model_env: dict[str, str | None]) -> ServerProcess:
+    """A started `python -m service serve` with a fresh SQLite file; None in model_env unsets."""
+    db = workdir / f"{name}.db"
+    env = {"DATABASE_URL": f"sqlite+aiosqlite:///{db}"}
+    server = ServerProcess(env, workdir / f"{name}.log")
+    for key, value in model_env.items():
+        if value is None:
+            server.env.pop(key, None)
+        else:
+            server.env[key] = value
+    return server.start(timeout=90)
+
+
+def stop_server(server: ServerProcess, timeout: float = 30.0) -> None:
+    """SIGTERM (a graceful stop); SIGKILL if it has not exited within the timeout."""
+    try:
+        server.stop(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
+@dataclass
+class Sample:
+    at: float
+    rss: int
+    streams: int
+    cpu: float                  # the server process, % of one core
+    others: dict[str, float]    # the model process and the players' process, % of one core
+    machine: float              # all cores, % of the whole machine
+
+
+@dataclass
+class ProcessSampler:
+    """Samples the server's RSS and CPU with the number of open streams every `every` s,
+    and the CPU of the other benchmark processes and of the machine (other users share it)."""
+
+    pid: int
+    open_streams: Callable[[], int]
+    others: dict[str, int] = field(default_factory=dict)
+    every: float = 0.25
+    samples: list[Sample] = field(default_factory=list)
+
+    async def run(self, limit: float) -> None:
+        server = psutil.Process(self.pid)
+        others = {name: psutil.Process(pid) for name, pid in self.others.items()}
+        for process in (server, *others.values()):
+            process.cpu_percent(None)
+        psutil.cpu_percent(None)
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            await asyncio.sleep(self.every)
+            try:
+                rss, cpu = server.memory_info().rss, server.cpu_percent(None)
+                other = {name: p.cpu_percent(None) for name, p in others.items()}
+            except psutil.Error:
+                return
+            self.samples.append(Sample(time.monotonic(), rss, self.open_streams(), cpu, other,
+                                       psutil.cpu_percent(None)))
+
+
+def start_profiler(pid: int, path: Path) -> subprocess.Popen | None:
+    """py-spy sampling the server into a flame graph SVG (stop it with stop_profiler)."""
+    try:
+        return subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--rate", "200",
+                                 "--nonblocking", "-o", str(path)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except FileNotFoundError:
+        print("py-spy is not installed (pip install py-spy): no profile", flush=True)
+        return None
+
+
+def stop_profiler(spy: subprocess.Popen | None) -> None:
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
+        try:
+            spy.wait(60)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+
+
+def machine_load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"

@@ -1,0 +1,129 @@
+"""The benchmark's outputs: the Markdown table (with the targets, met or missed, and where
+the time goes) and the PNG plot of latency percentiles against the number of players."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
+
+from benchmarks.stats import Row  # noqa: E402
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value * 1e3:.1f}"
+
+
+def _triple(row: Row, name: str, qs=(50, 95, 99)) -> str:
+    return " / ".join(_ms(row.p(name, q)) for q in qs)
+
+
+def _ratio(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}×"
+
+
+def results_table(rows: list[Row]) -> str:
+    lines = [
+        "| players | chapters | errors | added first text p50 / p95 / p99 (ms) "
+        "| worst added gap p50 / p99 / max (ms) | to close p50 / p95 (s) | peak streams "
+        "| RSS peak (MB) | RSS / stream (MB) | marginal / stream (KB) | server CPU "
+        "| first text, new p50 (ms) | old (s) | old ÷ new p50 / worst |",
+        "|---:|---:|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        close = " / ".join("–" if (v := r.p("close", q)) is None else f"{v:.2f}" for q in (50, 95))
+        old = r.p("old_first_text", 50)
+        lines.append(
+            f"| {r.players} | {r.chapters_ok} | {r.errors} | {_triple(r, 'added_first')} "
+            f"| {_triple(r, 'added_gap', (50, 99, 100))} | {close} | {r.peak_streams} "
+            f"| {r.rss_peak_mb:.0f} | {r.rss_per_stream_mb:.2f} | {r.marginal_kb:.0f} | {r.server_cpu:.0f}% "
+            f"| {_ms(r.p('first_text', 50))} | {'–' if old is None else f'{old:.2f}'} "
+            f"| {_ratio(r.ratio_p50)} / {_ratio(r.ratio_worst)} |")
+    return "\n".join(lines)
+
+
+def context_table(rows: list[Row]) -> str:
+    lines = ["| players | choice POST p50 / p99 (ms) | model's own TTFT p50 / p99 (ms) "
+             "| model's own worst gap − 20 ms, p99 (ms) | players' loop lag p99 (ms) "
+             "| CPU server / model / players (% of a core) | other users (cores) |",
+             "|---:|---|---|---:|---:|---|---:|"]
+    for r in rows:
+        lines.append(f"| {r.players} | {_ms(r.p('post', 50))} / {_ms(r.p('post', 99))} "
+                     f"| {_ms(r.p('model_ttft', 50))} / {_ms(r.p('model_ttft', 99))} "
+                     f"| {_ms(r.p('model_gap', 99))} | {_ms(r.client_lag_p99)} "
+                     f"| {r.server_cpu:.0f} / {r.model_cpu:.0f} / {r.players_cpu:.0f} | {max(r.others_cores, 0):.1f} |")
+    return "\n".join(lines)
+
+
+def _target(rows: dict[int, Row], players: int, label: str,
+            measure: Callable[[Row], tuple[bool, str]]) -> str:
+    row = rows.get(players)
+    if row is None:
+        return f"| {label} | not run | – |"
+    met, number = measure(row)
+    return f"| {label} | {number} | {'met' if met else '**missed**'} |"
+
+
+def _lt(value: float | None, limit: float) -> bool:
+    return value is not None and value < limit
+
+
+def targets_table(by_players: dict[int, Row]) -> str:
+    def added(q: float, limit_ms: float):
+        return lambda r: (_lt(r.p("added_first", q), limit_ms / 1e3), f"{_ms(r.p('added_first', q))} ms")
+
+    def gap(r: Row):
+        return _lt(r.p("added_gap", 99), 0.010), f"p99 {_ms(r.p('added_gap', 99))} ms (max {_ms(r.p('added_gap', 100))})"
+
+    def streams(r: Row):
+        return r.errors == 0 and r.peak_streams >= 200, f"{r.peak_streams} open at once, {r.errors} errors"
+
+    def ratio(r: Row):
+        return _lt(5.0, r.ratio_worst or 0), f"{_ratio(r.ratio_p50)} at p50, {_ratio(r.ratio_worst)} worst case"
+
+    lines = ["| target | measured | |", "|---|---|---|",
+             _target(by_players, 1, "added time to first text p50 < 5 ms, 1 player", added(50, 5)),
+             _target(by_players, 1, "added time to first text p99 < 25 ms, 1 player", added(99, 25)),
+             _target(by_players, 200, "added time to first text p99 < 100 ms, 200 players", added(99, 100)),
+             _target(by_players, 50, "worst added gap < 10 ms, 50 players", gap),
+             _target(by_players, 200, "200 concurrent streams, zero errors", streams),
+             _target(by_players, 200, "RSS < 300 MB, 200 players",
+                     lambda r: (r.rss_peak_mb < 300, f"{r.rss_peak_mb:.0f} MB peak"))]
+    for players in sorted(by_players):
+        lines.append(_target(by_players, players, f"≥ 5× faster transitions than the old way, {players} players", ratio))
+    return "\n".join(lines)
+
+
+def _clip_ms(value: float | None) -> float:
+    return max((value or 0.0) * 1e3, 0.1)  # log axis: a negative or zero overhead shows as 0.1 ms
+
+
+def plot(rows: list[Row], path) -> None:
+    xs = [r.players for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
+    for q, style in ((50, "o-"), (95, "s--"), (99, "^-")):
+        left.plot(xs, [_clip_ms(r.p("added_first", q)) for r in rows], style, label=f"added first text p{q}")
+    left.plot(xs, [_clip_ms(r.p("added_gap", 99)) for r in rows], "d:", label="worst added gap p99")
+    for limit in (5, 10, 25, 100):
+        left.axhline(limit, color="grey", linewidth=0.6, linestyle=":")
+        left.annotate(f"{limit} ms", (xs[-1], limit), fontsize=7, color="grey", ha="right", va="bottom")
+    left.set(xscale="log", yscale="log", xlabel="players", ylabel="ms added to the model's own timing",
+             title="Time the server adds (targets dotted)")
+    right.plot(xs, [r.p("first_text", 50) for r in rows], "o-", label="streamed, p50")
+    right.plot(xs, [r.p("first_text", 99) for r in rows], "^-", label="streamed, p99")
+    right.plot(xs, [r.p("old_first_text", 50) for r in rows], "x--", label="old sequential way")
+    right.set(xscale="log", yscale="log", xlabel="players", ylabel="seconds",
+              title="Time to first text after a choice")
+    right.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    right.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    for axis in (left, right):
+        axis.set_xticks(xs, [str(x) for x in xs])
+        axis.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        axis.grid(True, which="major", alpha=0.3)
+        axis.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

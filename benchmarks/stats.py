@@ -1,0 +1,126 @@
+"""From raw records to the numbers of one table row: percentiles of the time the server
+adds to the model's own timing, memory per open stream, and the old sequential flow's
+time to first text computed from the same scripted timings."""
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass
+
+from benchmarks.load import TIMINGS, LevelResult
+
+REPLAY_WORD = 0.020  # the old apps replayed a finished reply at 20 ms a word
+CORES = os.cpu_count() or 1
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Linear-interpolated percentile (q in 0..100); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def old_way_first_text(chunks: int) -> float:
+    """Summary call, character call, the whole reply, then the first replayed word."""
+    return (2 * TIMINGS["helper_latency"] + TIMINGS["ttft"]
+            + chunks * TIMINGS["token_interval"] + REPLAY_WORD)
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def _gaps(times: list[float]) -> list[float]:
+    return [b - a for a, b in zip(times, times[1:])]
+
+
+@dataclass
+class Row:
+    players: int
+    chapters_ok: int
+    errors: int
+    first_text: list[float]    # seconds from the choice POST to the first chunk
+    added_first: list[float]   # the same minus the model's TTFT setting
+    added_gap: list[float]     # per chapter: worst gap between chunks minus token_interval
+    close: list[float]
+    post: list[float]          # the choice POST's own round trip
+    peak_streams: int
+    rss_peak_mb: float
+    rss_per_stream_mb: float
+    marginal_kb: float         # (RSS at peak streams - idle RSS) / streams
+    server_cpu: float          # mean % of one core while streams were open
+    model_cpu: float           # the scripted model process, the same way
+    players_cpu: float         # the players' (measuring) process
+    others_cores: float        # cores used by everything else on the machine (other users)
+    client_lag_p99: float
+    model_ttft: list[float]    # the scripted model's own measured first-token times
+    model_gap: list[float]     # its own worst gap per stream, minus token_interval
+    old_first_text: list[float]
+
+    def p(self, name: str, q: float) -> float | None:
+        return percentile(getattr(self, name), q)
+
+    @property
+    def ratio_p50(self) -> float | None:
+        old, new = self.p("old_first_text", 50), self.p("first_text", 50)
+        return old / new if old and new else None
+
+    @property
+    def ratio_worst(self) -> float | None:
+        old, new = self.p("old_first_text", 0), self.p("first_text", 99)
+        return old / new if old and new else None
+
+
+def summarize(level: LevelResult) -> Row:
+    ok = [r for r in level.records if r.error is None and r.first_chunk and r.closed]
+    first = [r.first_chunk - r.posted for r in ok]
+    streams = [q for q in level.model_log if q["stream"] and q["first_chunk"]]
+    busy = [s for s in level.samples if s.streams > 0] or level.samples
+    peak = max(level.samples, key=lambda s: (s.streams, s.rss), default=None)
+    n = peak.streams if peak and peak.streams else 1
+    return Row(
+        players=level.players, chapters_ok=len(ok),
+        errors=sum(1 for r in level.records if r.error) + level.timed_out,
+        first_text=first, added_first=[t - TIMINGS["ttft"] for t in first],
+        added_gap=[max(_gaps(r.chunk_times)) - TIMINGS["token_interval"] for r in ok if len(r.chunk_times) > 1],
+        close=[r.closed - r.posted for r in ok],
+        post=[r.answered - r.posted for r in ok if r.answered],
+        peak_streams=peak.streams if peak else 0,
+        rss_peak_mb=max((s.rss for s in level.samples), default=0) / 1e6,
+        rss_per_stream_mb=(peak.rss / n / 1e6) if peak else 0.0,
+        marginal_kb=((peak.rss - level.idle_rss) / n / 1e3) if peak else 0.0,
+        server_cpu=_mean([s.cpu for s in busy]),
+        model_cpu=_mean([s.others.get("model", 0.0) for s in busy]),
+        players_cpu=_mean([s.others.get("players", 0.0) for s in busy]),
+        others_cores=_mean([s.machine * CORES - s.cpu - sum(s.others.values()) for s in busy]) / 100,
+        client_lag_p99=percentile(level.client_lag, 99) or 0.0,
+        model_ttft=[q["first_chunk"] - q["received"] for q in streams],
+        model_gap=[max(_gaps(q["chunk_times"])) - TIMINGS["token_interval"]
+                   for q in streams if len(q["chunk_times"]) > 1],
+        old_first_text=[old_way_first_text(len(q["chunk_times"])) for q in streams],
+    )
+
+
+def error_kinds(level: LevelResult) -> str:
+    """"3× choice answered 500, 2× stream ended without close": what the errors were."""
+    kinds = Counter(r.error[:70] for r in level.records if r.error)
+    if level.timed_out:
+        kinds["player still playing at the level's time limit"] = level.timed_out
+    return ", ".join(f"{n}× {kind}" for kind, n in kinds.most_common())
+
+
+def single_player_breakdown(level: LevelResult) -> dict[str, float | None]:
+    """With one player the model's requests line up with the chapters: split the added time."""
+    streams = [q for q in level.model_log if q["stream"]][1:]  # [0] is chapter 1 (POST /)
+    pairs = [(r, q) for r, q in zip(level.records, streams) if r.error is None and q["first_chunk"]]
+    ms = lambda values: percentile([v * 1e3 for v in values], 50)  # noqa: E731
+    return {
+        "choice POST round trip": ms([r.answered - r.posted for r, _ in pairs]),
+        "choice POST to the model's request": ms([q["received"] - r.posted for r, q in pairs]),
+        "model's own first token": ms([q["first_chunk"] - q["received"] for _, q in pairs]),
+        "model's first token to the player's first chunk": ms([r.first_chunk - q["first_chunk"] for r, q in pairs]),
+    }
