@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tests.support.server_process import ROOT, ServerProcess, free_port
+from tests.support.server_process import ServerProcess, free_port, start_child
 
 
 class ModelProcess:
@@ -32,20 +32,9 @@ class ModelProcess:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self, timeout: float = 30.0) -> ModelProcess:
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.scripted_model", "--port", str(self.port)],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the scripted model exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                httpx.get(self._url("/_script"), timeout=1).raise_for_status()
-                return self
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise RuntimeError("the scripted model did not start")
+        argv = [sys.executable, "-m", "tests.support.scripted_model", "--port", str(self.port)]
+        self.process = start_child(argv, self._url("/_script"), self.log_path, timeout=timeout)
+        return self
 
     def _url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"

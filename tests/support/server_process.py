@@ -21,6 +21,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def start_child(argv: list[str], ready_url: str, log_path: Path, env: dict[str, str] | None = None,
+                timeout: float = 60.0) -> subprocess.Popen:
+    """Start a child process and wait until `ready_url` answers 2xx."""
+    log = open(log_path, "ab")
+    process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{argv[2]} exited: {log_path.read_text()[-2000:]}")
+        try:
+            if httpx.get(ready_url, timeout=1).is_success:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{argv[2]} did not start: {log_path.read_text()[-2000:]}")
+
+
 class ServerProcess:
     def __init__(self, env: dict[str, str], log_path: Path):
         self.env = {**os.environ, **env}
@@ -33,21 +50,9 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> ServerProcess:
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(self.base_url + "/", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise RuntimeError(f"the server did not start: {self.log_path.read_text()[-2000:]}")
+        argv = [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        self.process = start_child(argv, self.base_url + "/", self.log_path, self.env, timeout)
+        return self
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
         if self.process is None:
