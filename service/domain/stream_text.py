@@ -14,10 +14,13 @@ from service.domain.repetition import RepetitionGuard
 # Only text that starts like a heading is held back, and only until its line ends: any
 # other first token is shown at once, so the heading check never delays the first words.
 _HEADING_START = regex.compile(r"\A[\s*_]*(?:#|chapter\b|title\s*:)", regex.IGNORECASE)
+# A small model may begin by echoing a line of its prompt ("THE HERO'S SPECIAL PICK (...): ...").
+_PROMPT_LABEL = regex.compile(r"\A[\s*_]*[A-Z][A-Z'’ ]{2,}[A-Z](?:\s*\([^)\n]*\))?\s*:")
 
 
 class LeadingHeadingFilter:
-    """Drops a leading heading line ("Chapter 3: ...", "# ...", "**Title:** ...")."""
+    """Drops a leading heading line ("Chapter 3: ...", "# ...", "**Title:** ...") and any
+    echoed prompt lines before it."""
 
     def __init__(self) -> None:
         self._held = ""
@@ -27,10 +30,15 @@ class LeadingHeadingFilter:
         if self._decided:
             return text
         self._held += text
+        while (label := _PROMPT_LABEL.match(self._held, partial=True)) is not None and not label.partial:
+            _, newline, rest = self._held.lstrip().partition("\n")
+            if not newline:
+                return ""  # the echoed line is not finished yet
+            self._held = rest
         start = _HEADING_START.match(self._held, partial=True)
-        if start is None:
+        if start is None and label is None:
             return self._release(self._held)
-        if start.partial:
+        if start is None or start.partial:
             return ""
         first, newline, rest = self._held.lstrip().partition("\n")
         if not newline or not rest.strip():
@@ -38,7 +46,10 @@ class LeadingHeadingFilter:
         return self._release(strip_heading(self._held.lstrip()))
 
     def finish(self) -> str:
-        return "" if self._decided else self._release(strip_heading(self._held.lstrip()))
+        if self._decided:
+            return ""
+        label = _PROMPT_LABEL.match(self._held)
+        return self._release("" if label else strip_heading(self._held.lstrip()))
 
     def _release(self, text: str) -> str:
         self._decided = True
