@@ -29,6 +29,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--local", action="store_true", help="also measure the embedded local model")
     parser.add_argument("--profile", action="store_true",
                         help="py-spy the server during the largest level (results/profile-N.svg)")
+    parser.add_argument("--jobs", action="store_true",
+                        help="compare streams with deferred jobs running and switched off (1 and 10 players)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
     if args.quick:
@@ -71,6 +73,29 @@ def run_scripted(args, workdir: Path) -> tuple[list[Row], list[str]]:
     return rows, notes
 
 
+def compare_jobs(args, workdir: Path) -> str:
+    """The same levels twice, job workers on and off: what deferred work adds to a stream."""
+    model = ModelProcess(workdir / "scripted-model.log").start()
+    lines = ["## Deferred jobs on and off", "",
+             "| players | jobs | chapters | added first text p50 / p99 (ms) | worst added gap p50 / p99 (ms) |",
+             "|---:|---|---:|---|---|"]
+    try:
+        for players in (1, 10):
+            for jobs in (True, False):
+                server = scripted_server(model, workdir, f"jobs-{players}-{jobs}", jobs=jobs)
+                try:
+                    row = summarize(run_level(model, server, players, args.chapters, args.seed))
+                finally:
+                    stop_server(server)
+                first = " / ".join(f"{row.p('added_first', q) * 1e3:.1f}" for q in (50, 99))
+                gap = " / ".join(f"{row.p('added_gap', q) * 1e3:.1f}" for q in (50, 99))
+                lines.append(f"| {players} | {'on' if jobs else 'off'} | {row.chapters_ok} | {first} | {gap} |")
+                print(lines[-1], flush=True)
+    finally:
+        model.stop()
+    return "\n".join(lines)
+
+
 def code_version() -> str:
     """The commit measured, and whether service/ had uncommitted edits (others work alongside)."""
     def git(*argv: str) -> str:
@@ -108,6 +133,11 @@ def main(argv: list[str] | None = None) -> None:
     RESULTS.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="lanternpath-bench-") as tmp:
         workdir = Path(tmp)
+        if args.jobs:
+            text = compare_jobs(args, workdir) + "\n"
+            (RESULTS / "jobs.md").write_text(text)
+            print(text)
+            return
         rows, notes = run_scripted(args, workdir) if args.levels else ([], [])
         local_md = ""
         if args.local:
