@@ -58,9 +58,9 @@ class ChapterWriter:
         self.idle = asyncio.Event()
         self.idle.set()
 
-    @property
-    def streaming(self) -> int:
-        return sum(1 for g in self.generations.values() if g.ended_at is None)
+    def streaming_chapters(self) -> set[tuple[str, int]]:
+        """(adventure, chapter) of every chapter being written now."""
+        return {key for key, g in self.generations.items() if g.ended_at is None}
 
     def running(self, adventure_id: str, number: int) -> Generation | None:
         return self.generations.get((adventure_id, number))
@@ -134,7 +134,7 @@ class ChapterWriter:
     def _ended(self, generation: Generation) -> None:
         generation.ended_at = time.monotonic()
         generation.log.close()
-        if self.streaming == 0:
+        if not self.streaming_chapters():
             self.idle.set()
         for callback in self.on_closed:
             callback(generation)

@@ -7,17 +7,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 
 from service.store.jobs import JobQueue, backoff
-from service.store.models import Job, utcnow
+from service.store.models import Job, as_utc, utcnow
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 5.0
-
-
-class JobPreempted(Exception):
-    pass
 
 
 class JobRunner:
@@ -57,7 +53,7 @@ class JobRunner:
         """A chapter began streaming: with the local model, running jobs give way."""
         if self._streams_first:
             for task in self._running.values():
-                task.cancel(JobPreempted.__name__)
+                task.cancel("set back for a streaming chapter")
 
     async def changed(self, timeout: float) -> None:
         """Wait until some job finishes (or the timeout passes)."""
@@ -71,22 +67,18 @@ class JobRunner:
         while True:
             if self._streams_first:
                 await self.services.writer.idle.wait()
-            job = await self.queue.claim(skip=self._streaming_chapters())
+            job = await self.queue.claim(skip=self.services.writer.streaming_chapters())
             if job is None:
                 await self._sleep()
                 continue
             await self._run(job)
-
-    def _streaming_chapters(self) -> set[tuple[str, int]]:
-        return {key for key, g in self.services.writer.generations.items() if g.ended_at is None}
 
     async def _sleep(self) -> None:
         self._wake.clear()
         due = await self.queue.next_due()
         wait = POLL_SECONDS
         if due is not None:
-            due = due if due.tzinfo else due.replace(tzinfo=UTC)
-            wait = min(POLL_SECONDS, max(0.05, (due - utcnow()).total_seconds()))
+            wait = min(POLL_SECONDS, max(0.05, (as_utc(due) - utcnow()).total_seconds()))
         try:
             await asyncio.wait_for(self._wake.wait(), wait)
         except TimeoutError:
@@ -117,11 +109,12 @@ class JobRunner:
 
     async def _give_way(self, job: Job) -> None:
         log.info("job %s %s set back: a chapter is streaming", job.id, job.kind)
-        await self.queue.failed(job.id, "set back for a streaming chapter", retry_at=utcnow())
-        await self.queue.refund(job.id)
+        await self.queue.set_back(job.id)
 
     async def _failed(self, job: Job, exc: Exception, seconds: float) -> None:
         error = f"{type(exc).__name__}: {exc}"[:500]
-        retry_at: datetime | None = utcnow() + backoff(job.attempts, self.backoff_seconds) if job.attempts < self.attempts else None
+        retry_at: datetime | None = None
+        if job.attempts < self.attempts:
+            retry_at = utcnow() + backoff(job.attempts, self.backoff_seconds)
         log.warning("job %s %s failed after %.2f s (attempt %d): %s", job.id, job.kind, seconds, job.attempts, error)
         await self.queue.failed(job.id, error, retry_at)

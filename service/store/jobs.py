@@ -47,10 +47,9 @@ class JobQueue:
         else:
             await self._set(job_id, state="pending", run_after=retry_at, last_error=error)
 
-    async def refund(self, job_id: int) -> None:
-        """An attempt that was set back, not failed, does not count."""
-        async with self.sessions.begin() as session:
-            await session.execute(update(Job).where(Job.id == job_id).values(attempts=Job.attempts - 1))
+    async def set_back(self, job_id: int) -> None:
+        """Pending again at once; an attempt that was set back, not failed, does not count."""
+        await self._set(job_id, state="pending", run_after=utcnow(), attempts=Job.attempts - 1)
 
     async def retry(self, adventure_id: str, kind: str | None = None) -> int:
         """Give an adventure's failed jobs one more attempt each."""

@@ -7,21 +7,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 from sse_starlette import ServerSentEvent
 
 from service.chapters.briefs import question_for
 from service.domain.story import CHAPTER_COUNT, ChapterType
 from service.domain.summaries import extract_summary
-from service.store.models import Adventure
+from service.store.models import Adventure, as_utc
 
 # How long the summary stream waits for the last summaries before it closes.
 STREAM_SECONDS = 300.0
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _duration(seconds: float) -> str:
@@ -87,13 +82,13 @@ async def summary(services, adventure: Adventure, wait_seconds: float = 20.0) ->
     items = await _items(services, adventure, states)
     answers = {a.chapter_number: a for a in await services.store.answers(adventure.id)}
     questions = _questions(services, adventure, answers)
-    last = max([_aware(a.created_at) for a in answers.values()] + [_aware(adventure.created_at)])
-    ended = _aware(adventure.finished_at) if adventure.finished_at else last
+    last = max([as_utc(a.created_at) for a in answers.values()] + [as_utc(adventure.created_at)])
+    ended = as_utc(adventure.finished_at) if adventure.finished_at else last
     return await services.pages.render(
         "summary.html", adventure_id=adventure.id, world_name=services.catalog.worlds[adventure.world_key].name,
         chapters=items, questions=questions, correct=sum(q["correct"] for q in questions),
         chapter_count=CHAPTER_COUNT, pending=[i["number"] for i in items if i["state"] == "pending"],
-        time_spent=_duration((ended - _aware(adventure.created_at)).total_seconds()),
+        time_spent=_duration((ended - as_utc(adventure.created_at)).total_seconds()),
     )
 
 
