@@ -23,6 +23,12 @@ def process_env(scripted_model, database_url) -> dict[str, str]:
             "DATABASE_URL": database_url, "JOB_BACKOFF_SECONDS": "0.2"}
 
 
+def _second_chapter_under_way(client: httpx.Client, choice: int) -> tuple[player.ChapterPage, str]:
+    """Chapter 1 read, a choice made the htmx way: chapter 2 is being written."""
+    chapter_one = player.read_chapter(client, player.start(client, WORLD, TOPIC))
+    return chapter_one, player.choose_htmx(client, chapter_one.action, chapter_one.choices[choice])
+
+
 def _restart(process_env, tmp_path, killed: ServerProcess) -> ServerProcess:
     again = ServerProcess(process_env, tmp_path / "server.log")
     again.port = killed.port
@@ -62,8 +68,7 @@ def test_when_the_server_is_killed_mid_chapter_then_after_a_restart_the_page_off
     scripted_model.script.token_interval = 0.05
     first = ServerProcess(process_env, tmp_path / "server.log").start()
     with httpx.Client(base_url=first.base_url, timeout=30) as client:
-        chapter_one = player.read_chapter(client, player.start(client, WORLD, TOPIC))
-        stream_url = player.choose_htmx(client, chapter_one.action, chapter_one.choices[1])
+        chapter_one, stream_url = _second_chapter_under_way(client, choice=1)
         with client.stream("GET", stream_url) as response:
             next(response.iter_lines())  # the chapter is under way
             first.kill()
@@ -99,8 +104,7 @@ def test_when_the_server_is_stopped_with_sigterm_mid_chapter_then_the_stream_end
     scripted_model.script.token_interval = 0.05
     server = ServerProcess(process_env, tmp_path / "server.log").start()
     with httpx.Client(base_url=server.base_url, timeout=30) as client:
-        chapter_one = player.read_chapter(client, player.start(client, WORLD, TOPIC))
-        stream_url = player.choose_htmx(client, chapter_one.action, chapter_one.choices[0])
+        _, stream_url = _second_chapter_under_way(client, choice=0)
         events = []
         with client.stream("GET", stream_url) as response:
             for line in response.iter_lines():
