@@ -27,8 +27,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--players", default="1,10,50,200", help="comma-separated player counts")
     parser.add_argument("--chapters", type=int, default=3, help=f"htmx chapters per player (1..{MAX_CHAPTERS})")
     parser.add_argument("--local", action="store_true", help="also measure the embedded local model")
-    parser.add_argument("--profile", action="store_true",
-                        help="py-spy the server during the largest level (results/profile-N.svg)")
+    parser.add_argument("--profile", nargs="?", const="svg", choices=["svg", "txt"],
+                        help="py-spy the server during the largest level: results/profile-N.svg "
+                             "(flame graph) or .txt (collapsed stacks)")
     parser.add_argument("--jobs", action="store_true",
                         help="compare streams with deferred jobs running and switched off (1 and 10 players)")
     parser.add_argument("--seed", type=int, default=7)
@@ -50,7 +51,7 @@ def run_scripted(args, workdir: Path) -> tuple[list[Row], list[str]]:
             started = time.monotonic()
             server = shared or scripted_server(model, workdir, f"bench-{players}")
             profiling = args.profile and players == args.levels[-1]
-            spy = start_profiler(server.process.pid, RESULTS / f"profile-{players}.svg") if profiling else None
+            spy = start_profiler(server.process.pid, RESULTS / f"profile-{players}.{args.profile}") if profiling else None
             try:
                 level = run_level(model, server, players, args.chapters, args.seed)
             finally:
@@ -116,9 +117,17 @@ def compose(args, rows: list[Row], notes: list[str], local_md: str) -> str:
         f"{args.chapters} htmx chapters per player after chapter 1; think time 1–3 s; {machine_load()}; "
         f"{code_version()}.", "",
         "## Results", "", report.results_table(rows), "",
-        "Added = measured by the player minus the model's own scripted timing (TTFT 300 ms, "
-        "20 ms a token). Old = summary call + character call + whole reply + first replayed word, "
-        "computed from the same timings with zero overhead; worst = fastest old ÷ p99 new.", "",
+        "Each chapter is matched to its own model request by the tag the scripted model opens "
+        "every streamed reply with (\"[r17] \"); unmatched = finished chapters whose first chunk "
+        "names no logged request (errors, left out of the added times). "
+        "Added first text = the player's time from sending the choice POST to the first `chunk` "
+        "event, minus that request's own TTFT as the model process measured it (first token sent "
+        "− request received). Worst added gap = the worst gap between the chapter's `chunk` "
+        "events at the player minus the worst gap between that request's own chunk sends in the "
+        "model. The Context table keeps the same two numbers taken against the nominal settings "
+        "instead (TTFT 300 ms, 20 ms a token). "
+        "Old = summary call + character call + whole reply + first replayed word, "
+        "computed from the nominal timings with zero overhead; worst = fastest old ÷ p99 new.", "",
         "## Targets", "", report.targets_table({r.players: r for r in rows}), "",
         "## Context", "", report.context_table(rows), "",
         *[f"- {note}" for note in notes],

@@ -78,7 +78,9 @@ def scripted_server(model: ModelProcess, workdir: Path, name: str, jobs: bool = 
 def run_level(model: ModelProcess, server: ServerProcess, players: int, chapters: int,
               seed: int = 7) -> LevelResult:
     """Play one level against a running server (the caller starts and stops it)."""
-    model.configure(**TIMINGS)
+    # Tagged replies let each chapter be matched to its own model request, whose measured
+    # timing (not the nominal TIMINGS) is what the server's added time is taken against.
+    model.configure(**TIMINGS, tag_replies=True)
     idle_rss = psutil.Process(server.process.pid).memory_info().rss
     catalog = load_catalog()
     warm_up()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from tests.support.player import ChapterPage, choices_from_html
+from tests.support.scripted_replies import find_request_tag
 
 SSE_CONNECT = re.compile(r'sse-connect="([^"]+)"')
 
@@ -39,6 +40,7 @@ class ChapterRecord:
     answered: float | None = None   # the choice POST's answer arrived
     connected: float | None = None  # the stream's headers arrived
     first_chunk: float | None = None
+    tag: str | None = None          # the model request's tag that opened the first chunk
     chunk_times: list[float] = field(default_factory=list)
     closed: float | None = None
     error: str | None = None
@@ -86,8 +88,9 @@ async def read_stream(client: httpx.AsyncClient, url: str, record: ChapterRecord
             now = time.monotonic()
             for name, data in reader.feed(text):
                 if name == "chunk":
+                    if record.first_chunk is None:
+                        record.first_chunk, record.tag = now, find_request_tag(data)
                     record.chunk_times.append(now)
-                    record.first_chunk = record.first_chunk or now
                     if on_first is not None:
                         on_first.set()
                 elif name == "choices":

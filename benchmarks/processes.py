@@ -122,8 +122,10 @@ class ProcessSampler:
 def start_profiler(pid: int, path: Path) -> subprocess.Popen | None:
     """py-spy sampling the server into a flame graph SVG (stop it with stop_profiler)."""
     try:
+        # An .svg path gives a flame graph; a .txt path gives collapsed stacks to read or diff.
+        form = "raw" if path.suffix == ".txt" else "flamegraph"
         return subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--rate", "200",
-                                 "--nonblocking", "-o", str(path)],
+                                 "--nonblocking", "--format", form, "-o", str(path)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     except FileNotFoundError:
         print("py-spy is not installed (pip install py-spy): no profile", flush=True)

@@ -1,6 +1,7 @@
 """From raw records to the numbers of one table row: percentiles of the time the server
-adds to the model's own timing, memory per open stream, and the old sequential flow's
-time to first text computed from the same scripted timings."""
+adds to the model's own timing (each chapter against the model request its first chunk's
+tag names), memory per open stream, and the old sequential flow's time to first text
+computed from the same scripted timings."""
 from __future__ import annotations
 
 import os
@@ -8,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from benchmarks.load import TIMINGS, LevelResult
+from benchmarks.players import ChapterRecord
 
 REPLAY_WORD = 0.020  # the old apps replayed a finished reply at 20 ms a word
 CORES = os.cpu_count() or 1
@@ -38,14 +40,52 @@ def _gaps(times: list[float]) -> list[float]:
     return [b - a for a, b in zip(times, times[1:])]
 
 
+def finished(level: LevelResult) -> list[ChapterRecord]:
+    return [r for r in level.records if r.error is None and r.first_chunk and r.closed]
+
+
+def _tagged_streams(model_log: list[dict]) -> dict[str, dict]:
+    return {q["tag"]: q for q in model_log if q.get("tag") and q["first_chunk"]}
+
+
+def own_requests(chapters: list[ChapterRecord], model_log: list[dict]) -> list[tuple[ChapterRecord, dict]]:
+    """Each chapter paired with the model request whose tag opened its first chunk; a chapter
+    whose tag names no request is left out (the caller counts it as unmatched)."""
+    by_tag = _tagged_streams(model_log)
+    return [(r, by_tag[r.tag]) for r in chapters if r.tag in by_tag]
+
+
+def _unmatched_kinds(level: LevelResult) -> Counter:
+    tags = _tagged_streams(level.model_log)
+    return Counter("unmatched: first chunk carries no request tag" if r.tag is None
+                   else "unmatched: tag names no model request" for r in finished(level) if r.tag not in tags)
+
+
+def added_first_text(chapter: ChapterRecord, request: dict) -> float:
+    """The player's wait from the choice POST to the first chunk, less this request's own
+    wait in the model from receiving it to sending its first token. Each interval is taken
+    within one process, so neither depends on the two processes' clocks agreeing."""
+    return (chapter.first_chunk - chapter.posted) - (request["first_chunk"] - request["received"])
+
+
+def added_worst_gap(chapter: ChapterRecord, request: dict) -> float | None:
+    """The worst gap between the player's chunk events less the worst gap between this
+    request's own chunk sends in the model; None when either saw fewer than two chunks."""
+    seen, sent = _gaps(chapter.chunk_times), _gaps(request["chunk_times"])
+    return max(seen) - max(sent) if seen and sent else None
+
+
 @dataclass
 class Row:
     players: int
     chapters_ok: int
     errors: int
+    unmatched: int             # finished chapters whose first chunk's tag names no model request
     first_text: list[float]    # seconds from the choice POST to the first chunk
-    added_first: list[float]   # the same minus the model's TTFT setting
-    added_gap: list[float]     # per chapter: worst gap between chunks minus token_interval
+    added_first: list[float]   # the same minus that chapter's own model TTFT (added_first_text)
+    added_gap: list[float]     # per chapter: added_worst_gap, against the model's own worst gap
+    nominal_first: list[float]  # first_text minus the TTFT setting (300 ms)
+    nominal_gap: list[float]   # per chapter: worst gap between chunks minus token_interval
     close: list[float]
     post: list[float]          # the choice POST's own round trip
     peak_streams: int
@@ -75,20 +115,37 @@ class Row:
         return old / new if old and new else None
 
 
-def summarize(level: LevelResult) -> Row:
-    ok = [r for r in level.records if r.error is None and r.first_chunk and r.closed]
+def _chapter_timings(level: LevelResult) -> dict:
+    ok = finished(level)
+    pairs = own_requests(ok, level.model_log)
     first = [r.first_chunk - r.posted for r in ok]
+    return dict(
+        chapters_ok=len(ok), unmatched=len(ok) - len(pairs),
+        errors=sum(1 for r in level.records if r.error) + level.timed_out,
+        first_text=first, nominal_first=[t - TIMINGS["ttft"] for t in first],
+        added_first=[added_first_text(r, q) for r, q in pairs],
+        added_gap=[gap for r, q in pairs if (gap := added_worst_gap(r, q)) is not None],
+        nominal_gap=[max(_gaps(r.chunk_times)) - TIMINGS["token_interval"] for r in ok if len(r.chunk_times) > 1],
+        close=[r.closed - r.posted for r in ok],
+        post=[r.answered - r.posted for r in ok if r.answered],
+    )
+
+
+def _model_timings(level: LevelResult) -> dict:
     streams = [q for q in level.model_log if q["stream"] and q["first_chunk"]]
+    return dict(
+        model_ttft=[q["first_chunk"] - q["received"] for q in streams],
+        model_gap=[max(_gaps(q["chunk_times"])) - TIMINGS["token_interval"]
+                   for q in streams if len(q["chunk_times"]) > 1],
+        old_first_text=[old_way_first_text(len(q["chunk_times"])) for q in streams],
+    )
+
+
+def _resources(level: LevelResult) -> dict:
     busy = [s for s in level.samples if s.streams > 0] or level.samples
     peak = max(level.samples, key=lambda s: (s.streams, s.rss), default=None)
     n = peak.streams if peak and peak.streams else 1
-    return Row(
-        players=level.players, chapters_ok=len(ok),
-        errors=sum(1 for r in level.records if r.error) + level.timed_out,
-        first_text=first, added_first=[t - TIMINGS["ttft"] for t in first],
-        added_gap=[max(_gaps(r.chunk_times)) - TIMINGS["token_interval"] for r in ok if len(r.chunk_times) > 1],
-        close=[r.closed - r.posted for r in ok],
-        post=[r.answered - r.posted for r in ok if r.answered],
+    return dict(
         peak_streams=peak.streams if peak else 0,
         rss_peak_mb=max((s.rss for s in level.samples), default=0) / 1e6,
         rss_per_stream_mb=(peak.rss / n / 1e6) if peak else 0.0,
@@ -97,26 +154,26 @@ def summarize(level: LevelResult) -> Row:
         model_cpu=_mean([s.others.get("model", 0.0) for s in busy]),
         players_cpu=_mean([s.others.get("players", 0.0) for s in busy]),
         others_cores=_mean([s.machine * CORES - s.cpu - sum(s.others.values()) for s in busy]) / 100,
-        client_lag_p99=percentile(level.client_lag, 99) or 0.0,
-        model_ttft=[q["first_chunk"] - q["received"] for q in streams],
-        model_gap=[max(_gaps(q["chunk_times"])) - TIMINGS["token_interval"]
-                   for q in streams if len(q["chunk_times"]) > 1],
-        old_first_text=[old_way_first_text(len(q["chunk_times"])) for q in streams],
     )
 
 
+def summarize(level: LevelResult) -> Row:
+    return Row(players=level.players, client_lag_p99=percentile(level.client_lag, 99) or 0.0,
+               **_chapter_timings(level), **_model_timings(level), **_resources(level))
+
+
 def error_kinds(level: LevelResult) -> str:
-    """"3× choice answered 500, 2× stream ended without close": what the errors were."""
-    kinds = Counter(r.error[:70] for r in level.records if r.error)
+    """"3× choice answered 500, 2× stream ended without close": what the errors (and the
+    unmatched chapters) were."""
+    kinds = Counter(r.error[:70] for r in level.records if r.error) + _unmatched_kinds(level)
     if level.timed_out:
         kinds["player still playing at the level's time limit"] = level.timed_out
     return ", ".join(f"{n}× {kind}" for kind, n in kinds.most_common())
 
 
 def single_player_breakdown(level: LevelResult) -> dict[str, float | None]:
-    """With one player the model's requests line up with the chapters: split the added time."""
-    streams = [q for q in level.model_log if q["stream"]][1:]  # [0] is chapter 1 (POST /)
-    pairs = [(r, q) for r, q in zip(level.records, streams) if r.error is None and q["first_chunk"]]
+    """With one player nothing else runs at the same time: split the added time in steps."""
+    pairs = [(r, q) for r, q in own_requests(finished(level), level.model_log) if r.answered]
     ms = lambda values: percentile([v * 1e3 for v in values], 50)  # noqa: E731
     return {
         "choice POST round trip": ms([r.answered - r.posted for r, _ in pairs]),

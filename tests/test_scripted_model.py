@@ -14,7 +14,7 @@ import litellm  # noqa: E402
 import openai  # noqa: E402
 import pytest  # noqa: E402
 
-from tests.support.scripted_replies import INJECTED_HTML, build_reply  # noqa: E402
+from tests.support.scripted_replies import INJECTED_HTML, build_reply, find_request_tag  # noqa: E402
 
 pytest_plugins = ["tests.support.fixtures"]
 
@@ -107,6 +107,23 @@ async def test_stall_makes_the_stream_go_silent(scripted_model, knobs, before_si
         await asyncio.wait_for(anext(stream), timeout=0.3)
     await stream.aclose()
     assert scripted_model.requests[-1]["outcome"] == "stalled"
+
+
+async def test_tag_replies_opens_each_stream_with_its_own_request_tag(scripted_model):
+    scripted_model.script.update(tag_replies=True, reply_override="one two")
+    replies = [await read_stream(await call(scripted_model, user("CHAPTER TYPE: STORY"))) for _ in range(2)]
+    tags = [r["tag"] for r in scripted_model.requests]
+    assert replies == [[f"[{tag}] one", " two"] for tag in tags]
+    assert tags[0] != tags[1] and [find_request_tag(r[0]) for r in replies] == tags
+
+
+async def test_replies_carry_no_tag_by_default_nor_helper_calls_when_tagging(scripted_model):
+    scripted_model.script.reply_override = "one two"
+    assert await read_stream(await call(scripted_model, user("CHAPTER TYPE: STORY"))) == ["one", " two"]
+    scripted_model.script.tag_replies = True
+    response = await call(scripted_model, user("TASK: SUMMARY"), stream=False)
+    assert response.choices[0].message.content.startswith("Title: ")
+    assert [r["tag"] for r in scripted_model.requests] == [None, None]
 
 
 async def test_helper_call_honours_helper_latency(scripted_model):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import itertools
 import json
 import logging
 import time
@@ -21,7 +22,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from tests.support.live_server import LiveServer
-from tests.support.scripted_replies import build_reply, split_chunks, usage
+from tests.support.scripted_replies import build_reply, request_tag, split_chunks, tag_first_chunk, usage
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error",
                 404: "not_found_error", 429: "rate_limit_exceeded"}
@@ -36,6 +37,8 @@ class Script:
     that get the faults fail_status / drop_after / stall_* (None = every one), then recovers.
     A stall ends after stall_seconds (the stream then resumes) or at reset().
     Non-streamed calls: stall_* hang before the answer, drop_after cuts the JSON body in half.
+    tag_replies opens each streamed reply with "[rN] ", N the request's serial in this process
+    (its log record's "tag" is "rN"): a reader of the stream can tell which request it got.
     """
 
     ttft: float = 0.0               # streamed: delay before the first token
@@ -54,6 +57,7 @@ class Script:
     choices_style: str = "good"     # "good" | "missing" | "malformed"
     reply_override: str | None = None  # streamed calls only
     repeat_loop: bool = False          # streamed calls only
+    tag_replies: bool = False          # streamed calls only
 
     def update(self, **fields: Any) -> None:
         unknown = set(fields) - {f.name for f in dataclasses.fields(self)}
@@ -93,6 +97,9 @@ class ScriptedModelServer:
         self.host, self.port = host, port
         self.script = script or Script()
         self.requests: list[dict[str, Any]] = []
+        # Never reset, so that a tag names one request even across reset() (one benchmark
+        # model process serves several load levels).
+        self._serials = itertools.count(1)
         self._generation = 0  # bumped by reset(): ends stalls left over from a previous test
         self._live: LiveServer | None = None
         self.app = Starlette(routes=[
@@ -153,13 +160,11 @@ class ScriptedModelServer:
         if faulty and live.fail_times is not None:
             live.fail_times -= 1
         script = dataclasses.replace(live)  # snapshot: mid-stream edits affect only new requests
-        kind, text = build_reply(messages, script.choices_style, script.inject_html and in_scope)
-        if stream and script.reply_override is not None:
-            text = script.reply_override
-        if stream and script.repeat_loop:
-            text = " ".join(["Mira walked on and the path went on and on."] * 40)
+        kind, text = _reply(messages, script, stream, in_scope)
+        serial = next(self._serials)
+        tag = request_tag(serial) if stream and script.tag_replies else None
         record = {"received": received, "model": body.get("model"), "stream": stream,
-                  "messages": messages, "kind": kind, "reply": text, "faulty": faulty,
+                  "messages": messages, "kind": kind, "reply": text, "tag": tag, "faulty": faulty,
                   "first_chunk": None, "last_chunk": None, "chunk_times": [],
                   "finished": None, "outcome": "pending"}
         self.requests.append(record)
@@ -170,6 +175,8 @@ class ScriptedModelServer:
         if stream:
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             chunks = split_chunks(text, script.tokens_per_chunk, script.chunk_chars)
+            if tag is not None:
+                chunks = tag_first_chunk(chunks, tag)
             gen = self._stream(record, chunks, script, faulty, model, include_usage)
             return StreamingResponse(gen, media_type="text/event-stream",
                                      headers={"cache-control": "no-cache"})
@@ -260,6 +267,16 @@ class ScriptedModelServer:
 
     async def _requests_endpoint(self, request: Request) -> JSONResponse:
         return JSONResponse(self.requests)
+
+
+def _reply(messages: list[dict], script: Script, stream: bool, in_scope: bool) -> tuple[str, str]:
+    """(kind, text) of the answer, before any request tag."""
+    kind, text = build_reply(messages, script.choices_style, script.inject_html and in_scope)
+    if stream and script.reply_override is not None:
+        text = script.reply_override
+    if stream and script.repeat_loop:
+        text = " ".join(["Mira walked on and the path went on and on."] * 40)
+    return kind, text
 
 
 def _error(status: int, message: str) -> JSONResponse:

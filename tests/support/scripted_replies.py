@@ -184,6 +184,26 @@ def split_chunks(text: str, tokens_per_chunk: int = 1, chunk_chars: int | None =
     return ["".join(tokens[i:i + n]) for i in range(0, len(tokens), n)]
 
 
+# "[r17] ": letters, digits and brackets only, so the server's text filters pass it through
+# and HTML-escaping leaves it as it is; no filter starts a heading or a choices block at "[r".
+_REQUEST_TAG = re.compile(r"\[(r\d+)\]")
+
+
+def request_tag(serial: int) -> str:
+    return f"r{serial}"
+
+
+def tag_first_chunk(chunks: list[str], tag: str) -> list[str]:
+    """The same chunks with the first one opened by "[tag] " (the chunk count is unchanged)."""
+    return [f"[{tag}] {chunks[0]}", *chunks[1:]] if chunks else [f"[{tag}] "]
+
+
+def find_request_tag(text: str) -> str | None:
+    """The tag a tagged reply opens with ("r17"), found in text as the reader received it."""
+    found = _REQUEST_TAG.search(text)
+    return found.group(1) if found else None
+
+
 def usage(messages: list[dict], text: str) -> dict:
     # Word counts stand in for tokens: only the shape of "usage" matters to callers.
     prompt, completion = len(message_text(messages).split()), len(text.split())

@@ -1,0 +1,61 @@
+"""The benchmark's measurement: each chapter is matched to its own scripted model request by
+the tag that opens the reply, and the server's added time is taken against that request's
+measured timing, not the nominal settings."""
+from __future__ import annotations
+
+import pytest
+from markupsafe import escape
+
+from benchmarks.load import LevelResult
+from benchmarks.players import ChapterRecord
+from benchmarks.stats import error_kinds, summarize
+from service.domain.stream_text import VisibleText
+from tests.support.scripted_replies import build_reply, find_request_tag, split_chunks, tag_first_chunk
+
+
+@pytest.mark.parametrize("chapter", ["STORY", "REFLECT", "LESSON", "CONCLUSION"])
+@pytest.mark.parametrize("tag", ["r1", "r17", "r12345"])
+def test_the_request_tag_reaches_the_first_chunk_through_the_servers_text_filters(chapter, tag):
+    _, reply = build_reply([{"role": "user", "content": f"CHAPTER TYPE: {chapter}"}])
+    first_token = tag_first_chunk(split_chunks(reply), tag)[0]
+    shown = str(escape(VisibleText().feed(first_token)))
+    assert shown.startswith(f"[{tag}] "), f"the first chunk the player gets is {shown!r}"
+    assert find_request_tag(shown) == tag
+
+
+def model_request(tag: str, received: float, chunk_times: list[float]) -> dict:
+    return {"tag": tag, "stream": True, "received": received, "first_chunk": chunk_times[0],
+            "chunk_times": chunk_times}
+
+
+def chapter(tag: str | None, posted: float, chunk_times: list[float]) -> ChapterRecord:
+    return ChapterRecord(2, posted, answered=posted + 0.02, first_chunk=chunk_times[0], tag=tag,
+                         chunk_times=chunk_times, closed=chunk_times[-1] + 0.01)
+
+
+def level(chapters: list[ChapterRecord], model_log: list[dict]) -> LevelResult:
+    return LevelResult(1, 1, chapters, samples=[], model_log=model_log, client_lag=[], wall=1.0)
+
+
+def test_added_times_are_taken_against_the_chapters_own_model_request():
+    # The model took 350 ms to its first token (not the nominal 300) and 50 ms at worst
+    # between chunks (not 20); another request in the log must not be the one used.
+    model_log = [model_request("r1", 10.0, [10.35, 10.37, 10.42]),
+                 model_request("r2", 20.0, [20.30, 20.32])]
+    row = summarize(level([chapter("r1", 9.9, [10.4, 10.43, 10.5])], model_log))
+    assert row.added_first == pytest.approx([0.5 - 0.35])
+    assert row.added_gap == pytest.approx([0.07 - 0.05])
+    assert row.nominal_first == pytest.approx([0.5 - 0.3])
+    assert row.nominal_gap == pytest.approx([0.07 - 0.02])
+    assert row.unmatched == 0
+
+
+def test_a_chapter_without_a_matching_tag_counts_as_unmatched_not_dropped():
+    model_log = [model_request("r1", 10.0, [10.3, 10.32])]
+    chapters = [chapter("r9", 9.9, [10.4, 10.42]), chapter(None, 9.9, [10.4, 10.42])]
+    result = level(chapters, model_log)
+    row = summarize(result)
+    assert (row.chapters_ok, row.unmatched, row.added_first) == (2, 2, [])
+    assert len(row.nominal_first) == 2
+    assert "1× unmatched: tag names no model request" in error_kinds(result)
+    assert "1× unmatched: first chunk carries no request tag" in error_kinds(result)
