@@ -5,7 +5,7 @@ import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.domain.formatting import ParagraphFormatter
+from service.domain.formatting import ParagraphFormatter, formatted_prefix
 from service.domain.paragraphs import _clean, to_paragraphs
 
 # CPU time is shared with the model and other suites: no per-example deadline.
@@ -108,6 +108,15 @@ def test_when_the_model_has_written_a_letter_then_the_reader_has_seen_it(text):
         shown += formatter.feed(char)
         if regex.match(r"\w", char):
             assert shown.endswith(char), f"{char!r} held back after {shown[-30:]!r}"
+
+
+@PROPERTY
+@given(st.one_of(_story(), st.sampled_from(FIXTURES).map(Path.read_text)), st.integers(min_value=0))
+def test_when_a_text_is_cut_after_a_word_then_its_formatting_is_the_start_of_the_whole_texts(text, pick):
+    # The chapter kept when a loop is cut off: what streamed, up to the cut.
+    word_ends = [word.end() for word in regex.finditer(r"\w+[^\s\w]*", text)]
+    start = text[:word_ends[pick % len(word_ends)]]
+    assert formatted_prefix(_format(text), start) == _format(start)
 
 
 @pytest.mark.parametrize(

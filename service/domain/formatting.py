@@ -96,3 +96,16 @@ class ParagraphFormatter:
     def _new_paragraph(self) -> str:
         self._paragraph, self._sentences = "", 0
         return PARAGRAPH_BREAK
+
+
+def formatted_prefix(formatted: str, prefix: str) -> str:
+    """The formatter's output for `prefix` alone, cut from `formatted`, its output for a text
+    that begins with `prefix`. The formatter changes only whitespace, and sets each break by
+    the text before it and the next two characters: when `prefix` ends with a word or its
+    closing punctuation, the breaks within it are the same in both outputs."""
+    visible = sum(len(word) for word in _WORD.findall(prefix))
+    for word in _WORD.finditer(formatted):
+        if visible <= len(word.group()):
+            return formatted[:word.start() + visible]
+        visible -= len(word.group())
+    return formatted

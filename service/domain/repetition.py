@@ -1,9 +1,12 @@
 """Stops a chapter whose model has started to loop (the same sentence, or a long run of
-words, again and again) or has run far past its length, before the reader sees the loop.
+words, again and again) or has run far past its length: at most the first few words of the
+loop stream to the reader, and the chapter kept ends before them.
 """
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from collections import Counter
+from collections.abc import Iterable, Iterator
 
 import regex
 
@@ -18,7 +21,8 @@ _DOUBLE_QUOTES = regex.compile(r"[\"“”]")
 
 
 class RepetitionGuard:
-    """Story text in (any chunking), the part that is safe to show out.
+    """Story text in (any chunking), the part that may be shown out; then `text`, the part
+    the chapter keeps.
 
     A loop is caught two ways, on words compared case-insensitively without punctuation:
     - "repeated words": the last `run_words` words already occurred, in that order, earlier
@@ -28,29 +32,35 @@ class RepetitionGuard:
       of short sentences, caught before the run is long enough for the first rule).
     Sentences end as in `paragraphs.split_sentences`, except that quotation marks are
     ignored: a character who says the same sentence twice in a row is a loop too.
-    Then `stopped` is True, `reason` says why, and nothing more is shown: the text ends at
-    the sentence end where the repeat begins, or a few words into the repeat when they
-    finish a sentence begun before it ("repeated sentence"), or else right before the
-    repeat, mid-sentence ("repeated words"). Past `max_chars` the guard stops at the next
-    sentence end ("length cap"), or at `max_chars + overrun` if no sentence ends by then.
+    Then `stopped` is True, `reason` says why, nothing more is shown, and `text` ends at the
+    sentence end where the repeat begins, or a few words into the repeat when they finish a
+    sentence begun before it ("repeated sentence"), or else right before the repeat,
+    mid-sentence ("repeated words"). Past `max_chars` the guard stops at the next sentence
+    end ("length cap"), or before the word that passes `max_chars + overrun`.
 
-    Held back, and why it must be: the word being written (it may start or extend a
-    repeat) and the "echo", the trailing words that repeat words seen earlier, until a word
-    breaks the echo. Shown text is never taken back, so the start of a loop has to be still
-    held when the loop is recognised. In ordinary prose the echo is a common word or
-    phrase ("the", "said Mira", "the old map"): the text trails the model by a word or
-    three. Only while the model really repeats itself does the held text grow, up to
-    `run_words` words, and then it is dropped. Whitespace after the last shown word waits
-    for the next word. The output does not depend on how the input is chunked.
+    What is shown, and why: every loop begins as an "echo", trailing words that repeat
+    earlier words in order, but so do names and phrases in ordinary prose ("the old map",
+    "said Mira"). So the first `shown_echo_words` words of an echo are shown as they come;
+    only the rest of a longer echo is held, until a word breaks it (then it is shown) or it
+    is recognised as a loop (then it is dropped). The word being written is shown at once
+    unless, whatever word it turns out to be, it could make the echo longer than that or
+    close a repeated sentence; past `max_chars` it waits for its end, as the cut may fall
+    before it. Shown text is never taken back, so when a loop is recognised its first few
+    words may have been shown: `text` ends before them (what was shown runs past it by at
+    most `shown_echo_words` words) and is what the page is to show in the end. With
+    `shown_echo_words` below `sentence_words`, no sentence of a loop shows twice, and the
+    kept text holds no word of it. `text` and `reason` do not depend on how the input is
+    chunked; what was shown past `text` does.
     """
 
     def __init__(self, run_words: int = 12, sentence_words: int = 5, sentence_repeats: int = 3,
-                 max_chars: int = 4000, overrun: int = 600) -> None:
+                 max_chars: int = 4000, overrun: int = 600, shown_echo_words: int = 4) -> None:
         self.run_words = run_words
         self.sentence_words = sentence_words
         self.sentence_repeats = sentence_repeats
         self.max_chars = max_chars
         self.overrun = overrun
+        self.shown_echo_words = shown_echo_words
         self.stopped = False
         self.reason: str | None = None
         self._text = ""
@@ -59,10 +69,21 @@ class RepetitionGuard:
         self._words: list[str] = []
         self._ends: list[int] = []
         self._where: dict[str, list[int]] = {}
+        self._vocabulary: list[str] = []  # the words of `_where`, sorted
         self._echo = 0
         self._sentence_starts = [0]
         self._sentences: Counter[tuple[str, ...]] = Counter()
         self._last_sentence: tuple[str, ...] = ()
+
+    @property
+    def shown(self) -> str:
+        """All the text shown so far."""
+        return self._text[:self._shown]
+
+    @property
+    def text(self) -> str:
+        """The text the chapter keeps, once stopped or finished (before that, `shown`)."""
+        return self._text[:self._cut] if self._cut is not None else self.shown
 
     def feed(self, text: str) -> str:
         if self.stopped:
@@ -99,7 +120,7 @@ class RepetitionGuard:
             if self._tail_end(index - 1) >= self.max_chars:
                 return self._stop("length cap", self._tail_end(index - 1))
         if word.end() > self.max_chars + self.overrun:
-            return self._stop("length cap", self._frontier())
+            return self._stop("length cap", self._tail_end(index - 1))
         self._echo = self._echo_after(word.group().casefold())
         self._ends.append(word.end())
         if self._echo >= self.run_words:
@@ -107,16 +128,24 @@ class RepetitionGuard:
 
     def _echo_after(self, word: str) -> int:
         """Length of the longest run of trailing words, ending with `word`, seen before."""
+        echo = self._run_length(reversed(self._where.get(word, ())))
+        if word not in self._where:
+            insort(self._vocabulary, word)
+        self._where.setdefault(word, []).append(len(self._words))
+        self._words.append(word)
+        return echo
+
+    def _run_length(self, positions: Iterable[int]) -> int:
+        """Length of the longest run of trailing words followed by a word at one of
+        `positions`, seen before; at most one more than the echo, which bounds it."""
         words, index, limit, best = self._words, len(self._words), self._echo + 1, 0
-        for earlier in reversed(self._where.get(word, ())):
+        for earlier in positions:
             length = 1
             while length < limit and earlier >= length and words[earlier - length] == words[index - length]:
                 length += 1
             best = max(best, length)
             if best == limit:
                 break
-        words.append(word)
-        self._where.setdefault(word, []).append(index)
         return best
 
     def _starts_sentence(self, word_start: int) -> bool:
@@ -134,12 +163,16 @@ class RepetitionGuard:
 
     def _close_sentence(self, end: int) -> None:
         sentence = tuple(self._words[self._sentence_starts[-1]:end])
-        again, self._last_sentence = sentence == self._last_sentence, sentence
-        if len(sentence) < self.sentence_words:
-            return
-        self._sentences[sentence] += 1
-        if again or self._sentences[sentence] >= self.sentence_repeats:
+        repeats, self._last_sentence = self._repeats(sentence), sentence
+        if len(sentence) >= self.sentence_words:
+            self._sentences[sentence] += 1
+        if repeats:
             self._stop_repeat()
+
+    def _repeats(self, sentence: tuple[str, ...]) -> bool:
+        """Whether ending `sentence` now makes it a repeated sentence."""
+        return len(sentence) >= self.sentence_words and (
+            sentence == self._last_sentence or self._sentences[sentence] + 1 >= self.sentence_repeats)
 
     def _stop_repeat(self) -> None:
         first = len(self._words) - self._echo
@@ -159,27 +192,38 @@ class RepetitionGuard:
             return 0
         return _CLOSING.match(self._text, self._ends[index]).end()
 
-    def _frontier(self) -> int:
-        if not self._words:
-            return 0
-        return self._tail_end(len(self._words) - 1 - self._echo)
-
     def _release(self) -> str:
-        end = self._cut if self._cut is not None else self._frontier()
-        if self._cut is None and self._echo == 0 and len(self._text) < self.max_chars:
-            end = self._novel_end(end)
+        # A loop's cut may fall before what was shown: that stays shown, `text` drops it.
+        end = self._cut if self._cut is not None else self._show_end()
         text, self._shown = self._text[self._shown:end], max(self._shown, end)
         return text
 
-    def _novel_end(self, end: int) -> int:
-        """Past the frontier there is only the word being written. Every repeat begins with
-        a word seen before, so a word that no earlier word begins like is shown at once
-        instead of waiting for the next token. (Below the length cap only: there a cut may
-        fall before the word.)"""
-        partial = _WORD.search(self._text, end)
-        if partial is None:
-            return end  # spaces or punctuation after the last word wait for what follows
-        start = partial.group().casefold()
-        if any(seen.startswith(start) for seen in self._where):
-            return end
-        return len(self._text)
+    def _show_end(self) -> int:
+        """All the text, while the echo is no longer than `shown_echo_words` words (counting
+        the word being written as the longest echo it could make); else up to that many."""
+        words, first = len(self._words), len(self._words) - self._echo
+        if len(self._text) < self.max_chars:  # past it, a cut may fall before the next word
+            partial = _WORD.search(self._text, self._ends[-1] if self._ends else 0)
+            if partial is not None:
+                first = words + 1 - self._echo_with(partial)
+            if words + (partial is not None) - first <= self.shown_echo_words:
+                return len(self._text)
+        return self._tail_end(min(first + self.shown_echo_words, words) - 1)
+
+    def _echo_with(self, partial: regex.Match) -> int:
+        """The longest echo the word being written could make, whatever word it turns out to
+        be (any seen word it begins like). When it begins a sentence after a repeated one, a
+        loop is recognised as soon as it is complete: it counts as lengthening the echo."""
+        if self._words and self._repeats(self._open_sentence()) and self._starts_sentence(partial.start()):
+            return self._echo + 1
+        return self._run_length(self._seen_beginning(partial.group().casefold()))
+
+    def _seen_beginning(self, prefix: str) -> Iterator[int]:
+        """Where the words seen so far that begin with `prefix` are."""
+        index = bisect_left(self._vocabulary, prefix)
+        while index < len(self._vocabulary) and self._vocabulary[index].startswith(prefix):
+            yield from self._where[self._vocabulary[index]]
+            index += 1
+
+    def _open_sentence(self) -> tuple[str, ...]:
+        return tuple(self._words[self._sentence_starts[-1]:])

@@ -7,7 +7,7 @@ from __future__ import annotations
 import regex
 
 from service.domain.choices import ChoiceBlockFilter
-from service.domain.formatting import ParagraphFormatter
+from service.domain.formatting import ParagraphFormatter, formatted_prefix
 from service.domain.paragraphs import strip_heading
 from service.domain.repetition import RepetitionGuard
 
@@ -58,10 +58,14 @@ class LeadingHeadingFilter:
 
 
 class VisibleText:
-    """Model tokens in, safe-to-show story text out (unescaped: escaping is the page's job).
+    """Model tokens in, story text out (unescaped: escaping is the page's job), twice over:
+    `shown`, what streams to the page as it comes, and `text`, the chapter as it is kept.
 
     The stages, in order: the choices block is withheld, a leading heading dropped, a loop
-    cut off before it is shown, and long runs broken into paragraphs as they flow.
+    stopped (see RepetitionGuard), and long runs broken into paragraphs as they flow. The
+    two differ only when the guard stops a loop whose first few words have streamed: `text`
+    ends before them, and the finished chapter, built from it, replaces them on the page.
+    Where the two overlap, their paragraph breaks are the same.
     """
 
     def __init__(self, max_chars: int = 4000) -> None:
@@ -69,7 +73,7 @@ class VisibleText:
         self.heading = LeadingHeadingFilter()
         self.guard = RepetitionGuard(max_chars=max_chars)
         self.formatter = ParagraphFormatter()
-        self.shown: list[str] = []
+        self._pieces: list[str] = []
 
     @property
     def stopped(self) -> bool:
@@ -87,12 +91,17 @@ class VisibleText:
 
     def _keep(self, text: str) -> str:
         if text:
-            self.shown.append(text)
+            self._pieces.append(text)
         return text
 
     @property
+    def shown(self) -> str:
+        return "".join(self._pieces)
+
+    @property
     def text(self) -> str:
-        return "".join(self.shown)
+        """The chapter as kept (complete once finished): `shown`, up to the guard's cut."""
+        return formatted_prefix(self.shown, self.guard.text)
 
     @property
     def raw(self) -> str:
