@@ -92,6 +92,31 @@ def test_when_the_server_is_killed_mid_chapter_then_after_a_restart_the_page_off
         second.stop()
 
 
+def test_when_the_server_is_killed_right_after_a_choice_then_after_a_restart_its_chapter_is_interrupted(
+    scripted_model, process_env, database_url, tmp_path
+):
+    first = ServerProcess(process_env, tmp_path / "server.log").start()
+    try:
+        with httpx.Client(base_url=first.base_url, timeout=30) as client:
+            chapter_one = player.read_chapter(client, player.start(client, WORLD, TOPIC))
+            # The model has not answered when the server dies (the stall ends with the test).
+            scripted_model.script.update(stall_before_first=True, fault_scope="stream")
+            stream_url = player.choose_htmx(client, chapter_one.action, chapter_one.choices[2])
+            assert rows(database_url, "SELECT state FROM chapters WHERE number = 2") == [("writing",)]
+            cookies = dict(client.cookies)
+    finally:
+        first.kill()  # also when the steps above fail: a live server would outlast the test
+
+    second = _restart(process_env, tmp_path, first)
+    try:
+        assert rows(database_url, "SELECT state FROM chapters WHERE number = 2") == [("interrupted",)]
+        with httpx.Client(base_url=second.base_url, timeout=30, cookies=cookies) as client:
+            page = BeautifulSoup(client.get(stream_url.removesuffix("/stream")).text, "html.parser")
+            assert page.select_one('form[action$="/retry"]') is not None, "no way to write the chapter again"
+    finally:
+        second.stop()
+
+
 def _env(extra: dict[str, str]) -> dict[str, str]:
     import os
 

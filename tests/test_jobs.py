@@ -97,12 +97,14 @@ async def test_when_a_summary_job_runs_twice_then_one_summary_is_left(scripted_m
     from service.llm.client import ModelClient
     from service.store.adventures import AdventureStore
     from service.store.db import create_engine, migrate_async, session_factory
+    from service.store.jobs import JobQueue
     from service.store.models import Adventure, Job
 
     settings = scripted_settings(scripted_model, database_url)
     await migrate_async(database_url)
     engine = create_engine(database_url)
-    store = AdventureStore(session_factory(engine))
+    sessions = session_factory(engine)
+    store, queue = AdventureStore(sessions), JobQueue(sessions)
     catalog = load_catalog()
     topic = catalog.topics[TOPIC]
     adventure = Adventure(id="twice", owner_hash="x", world_key=WORLD, topic_key=TOPIC, seed=1,
@@ -112,8 +114,9 @@ async def test_when_a_summary_job_runs_twice_then_one_summary_is_left(scripted_m
     services = type("Services", (), {"store": store, "catalog": catalog, "model": ModelClient(settings)})
     job = Job(id=0, kind="summary", adventure_id="twice", chapter_number=1)
 
-    await summary_job(services, job)
-    await summary_job(services, job)
+    # The runner stores what a job returns together with the job's `done`.
+    await queue.done(job.id, await summary_job(services, job))
+    await queue.done(job.id, await summary_job(services, job))
 
     assert len(await store.summaries("twice")) == 1
     await engine.dispose()

@@ -3,13 +3,12 @@ the earlier chapters (their summaries once written, the last one in full) and th
 """
 from __future__ import annotations
 
-import asyncio
 import random
 
 from service.domain.agency import offer_agency
 from service.domain.story import Catalog, ChapterType, LessonQuestion
 from service.llm.prompts import ChapterBrief
-from service.store.adventures import AdventureStore
+from service.store.adventures import StorySoFar
 from service.store.models import Adventure
 
 # Of the characters a prompt gives to earlier chapters, the last chapter gets this share.
@@ -33,26 +32,14 @@ def agency_labels(adventure: Adventure) -> tuple[str, ...]:
     return tuple(option.label for option in offer_agency(random.Random(adventure.seed)))
 
 
-async def build_brief(store: AdventureStore, catalog: Catalog, adventure: Adventure, number: int,
-                      context_chars: int = 3300) -> ChapterBrief:
-    plan = [ChapterType(t) for t in adventure.plan]
-    # Independent reads, at once: they stand between the player's choice and the model's call.
-    stored, given, summaries, characters = await asyncio.gather(
-        store.chapters(adventure.id), store.answers(adventure.id), store.summaries(adventure.id),
-        store.characters(adventure.id),
-    )
-    chapters = {c.number: c for c in stored}
-    answers = {a.chapter_number: a for a in given}
-    previous = answers.get(number - 1)
-    earlier = [
-        f"Chapter {n}: {summaries[n].summary}" for n in range(1, number - 1) if n in summaries
-    ]
-    last = chapters.get(number - 1)
+def build_brief(catalog: Catalog, story: StorySoFar, number: int, context_chars: int = 3300) -> ChapterBrief:
+    adventure, previous, last, summaries = story.adventure, story.last_answer, story.last_chapter, story.summaries
+    earlier = [f"Chapter {n}: {summaries[n].summary}" for n in range(1, number - 1) if n in summaries]
     return ChapterBrief(
         world=catalog.worlds[adventure.world_key],
         topic_name=catalog.topics[adventure.topic_key].name,
         number=number,
-        type=plan[number - 1],
+        type=ChapterType(adventure.plan[number - 1]),
         agency=adventure.agency,
         agency_options=agency_labels(adventure) if number == 1 else (),
         question=question_for(catalog, adventure, number),
@@ -61,7 +48,7 @@ async def build_brief(store: AdventureStore, catalog: Catalog, adventure: Advent
         previous_question=question_for(catalog, adventure, number - 1) if number > 1 else None,
         story_so_far=tuple(_last_chars(earlier, int(context_chars * (1 - _LAST_CHAPTER_SHARE)))),
         last_chapter=last.text[-int(context_chars * _LAST_CHAPTER_SHARE):] if last else None,
-        characters=tuple((c.name, c.description) for c in characters),
+        characters=tuple((c.name, c.description) for c in story.characters),
     )
 
 

@@ -4,9 +4,13 @@ so bad input never changes an adventure's state.
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import random
 import secrets
+from collections import Counter
+from dataclasses import replace
 
 from service.chapters.briefs import agency_labels, question_for
 from service.chapters.writer import ChapterWriter, Generation
@@ -14,7 +18,7 @@ from service.domain.agency import find_agency
 from service.domain.lessons import is_correct, sample_questions
 from service.domain.plan import make_plan
 from service.domain.story import CHAPTER_COUNT, Catalog, ChapterType
-from service.store.adventures import AdventureStore, ChoiceConflict
+from service.store.adventures import AdventureStore, ChoiceConflict, StorySoFar
 from service.store.models import Adventure, Answer, Chapter
 
 LESSONS_PER_ADVENTURE = 3
@@ -37,6 +41,7 @@ class Game:
         self.catalog = catalog
         self.store = store
         self.writer = writer
+        self._turns = Turns()
 
     async def begin(self, owner_token: str, world_key: str | None, topic_key: str | None) -> Adventure:
         if world_key not in self.catalog.worlds:
@@ -52,58 +57,138 @@ class Game:
             topic_key=topic_key, seed=seed, plan=[t.value for t in plan], question_ids=[q.id for q in questions],
         )
         await self.store.create_adventure(adventure, plan[0].value)
-        self.writer.start(adventure.id, 1)
+        self.writer.start(adventure.id, 1, StorySoFar(adventure))
         return adventure
 
     async def owned(self, adventure_id: str, owner_token: str | None) -> Adventure:
-        adventure = await self.store.adventure(adventure_id)
-        # Someone else's adventure answers exactly like a missing one.
-        if adventure is None or owner_token is None or not secrets.compare_digest(
-            adventure.owner_hash, owner_hash(owner_token)
-        ):
-            raise GameError(404, NOT_FOUND)
-        return adventure
+        return _owned(await self.store.adventure(adventure_id), owner_token)
 
     async def chapter(self, adventure: Adventure, number: int) -> Chapter:
-        chapter = await self.store.chapter(adventure.id, number) if 1 <= number <= CHAPTER_COUNT else None
-        if chapter is None:
-            raise GameError(404, f"Chapter {number} of this adventure has not been reached yet.")
-        return chapter
+        return _reached(await self.store.chapter(adventure.id, number) if 1 <= number <= CHAPTER_COUNT else None,
+                        number)
+
+    async def owned_chapter(self, adventure_id: str, owner_token: str | None, number: int) -> tuple[Adventure, Chapter]:
+        """The player's adventure and its chapter `number`, in one read: every stream starts here."""
+        adventure, chapter = await self.store.adventure_at(adventure_id, number)
+        return _owned(adventure, owner_token), _reached(chapter if 1 <= number <= CHAPTER_COUNT else None, number)
 
     async def current_chapter(self, adventure: Adventure) -> int:
         return max(c.number for c in await self.store.chapters(adventure.id))
 
     def follow(self, adventure: Adventure, chapter: Chapter) -> Generation | None:
-        """The chapter's generation, started now if the chapter is still to be written."""
-        if chapter.state == "pending":
-            return self.writer.start(adventure.id, chapter.number)
-        return self.writer.running(adventure.id, chapter.number)
+        """The chapter's generation, started now if the chapter is still to be written.
 
-    async def choose(self, adventure: Adventure, number: int, choice: str | None) -> Chapter:
-        chapter = await self.chapter(adventure, number)
-        if chapter.state != "complete":
-            raise GameError(409, "This chapter is still being written; choose when its choices appear.")
-        if not choice or choice not in chapter.choices:
-            raise GameError(400, "That choice is not one of this chapter's choices. Please pick one of the buttons.")
-        question = question_for(self.catalog, adventure, number) if chapter.type == ChapterType.LESSON else None
-        answer = Answer(adventure_id=adventure.id, chapter_number=number, choice=choice,
-                        question_id=question.id if question else None,
-                        correct=is_correct(question, choice) if question else None)
-        next_type = adventure.plan[number] if number < CHAPTER_COUNT else None
+        A chapter stored as 'writing' that no generation here holds was stored by a move cut
+        off before it could start it (a restart turns the others into 'interrupted' first).
+        """
+        running = self.writer.running(adventure.id, chapter.number)
+        if running is None and chapter.state in ("pending", "writing"):
+            return self.writer.start(adventure.id, chapter.number)
+        return running
+
+    async def choose(self, adventure_id: str, owner_token: str | None, number: int,
+                     choice: str | None) -> tuple[Adventure, Chapter]:
+        """Record the choice and start the next chapter; answers the adventure and that chapter.
+
+        One read checks the move and holds all the next chapter is written from; the model is
+        asked while the choice is stored, so only that read stands between a click and the model.
+        """
+        async with self._turns.of(adventure_id):
+            story = await self.store.story_so_far(adventure_id, number + 1)
+            adventure = _owned(story.adventure if story else None, owner_token)
+            chapter = _reached(story.last_chapter if 1 <= number <= CHAPTER_COUNT else None, number)
+            _check_choice(chapter, choice)
+            try:
+                if story.last_answer is not None:  # chosen before: a double click, a second tab
+                    return adventure, await self._chosen_before(adventure, story.last_answer, choice)
+                return adventure, await self._record(story, chapter, choice)
+            except ChoiceConflict:
+                raise GameError(409, "You already chose differently in this chapter; the story has moved on.") from None
+
+    async def _record(self, story: StorySoFar, chapter: Chapter, choice: str) -> Chapter:
+        adventure, number = story.adventure, chapter.number
+        answer = self._answer(adventure, chapter, choice)
         agency = choice if number == 1 and choice in agency_labels(adventure) and find_agency(choice) else None
+        if agency is not None:
+            adventure.agency = agency  # stored with the answer; the next chapter is written with it
+        # The generation stores nothing until the choice is stored; if that fails, it is called
+        # off. Until then no page or stream can reach it: the next chapter is not in the store.
+        # It gets an answer of its own: the store's is flushed on the database's thread.
+        story = replace(story, last_answer=self._answer(adventure, chapter, choice))
+        generation = self.writer.start(adventure.id, number + 1, story, stored=False)
         try:
-            outcome = await self.store.record_choice(answer, next_type, agency)
-        except ChoiceConflict:
-            raise GameError(409, "You already chose differently in this chapter; the story has moved on.") from None
-        if outcome.next_chapter is None:
-            raise GameError(409, "This was the last chapter: there is nothing more to choose.")
-        self.follow(adventure, outcome.next_chapter)
+            # The generation's first step (its request to the model) goes before the write,
+            # whose thread would otherwise take the interpreter's lock from it.
+            await asyncio.sleep(0)
+            outcome = await self.store.record_choice(answer, adventure.plan[number], agency)
+        except BaseException:
+            self.writer.call_off(generation)
+            raise
+        if outcome.created:
+            generation.stored.set()
+        else:  # another server process stored the same choice a moment ago: its chapter stands
+            self.writer.call_off(generation)
+            self.follow(adventure, outcome.next_chapter)
         return outcome.next_chapter
 
-    async def retry(self, adventure: Adventure, number: int) -> Chapter:
-        chapter = await self.chapter(adventure, number)
+    async def _chosen_before(self, adventure: Adventure, stored: Answer, choice: str) -> Chapter:
+        if stored.choice != choice:
+            raise ChoiceConflict(stored.chapter_number)
+        next_chapter = await self.chapter(adventure, stored.chapter_number + 1)
+        self.follow(adventure, next_chapter)
+        return next_chapter
+
+    def _answer(self, adventure: Adventure, chapter: Chapter, choice: str) -> Answer:
+        question = question_for(self.catalog, adventure, chapter.number) if chapter.type == ChapterType.LESSON else None
+        return Answer(adventure_id=adventure.id, chapter_number=chapter.number, choice=choice,
+                      question_id=question.id if question else None,
+                      correct=is_correct(question, choice) if question else None)
+
+    def retry(self, adventure: Adventure, chapter: Chapter) -> None:
         if chapter.state in ("failed", "interrupted"):
-            await self.store.set_chapter_state(adventure.id, number, "pending")
-            chapter.state = "pending"
-            self.writer.start(adventure.id, number)
-        return chapter
+            self.writer.start(adventure.id, chapter.number)  # the generation marks it 'writing' again
+
+
+def _owned(adventure: Adventure | None, owner_token: str | None) -> Adventure:
+    # Someone else's adventure answers exactly like a missing one.
+    if adventure is None or owner_token is None or not secrets.compare_digest(
+        adventure.owner_hash, owner_hash(owner_token)
+    ):
+        raise GameError(404, NOT_FOUND)
+    return adventure
+
+
+def _check_choice(chapter: Chapter, choice: str | None) -> None:
+    if chapter.state != "complete":
+        raise GameError(409, "This chapter is still being written; choose when its choices appear.")
+    if not choice or choice not in chapter.choices:
+        raise GameError(400, "That choice is not one of this chapter's choices. Please pick one of the buttons.")
+    if chapter.number == CHAPTER_COUNT:
+        raise GameError(409, "This was the last chapter: there is nothing more to choose.")
+
+
+def _reached(chapter: Chapter | None, number: int) -> Chapter:
+    if chapter is None:
+        raise GameError(404, f"Chapter {number} of this adventure has not been reached yet.")
+    return chapter
+
+
+class Turns:
+    """Moves on one adventure take turns: a double click's second choice waits until the first
+    is stored, then finds it there and follows its chapter instead of starting another."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._holders: Counter[str] = Counter()
+
+    @contextlib.asynccontextmanager
+    async def of(self, adventure_id: str):
+        lock = self._locks.setdefault(adventure_id, asyncio.Lock())
+        self._holders[adventure_id] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._holders[adventure_id] -= 1
+            if not self._holders[adventure_id]:
+                del self._holders[adventure_id], self._locks[adventure_id]

@@ -17,7 +17,7 @@ from service.chapters.pipeline import Chunk, FinishedChapter, write_chapter
 from service.config import Settings
 from service.domain.story import Catalog
 from service.llm.client import ModelClient, ModelStreamBroken, ModelUnavailable
-from service.store.adventures import AdventureStore
+from service.store.adventures import AdventureStore, StorySoFar
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +34,18 @@ class ChapterRenderer(Protocol):
 class Generation:
     """One chapter being written: its event log and, once finished, its outcome."""
 
-    def __init__(self, adventure_id: str, number: int):
+    def __init__(self, adventure_id: str, number: int, story: StorySoFar | None = None):
         self.adventure_id = adventure_id
         self.number = number
+        self.story = story
         self.log = EventLog()
         self.finished: FinishedChapter | None = None
         self.error: str | None = None
         self.ended_at: float | None = None
         self.task: asyncio.Task | None = None
+        # Set once the chapter's row is in the store: the generation writes nothing there before.
+        self.stored = asyncio.Event()
+        self.called_off = False
 
 
 class ChapterWriter:
@@ -65,20 +69,42 @@ class ChapterWriter:
     def running(self, adventure_id: str, number: int) -> Generation | None:
         return self.generations.get((adventure_id, number))
 
-    def start(self, adventure_id: str, number: int) -> Generation:
-        """Start writing the chapter unless a generation of it is running or just finished."""
+    def start(self, adventure_id: str, number: int, story: StorySoFar | None = None,
+              stored: bool = True) -> Generation:
+        """Start writing the chapter unless a generation of it is running or just finished.
+
+        A move hands over the story so far, which it had to load anyway: the model is then
+        called at once. Without it, the generation reads the story and marks the chapter as
+        being written itself. `stored=False`: the move is still storing the chapter's row, and
+        then sets `generation.stored` (or calls `call_off` if it could not).
+        """
         key = (adventure_id, number)
         current = self.generations.get(key)
         if current is not None and current.error is None:
             return current
         self._forget_old()
-        generation = Generation(adventure_id, number)
+        generation = Generation(adventure_id, number, story)
+        if stored:
+            generation.stored.set()
         self.generations[key] = generation
         self.idle.clear()
         generation.task = asyncio.create_task(self._run(generation), name=f"chapter {adventure_id}/{number}")
         for callback in self.on_started:
             callback(generation)
         return generation
+
+    def call_off(self, generation: Generation) -> None:
+        """Its move could not store the chapter: the generation stops and stores nothing, and no
+        one follows it (no page or stream leads to a chapter that is not in the store)."""
+        generation.called_off = True
+        generation.stored.set()
+        generation.task.cancel()
+        key = (generation.adventure_id, generation.number)
+        if self.generations.get(key) is generation:
+            del self.generations[key]
+        # A task cancelled before its first step never reaches _ended.
+        if not self.streaming_chapters():
+            self.idle.set()
 
     async def _run(self, generation: Generation) -> None:
         try:
@@ -95,13 +121,10 @@ class ChapterWriter:
             self._ended(generation)
 
     async def _write(self, generation: Generation) -> None:
-        aid, number = generation.adventure_id, generation.number
-        adventure = await self.store.adventure(aid)
-        _, brief = await asyncio.gather(
-            self.store.set_chapter_state(aid, number, "writing"),
-            build_brief(self.store, self.catalog, adventure, number, self.settings.context_chars),
-        )
-        rng = random.Random(f"{adventure.seed}:{number}")
+        number = generation.number
+        story = generation.story or await self._found_story(generation)
+        brief = build_brief(self.catalog, story, number, self.settings.context_chars)
+        rng = random.Random(f"{story.adventure.seed}:{number}")
         async for item in write_chapter(brief, self.model, rng, self.settings.helper_timeout,
                                        self.settings.chapter_max_chars):
             if isinstance(item, Chunk):
@@ -109,12 +132,21 @@ class ChapterWriter:
             else:
                 await self._finish(generation, item)
 
+    async def _found_story(self, generation: Generation) -> StorySoFar:
+        """A chapter found waiting (a retry, or one whose move was cut off) is marked as being
+        written while its story is read."""
+        aid, number = generation.adventure_id, generation.number
+        story, _ = await asyncio.gather(self.store.story_so_far(aid, number),
+                                        self.store.set_chapter_state(aid, number, "writing"))
+        return story
+
     async def _finish(self, generation: Generation, chapter: FinishedChapter) -> None:
         aid, number = generation.adventure_id, generation.number
         values = {
             "text": chapter.text, "choices": chapter.choices, "quality": chapter.quality,
             "chunk_count": generation.log.chunk_count, "first_token_seconds": chapter.first_token_seconds,
         }
+        await generation.stored.wait()
         await self.store.complete_chapter(aid, number, values, DEFERRED_JOBS)
         generation.finished = chapter
         generation.log.publish("replace-content", await self.renderer.chapter(chapter.paragraphs))
@@ -125,7 +157,9 @@ class ChapterWriter:
         log.warning("chapter %s/%s not written: %s", generation.adventure_id, generation.number, detail)
         generation.error = message
         try:
-            await self.store.set_chapter_state(generation.adventure_id, generation.number, "failed", message)
+            await generation.stored.wait()
+            if not generation.called_off:
+                await self.store.set_chapter_state(generation.adventure_id, generation.number, "failed", message)
         finally:
             html = await self.renderer.error(generation.adventure_id, generation.number, message)
             generation.log.publish("chapter-error", html)

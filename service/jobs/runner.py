@@ -100,7 +100,7 @@ class JobRunner:
         except Exception as exc:
             await self._failed(job, exc, time.monotonic() - started)
         else:
-            await self.queue.done(job.id)
+            await self.queue.done(job.id, task.result())
             log.info("job %s %s done in %.2f s", job.id, job.kind, time.monotonic() - started)
         finally:
             self._running.pop(job.id, None)

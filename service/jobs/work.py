@@ -1,19 +1,23 @@
-"""What each kind of job does. Each is idempotent: running one twice leaves one result."""
+"""What each kind of job does. A job returns the write that stores its result, and the
+runner stores it with the job's `done`. Each is idempotent: running one twice leaves one result.
+"""
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from service.chapters.briefs import question_for
 from service.domain.summaries import extract_summary, parse_characters, parse_summary
 from service.llm.prompts import characters_messages, summary_messages
+from service.store.adventures import ResultWrite, characters_merged, summary_saved
 from service.store.models import Job
 
 log = logging.getLogger(__name__)
 
 
-async def summary_job(services, job: Job) -> None:
-    adventure = await services.store.adventure(job.adventure_id)
-    chapter = await services.store.chapter(job.adventure_id, job.chapter_number)
+async def summary_job(services, job: Job) -> ResultWrite:
+    adventure, chapter = await asyncio.gather(services.store.adventure(job.adventure_id),
+                                              services.store.chapter(job.adventure_id, job.chapter_number))
     question = question_for(services.catalog, adventure, chapter.number) if chapter.type == "LESSON" else None
     reply = await services.model.complete(summary_messages(chapter.number, chapter.text, question))
     parsed = parse_summary(reply)
@@ -24,14 +28,15 @@ async def summary_job(services, job: Job) -> None:
     title, summary = parsed
     if question and question.question not in summary:
         summary = f"{summary} The question was: {question.question}"
-    await services.store.save_summary(job.adventure_id, job.chapter_number, title, summary)
+    return summary_saved(job.adventure_id, job.chapter_number, title, summary)
 
 
-async def characters_job(services, job: Job) -> None:
-    chapter = await services.store.chapter(job.adventure_id, job.chapter_number)
-    known = [(c.name, c.description) for c in await services.store.characters(job.adventure_id)]
+async def characters_job(services, job: Job) -> ResultWrite:
+    chapter, characters = await asyncio.gather(services.store.chapter(job.adventure_id, job.chapter_number),
+                                               services.store.characters(job.adventure_id))
+    known = [(c.name, c.description) for c in characters]
     reply = await services.model.complete(characters_messages(chapter.number, chapter.text, known))
-    await services.store.merge_characters(job.adventure_id, parse_characters(reply))
+    return characters_merged(job.adventure_id, parse_characters(reply))
 
 
 HANDLERS = {"summary": summary_job, "characters": characters_job}

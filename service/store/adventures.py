@@ -3,13 +3,37 @@ summaries and characters goes through here, each write in one transaction.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from service.store.db import Sessions
 from service.store.models import Adventure, Answer, Chapter, Character, Job, Summary, utcnow
+
+# A write that another transaction carries out, e.g. a job's result stored with its `done`.
+ResultWrite = Callable[[Session], None]
+
+# The statements on a choice's way to the model and a stream's way to the player, built
+# once: building a statement costs more than running it. `:last` is the chapter before
+# the one to be written.
+_STORY_START = (
+    select(Adventure, Chapter, Answer).select_from(Adventure)
+    .outerjoin(Chapter, and_(Chapter.adventure_id == Adventure.id, Chapter.number == bindparam("last")))
+    .outerjoin(Answer, and_(Answer.adventure_id == Adventure.id, Answer.chapter_number == bindparam("last")))
+    .where(Adventure.id == bindparam("adventure_id"))
+)
+_ADVENTURE_AT = (
+    select(Adventure, Chapter).select_from(Adventure)
+    .outerjoin(Chapter, and_(Chapter.adventure_id == Adventure.id, Chapter.number == bindparam("number")))
+    .where(Adventure.id == bindparam("adventure_id"))
+)
+_CHAPTER = select(Chapter).where(Chapter.adventure_id == bindparam("adventure_id"),
+                                 Chapter.number == bindparam("number"))
+_SUMMARIES = select(Summary).where(Summary.adventure_id == bindparam("adventure_id"))
+_CHARACTERS = select(Character).where(Character.adventure_id == bindparam("adventure_id")).order_by(Character.name)
 
 
 @dataclass(frozen=True)
@@ -24,136 +48,170 @@ class ChoiceConflict(Exception):
     """A different choice was already recorded for that chapter."""
 
 
+@dataclass(frozen=True)
+class StorySoFar:
+    """What a chapter is written from: its adventure, the chapter and answer that led to it,
+    and what the deferred jobs have written down so far (chapter summaries, characters)."""
+
+    adventure: Adventure
+    last_chapter: Chapter | None = None
+    last_answer: Answer | None = None
+    summaries: dict[int, Summary] = field(default_factory=dict)
+    characters: list[Character] = field(default_factory=list)
+
+
 class AdventureStore:
     def __init__(self, sessions: Sessions):
         self.sessions = sessions
 
     async def create_adventure(self, adventure: Adventure, first_chapter_type: str) -> Adventure:
-        async with self.sessions.begin() as session:
+        """The adventure and its first chapter, marked as being written: its generation starts next."""
+        def create(session: Session) -> Adventure:
             session.add(adventure)
-            await session.flush()
-            session.add(Chapter(adventure_id=adventure.id, number=1, type=first_chapter_type))
-        return adventure
+            session.flush()
+            session.add(Chapter(adventure_id=adventure.id, number=1, type=first_chapter_type, state="writing"))
+            return adventure
+
+        return await self.sessions.write(create)
 
     async def adventure(self, adventure_id: str) -> Adventure | None:
-        async with self.sessions() as session:
-            return await session.get(Adventure, adventure_id)
+        return await self.sessions.read(lambda session: session.get(Adventure, adventure_id))
+
+    async def adventure_at(self, adventure_id: str, number: int) -> tuple[Adventure | None, Chapter | None]:
+        """An adventure and its chapter `number`, in one read."""
+        def read(session: Session) -> tuple[Adventure | None, Chapter | None]:
+            found = session.execute(_ADVENTURE_AT, {"adventure_id": adventure_id, "number": number}).first()
+            return (found[0], found[1]) if found else (None, None)
+
+        return await self.sessions.read(read)
 
     async def chapters(self, adventure_id: str) -> list[Chapter]:
-        async with self.sessions() as session:
-            rows = await session.scalars(
-                select(Chapter).where(Chapter.adventure_id == adventure_id).order_by(Chapter.number)
-            )
-            return list(rows)
+        return await self.sessions.read(lambda session: _chapters(session, adventure_id))
 
     async def chapter(self, adventure_id: str, number: int) -> Chapter | None:
-        async with self.sessions() as session:
-            return await session.scalar(
-                select(Chapter).where(Chapter.adventure_id == adventure_id, Chapter.number == number)
-            )
+        return await self.sessions.read(lambda session: _chapter(session, adventure_id, number))
 
     async def answers(self, adventure_id: str) -> list[Answer]:
-        async with self.sessions() as session:
-            rows = await session.scalars(
-                select(Answer).where(Answer.adventure_id == adventure_id).order_by(Answer.chapter_number)
-            )
-            return list(rows)
+        return await self.sessions.read(lambda session: list(session.scalars(
+            select(Answer).where(Answer.adventure_id == adventure_id).order_by(Answer.chapter_number)
+        )))
+
+    async def story_so_far(self, adventure_id: str, number: int) -> StorySoFar | None:
+        """Everything chapter `number` is written from, in one read; None for no such adventure."""
+        def read(session: Session) -> StorySoFar | None:
+            start = session.execute(_STORY_START, {"adventure_id": adventure_id, "last": number - 1}).first()
+            if start is None:
+                return None
+            adventure, last_chapter, last_answer = start
+            return StorySoFar(adventure, last_chapter, last_answer,
+                              _summaries(session, adventure_id), _characters(session, adventure_id))
+
+        return await self.sessions.read(read)
 
     async def set_chapter_state(self, adventure_id: str, number: int, state: str, error: str | None = None) -> None:
-        async with self.sessions.begin() as session:
-            await session.execute(
-                update(Chapter)
-                .where(Chapter.adventure_id == adventure_id, Chapter.number == number, Chapter.state != "complete")
-                .values(state=state, error=error)
-            )
+        await self.sessions.write(lambda session: session.execute(
+            update(Chapter)
+            .where(Chapter.adventure_id == adventure_id, Chapter.number == number, Chapter.state != "complete")
+            .values(state=state, error=error)
+        ))
 
     async def complete_chapter(self, adventure_id: str, number: int, values: dict, job_kinds: list[str]) -> None:
         """Store the finished chapter and enqueue its deferred jobs in the same transaction."""
-        async with self.sessions.begin() as session:
-            await session.execute(
+        def complete(session: Session) -> None:
+            session.execute(
                 update(Chapter)
                 .where(Chapter.adventure_id == adventure_id, Chapter.number == number)
                 .values(state="complete", error=None, completed_at=utcnow(), **values)
             )
-            for kind in job_kinds:
-                session.add(Job(kind=kind, adventure_id=adventure_id, chapter_number=number))
+            session.add_all(Job(kind=kind, adventure_id=adventure_id, chapter_number=number) for kind in job_kinds)
             if not values.get("choices"):
-                await session.execute(
-                    update(Adventure).where(Adventure.id == adventure_id).values(finished_at=utcnow())
-                )
+                session.execute(update(Adventure).where(Adventure.id == adventure_id).values(finished_at=utcnow()))
+
+        await self.sessions.write(complete)
 
     async def record_choice(self, answer: Answer, next_type: str | None, agency: str | None) -> ChoiceOutcome:
-        """Store the player's answer and create the next chapter, or tell what was already there."""
+        """Store the player's answer and create the next chapter, marked as being written (its
+        generation is under way), or tell what was already there."""
+        def record(session: Session) -> Chapter | None:
+            session.add(answer)
+            session.flush()  # a second answer to the chapter stops here, before anything else
+            if agency is not None:
+                session.execute(update(Adventure).where(Adventure.id == answer.adventure_id).values(agency=agency))
+            if next_type is None:
+                return None
+            next_chapter = Chapter(adventure_id=answer.adventure_id, number=answer.chapter_number + 1,
+                                   type=next_type, state="writing")
+            session.add(next_chapter)
+            return next_chapter
+
         try:
-            async with self.sessions.begin() as session:
-                session.add(answer)
-                await session.flush()
-                if agency is not None:
-                    await session.execute(
-                        update(Adventure).where(Adventure.id == answer.adventure_id).values(agency=agency)
-                    )
-                next_chapter = None
-                if next_type is not None:
-                    next_chapter = Chapter(
-                        adventure_id=answer.adventure_id, number=answer.chapter_number + 1, type=next_type
-                    )
-                    session.add(next_chapter)
-            return ChoiceOutcome(next_chapter, created=True)
+            return ChoiceOutcome(await self.sessions.write(record), created=True)
         except IntegrityError:
             return await self._existing_choice(answer)
 
     async def _existing_choice(self, answer: Answer) -> ChoiceOutcome:
-        async with self.sessions() as session:
-            stored = await session.scalar(
-                select(Answer).where(
-                    Answer.adventure_id == answer.adventure_id, Answer.chapter_number == answer.chapter_number
-                )
-            )
+        def read(session: Session) -> tuple[Answer | None, Chapter | None]:
+            stored = session.scalar(select(Answer).where(
+                Answer.adventure_id == answer.adventure_id, Answer.chapter_number == answer.chapter_number))
+            return stored, _chapter(session, answer.adventure_id, answer.chapter_number + 1)
+
+        stored, next_chapter = await self.sessions.read(read)
         if stored is None or stored.choice != answer.choice:
             raise ChoiceConflict(answer.chapter_number)
-        return ChoiceOutcome(await self.chapter(answer.adventure_id, answer.chapter_number + 1), created=False)
+        return ChoiceOutcome(next_chapter, created=False)
 
     async def interrupt_unfinished(self) -> int:
         """At start-up: chapters a stopped process was writing can only be written again."""
-        async with self.sessions.begin() as session:
-            result = await session.execute(
-                update(Chapter).where(Chapter.state == "writing").values(state="interrupted")
-            )
-            return result.rowcount or 0
+        return await self.sessions.write(lambda session: session.execute(
+            update(Chapter).where(Chapter.state == "writing").values(state="interrupted")
+        ).rowcount or 0)
 
     async def summaries(self, adventure_id: str) -> dict[int, Summary]:
-        async with self.sessions() as session:
-            rows = await session.scalars(select(Summary).where(Summary.adventure_id == adventure_id))
-            return {row.chapter_number: row for row in rows}
-
-    async def save_summary(self, adventure_id: str, number: int, title: str, summary: str) -> None:
-        """Idempotent: a job that runs twice leaves one summary, the newest."""
-        async with self.sessions.begin() as session:
-            stored = await session.scalar(
-                select(Summary).where(Summary.adventure_id == adventure_id, Summary.chapter_number == number)
-            )
-            if stored is None:
-                session.add(Summary(adventure_id=adventure_id, chapter_number=number, title=title, summary=summary))
-            else:
-                stored.title, stored.summary = title, summary
+        return await self.sessions.read(lambda session: _summaries(session, adventure_id))
 
     async def characters(self, adventure_id: str) -> list[Character]:
-        async with self.sessions() as session:
-            rows = await session.scalars(
-                select(Character).where(Character.adventure_id == adventure_id).order_by(Character.name)
-            )
-            return list(rows)
+        return await self.sessions.read(lambda session: _characters(session, adventure_id))
 
-    async def merge_characters(self, adventure_id: str, found: dict[str, str]) -> None:
-        """New names are added, changed descriptions replaced, unchanged ones left alone."""
-        async with self.sessions.begin() as session:
-            stored = {
-                c.name.casefold(): c
-                for c in await session.scalars(select(Character).where(Character.adventure_id == adventure_id))
-            }
-            for name, description in found.items():
-                existing = stored.get(name.casefold())
-                if existing is None:
-                    session.add(Character(adventure_id=adventure_id, name=name, description=description))
-                elif existing.description != description:
-                    existing.description = description
+
+def summary_saved(adventure_id: str, number: int, title: str, summary: str) -> ResultWrite:
+    """Idempotent: a job that runs twice leaves one summary, the newest."""
+    def save(session: Session) -> None:
+        stored = session.scalar(
+            select(Summary).where(Summary.adventure_id == adventure_id, Summary.chapter_number == number)
+        )
+        if stored is None:
+            session.add(Summary(adventure_id=adventure_id, chapter_number=number, title=title, summary=summary))
+        else:
+            stored.title, stored.summary = title, summary
+
+    return save
+
+
+def characters_merged(adventure_id: str, found: dict[str, str]) -> ResultWrite:
+    """New names are added, changed descriptions replaced, unchanged ones left alone."""
+    def merge(session: Session) -> None:
+        stored = {c.name.casefold(): c for c in _characters(session, adventure_id)}
+        for name, description in found.items():
+            existing = stored.get(name.casefold())
+            if existing is None:
+                session.add(Character(adventure_id=adventure_id, name=name, description=description))
+            elif existing.description != description:
+                existing.description = description
+
+    return merge
+
+
+def _chapter(session: Session, adventure_id: str, number: int) -> Chapter | None:
+    return session.scalar(_CHAPTER, {"adventure_id": adventure_id, "number": number})
+
+
+def _chapters(session: Session, adventure_id: str) -> list[Chapter]:
+    return list(session.scalars(select(Chapter).where(Chapter.adventure_id == adventure_id).order_by(Chapter.number)))
+
+
+def _summaries(session: Session, adventure_id: str) -> dict[int, Summary]:
+    return {row.chapter_number: row for row in session.scalars(_SUMMARIES, {"adventure_id": adventure_id})}
+
+
+def _characters(session: Session, adventure_id: str) -> list[Character]:
+    return list(session.scalars(_CHARACTERS, {"adventure_id": adventure_id}))

@@ -1,19 +1,29 @@
-"""The database engine and the schema's migrations.
+"""The database engine, the schema's migrations, and where the repositories' work runs.
 
-SQLite runs in WAL mode with a busy timeout so that many players writing at once wait
-for each other instead of failing with "database is locked".
+Every read and every write transaction is one plain function of an ORM session. On
+SQLite it runs whole in a worker thread, writers one after another on a thread of their
+own; on PostgreSQL it runs on the event loop through asyncpg.
 """
 from __future__ import annotations
 
 import asyncio
-import contextlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import ROOT
+
+T = TypeVar("T")
+Work = Callable[[Session], T]
+# Reads run side by side (WAL lets readers in while one writes); each holds a connection.
+SQLITE_READERS = 4
 
 
 def alembic_config(database_url: str) -> Config:
@@ -35,18 +45,79 @@ async def migrate_async(database_url: str) -> None:
 
 
 def create_engine(database_url: str) -> AsyncEngine:
-    is_sqlite = database_url.startswith("sqlite")
-    engine = create_async_engine(
-        database_url,
-        connect_args={"timeout": 30} if is_sqlite else {},
-        pool_pre_ping=not is_sqlite,
-        # SQLite writes one at a time anyway: a fixed pool never runs out under a crowd.
-        **({"pool_size": 20, "max_overflow": 0} if is_sqlite else {}),
+    """The engine named by DATABASE_URL; `session_factory` says how work runs on it."""
+    return create_async_engine(database_url, pool_pre_ping=not database_url.startswith("sqlite"))
+
+
+def session_factory(engine: AsyncEngine) -> Sessions:
+    if engine.dialect.name == "sqlite":
+        return SqliteSessions(engine)
+    return Sessions(engine)
+
+
+class Sessions:
+    """`await sessions.read(work)` runs `work(session)` and returns what it returns;
+    `await sessions.write(work)` does the same inside one transaction, committed at its end."""
+
+    def __init__(self, engine: AsyncEngine):
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    async def read(self, work: Work[T]) -> T:
+        async with self._sessions() as session:
+            return await session.run_sync(work)
+
+    async def write(self, work: Work[T]) -> T:
+        async with self._sessions.begin() as session:
+            return await session.run_sync(work)
+
+
+class SqliteSessions(Sessions):
+    """aiosqlite sends every statement, cursor and commit to its thread and back through
+    the event loop: about ten round trips for one small transaction, each waiting its turn
+    on a busy loop while the write lock is held. Here a whole transaction is one trip."""
+
+    def __init__(self, engine: AsyncEngine):
+        self._engine = _threaded_sqlite(engine)
+        self._read_sessions = sessionmaker(self._engine, expire_on_commit=False)
+        self._write_sessions = sessionmaker(self._engine.execution_options(sqlite_immediate=True),
+                                            expire_on_commit=False)
+        self._readers = ThreadPoolExecutor(SQLITE_READERS, thread_name_prefix="sqlite-read")
+        # SQLite writes one at a time: one thread takes them in order, so none waits for the
+        # lock in SQLite's busy loop and the next starts the moment the last commits.
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-write")
+        event.listen(engine.sync_engine, "engine_disposed", self._close)
+
+    async def read(self, work: Work[T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._readers, self._read, work)
+
+    async def write(self, work: Work[T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._writer, self._write, work)
+
+    def _read(self, work: Work[T]) -> T:
+        with self._read_sessions() as session:
+            return work(session)
+
+    def _write(self, work: Work[T]) -> T:
+        with self._write_sessions.begin() as session:
+            return work(session)
+
+    def _close(self, _engine: Any) -> None:
+        # Work already handed over finishes first: a write is never cut off halfway.
+        self._writer.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
+        self._engine.dispose()
+
+
+def _threaded_sqlite(engine: AsyncEngine) -> Engine:
+    """The same SQLite file through the standard sqlite3 driver, for use from threads."""
+    threaded = create_sync_engine(
+        engine.url.set(drivername="sqlite+pysqlite"),
+        connect_args={"timeout": 30, "check_same_thread": False},
+        pool_size=SQLITE_READERS + 1, max_overflow=0,
     )
-    if is_sqlite:
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        event.listen(engine.sync_engine, "begin", _sqlite_begin)
-    return engine
+    event.listen(threaded, "connect", _sqlite_pragmas)
+    event.listen(threaded, "begin", _sqlite_begin)
+    return threaded
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -63,30 +134,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 def _sqlite_begin(connection) -> None:
     # A transaction that reads first and writes later cannot wait for the lock once another
     # writer has committed: SQLite fails it at once with "database is locked". Write
-    # transactions therefore take the write lock up front, where the busy timeout applies.
+    # transactions therefore take the write lock up front, where the busy timeout applies
+    # (another process, such as `python -m service migrate`, may write to the same file).
     immediate = connection.get_execution_options().get("sqlite_immediate", False)
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-
-class Sessions:
-    """`sessions()` opens a session for reading, `sessions.begin()` a write transaction."""
-
-    def __init__(self, engine: AsyncEngine):
-        self._read = async_sessionmaker(engine, expire_on_commit=False)
-        self._write = async_sessionmaker(engine.execution_options(sqlite_immediate=True), expire_on_commit=False)
-        # SQLite's busy handler polls with sleeps of up to 100 ms; writers of this process
-        # queue in order here instead and find the lock free when their turn comes.
-        self._write_turn = asyncio.Lock() if engine.dialect.name == "sqlite" else None
-
-    def __call__(self):
-        return self._read()
-
-    @contextlib.asynccontextmanager
-    async def begin(self):
-        async with self._write_turn or contextlib.nullcontext():
-            async with self._write.begin() as session:
-                yield session
-
-
-def session_factory(engine: AsyncEngine) -> Sessions:
-    return Sessions(engine)

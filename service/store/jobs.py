@@ -3,12 +3,18 @@ survives a crash and is picked up again when the server starts.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
+from service.store.adventures import ResultWrite
 from service.store.db import Sessions
 from service.store.models import Job, utcnow
+
+# How many due jobs one claim looks at; jobs of chapters still streaming are passed over.
+CLAIM_WINDOW = 20
 
 
 class JobQueue:
@@ -17,29 +23,31 @@ class JobQueue:
 
     async def recover(self) -> int:
         """At start-up: jobs a stopped process was running are pending again."""
-        async with self.sessions.begin() as session:
-            result = await session.execute(update(Job).where(Job.state == "running").values(state="pending"))
-            return result.rowcount or 0
+        return await self.sessions.write(lambda session: session.execute(
+            update(Job).where(Job.state == "running").values(state="pending")
+        ).rowcount or 0)
 
     async def claim(self, skip: set[tuple[str, int]] = frozenset()) -> Job | None:
         """Take the oldest due pending job, unless its chapter is in `skip`."""
-        async with self.sessions() as session:
-            candidates = await session.scalars(
-                select(Job).where(Job.state == "pending", Job.run_after <= utcnow()).order_by(Job.id).limit(20)
-            )
-            ids = [job.id for job in candidates if (job.adventure_id, job.chapter_number) not in skip]
-        for job_id in ids:
-            async with self.sessions.begin() as session:
-                claimed = await session.execute(
-                    update(Job).where(Job.id == job_id, Job.state == "pending")
-                    .values(state="running", attempts=Job.attempts + 1, started_at=utcnow())
-                )
-                if claimed.rowcount == 1:
-                    return await session.get(Job, job_id)
-        return None
+        def due(session: Session) -> list[int]:
+            jobs = session.scalars(select(Job).where(Job.state == "pending", Job.run_after <= utcnow())
+                                   .order_by(Job.id).limit(CLAIM_WINDOW))
+            return [job.id for job in jobs if (job.adventure_id, job.chapter_number) not in skip]
 
-    async def done(self, job_id: int) -> None:
-        await self._set(job_id, state="done", finished_at=utcnow(), last_error=None)
+        # Finding candidates is a read: an idle queue never takes the write lock.
+        candidates = await self.sessions.read(due)
+        if not candidates:
+            return None
+        return await self.sessions.write(lambda session: _claim_first(session, candidates))
+
+    async def done(self, job_id: int, result: ResultWrite | None = None) -> None:
+        """The job's result and its `done` are stored together: a crash leaves neither."""
+        def finish(session: Session) -> None:
+            if result is not None:
+                result(session)
+            _set(session, job_id, state="done", finished_at=utcnow(), last_error=None)
+
+        await self.sessions.write(finish)
 
     async def failed(self, job_id: int, error: str, retry_at: datetime | None) -> None:
         if retry_at is None:
@@ -53,30 +61,45 @@ class JobQueue:
 
     async def retry(self, adventure_id: str, kind: str | None = None) -> int:
         """Give an adventure's failed jobs one more attempt each."""
-        async with self.sessions.begin() as session:
-            query = update(Job).where(Job.adventure_id == adventure_id, Job.state == "failed")
-            if kind:
-                query = query.where(Job.kind == kind)
-            result = await session.execute(query.values(state="pending", run_after=utcnow(), attempts=Job.attempts - 1))
-            return result.rowcount or 0
+        query = update(Job).where(Job.adventure_id == adventure_id, Job.state == "failed")
+        if kind:
+            query = query.where(Job.kind == kind)
+        query = query.values(state="pending", run_after=utcnow(), attempts=Job.attempts - 1)
+        return await self.sessions.write(lambda session: session.execute(query).rowcount or 0)
 
     async def for_adventure(self, adventure_id: str) -> list[Job]:
-        async with self.sessions() as session:
-            return list(await session.scalars(select(Job).where(Job.adventure_id == adventure_id)))
+        return await self.sessions.read(
+            lambda session: list(session.scalars(select(Job).where(Job.adventure_id == adventure_id)))
+        )
 
     async def listing(self, states: tuple[str, ...] = ("pending", "running", "failed")) -> list[Job]:
-        async with self.sessions() as session:
-            return list(await session.scalars(select(Job).where(Job.state.in_(states)).order_by(Job.id)))
+        return await self.sessions.read(
+            lambda session: list(session.scalars(select(Job).where(Job.state.in_(states)).order_by(Job.id)))
+        )
 
     async def next_due(self) -> datetime | None:
-        async with self.sessions() as session:
-            return await session.scalar(
-                select(Job.run_after).where(Job.state == "pending").order_by(Job.run_after).limit(1)
-            )
+        return await self.sessions.read(lambda session: session.scalar(
+            select(Job.run_after).where(Job.state == "pending").order_by(Job.run_after).limit(1)
+        ))
 
     async def _set(self, job_id: int, **values) -> None:
-        async with self.sessions.begin() as session:
-            await session.execute(update(Job).where(Job.id == job_id).values(**values))
+        await self.sessions.write(lambda session: _set(session, job_id, **values))
+
+
+def _claim_first(session: Session, candidates: Iterable[int]) -> Job | None:
+    """The first candidate still pending, marked running; another worker may have taken some."""
+    for job_id in candidates:
+        claimed = session.scalar(
+            update(Job).where(Job.id == job_id, Job.state == "pending")
+            .values(state="running", attempts=Job.attempts + 1, started_at=utcnow()).returning(Job)
+        )
+        if claimed is not None:
+            return claimed
+    return None
+
+
+def _set(session: Session, job_id: int, **values) -> None:
+    session.execute(update(Job).where(Job.id == job_id).values(**values))
 
 
 def backoff(attempt: int, base: float = 2.0) -> timedelta:
