@@ -4,10 +4,12 @@ rest) stream the same reply and answer helper calls."""
 from __future__ import annotations
 
 import asyncio
+import time
 
+import openai
 import pytest
 
-from service.llm.client import ModelClient, StreamStats
+from service.llm.client import CONNECTION_RETRY_PAUSE, ModelClient, StreamStats
 from service.llm.tokens import TokenBuffer
 from tests.conftest import scripted_settings
 from tests.support.scripted_replies import build_reply
@@ -70,3 +72,23 @@ async def test_when_a_chapter_streams_through_either_way_then_the_whole_reply_ar
     assert text == build_reply(request["messages"])[1]
     assert stats.tokens >= text.count(" ") // 2 and stats.model == model
     assert (await client.complete(MESSAGES)).strip()
+
+
+async def test_when_the_model_server_refuses_a_connection_then_the_next_attempt_waits_and_streams(
+    scripted_model, tmp_path, monkeypatch
+):
+    settings = scripted_settings(scripted_model, f"sqlite+aiosqlite:///{tmp_path / 'db'}")
+    client = ModelClient(settings)
+    start, attempts = client._start_stream, []
+
+    async def refused_once(model, messages):
+        attempts.append(time.monotonic())
+        if len(attempts) == 1:
+            raise openai.APIConnectionError(message="Connection refused", request=None)
+        return await start(model, messages)
+
+    monkeypatch.setattr(client, "_start_stream", refused_once)
+    text = "".join([piece async for piece in client.stream(MESSAGES, StreamStats())])
+
+    assert text == build_reply(scripted_model.requests[-1]["messages"])[1]
+    assert attempts[1] - attempts[0] >= CONNECTION_RETRY_PAUSE

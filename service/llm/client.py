@@ -27,6 +27,7 @@ from service.config import Settings
 from service.llm.tokens import TokenBuffer
 
 log = logging.getLogger(__name__)
+CONNECTION_RETRY_PAUSE = 0.25  # seconds, times the attempts so far
 
 
 @functools.cache
@@ -124,10 +125,14 @@ class ModelClient:
                     tokens = aiter(await self._start_stream(model, messages))
                     return tokens, await anext(tokens)
             except Exception as exc:  # a timeout, an empty stream or any provider error
-                log.warning("chapter model %s failed before its first token: %r", model, exc)
+                log.warning("chapter model %s failed before its first token: %r (%r)", model, exc, exc.__cause__)
                 errors.append(f"{model}: {type(exc).__name__}")
                 if tokens is not None:
                     await _close(tokens)  # a stalled stream must not keep the model busy
+                if isinstance(exc, openai.APIConnectionError):
+                    # Many chapters starting at once can find the model's server refusing
+                    # connections for a moment: the next attempt waits a little, not at once.
+                    await asyncio.sleep(CONNECTION_RETRY_PAUSE * len(errors))
         raise ModelUnavailable("; ".join(errors))
 
     def _through_sdk(self, model: str) -> bool:
