@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 
+import httpx2
 import openai
 
 import service  # noqa: F401  (sets litellm's offline switches before it is imported)
@@ -28,6 +29,7 @@ from service.llm.tokens import TokenBuffer
 
 log = logging.getLogger(__name__)
 CONNECTION_RETRY_PAUSE = 0.25  # seconds, times the attempts so far
+KEEPALIVE_SECONDS = 3.0
 
 
 @functools.cache
@@ -78,7 +80,7 @@ class ModelClient:
         if settings.llm_api_base:
             # One client, one connection pool, for every chapter streamed from that server.
             self._openai = openai.AsyncOpenAI(base_url=settings.llm_api_base, api_key=settings.llm_api_key or "none",
-                                              max_retries=0)
+                                              max_retries=0, http_client=_pooled_http_client())
 
     def _call_args(self, model: str) -> dict:
         args: dict = {"model": model, "num_retries": 0}
@@ -191,6 +193,14 @@ async def _openai_texts(stream: openai.AsyncStream) -> AsyncIterator[str]:
                 yield text
     finally:
         await stream.close()
+
+
+def _pooled_http_client() -> openai.DefaultAsyncHttpxClient:
+    """The SDK's HTTP client, letting idle connections go before common servers do (uvicorn
+    and node close them after 5 s, the client's own default): a request sent on a connection
+    the server is closing at that moment fails with a read error (seen with 100 chapters)."""
+    limits = httpx2.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=KEEPALIVE_SECONDS)
+    return openai.DefaultAsyncHttpxClient(limits=limits)
 
 
 def _delta_text(part: object) -> str:
