@@ -51,8 +51,8 @@ def _letters(text: str) -> str:
     return "".join(text.split())
 
 
-def _stream(text: str, chunks: list[str]) -> VisibleText:
-    visible = VisibleText()
+def _stream(text: str, chunks: list[str], loop_preview_words: int = 0) -> VisibleText:
+    visible = VisibleText(loop_preview_words=loop_preview_words)
     for chunk in chunks:
         visible.feed(chunk)
         if visible.stopped:
@@ -75,18 +75,28 @@ def _scripted_stories() -> list:
 
 
 @pytest.mark.parametrize("story", _scripted_stories())
-def test_when_a_scripted_reply_streams_word_by_word_then_each_word_shows_as_it_arrives(story):
-    visible, received = VisibleText(), ""
+def test_when_loop_previews_are_on_and_a_scripted_reply_streams_word_by_word_then_each_word_shows_as_it_arrives(
+    story
+):
+    visible, received = VisibleText(loop_preview_words=4), ""
     for number, token in enumerate(split_chunks(story, 1)):
         received += token
         visible.feed(token)
         assert _letters(visible.shown) == _letters(received), f"token {number} {token!r} waited"
 
 
+@pytest.mark.parametrize("path", [p for p in FIXTURES if p.name.startswith("looping-")], ids=lambda path: path.name)
+def test_by_default_when_a_loop_is_stopped_then_not_a_word_of_it_has_streamed(path):
+    text = path.read_text()
+    visible = _stream(text, split_chunks(text, 1))
+    assert visible.stopped
+    assert visible.shown.rstrip() == visible.text.rstrip()
+
+
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda path: path.name)
 def test_when_a_loop_is_stopped_then_the_chapter_keeps_the_paragraphs_streamed_before_it(path):
     text = path.read_text()
-    visible = _stream(text, split_chunks(text, 1))
+    visible = _stream(text, split_chunks(text, 1), loop_preview_words=4)
     formatter = ParagraphFormatter()
     assert visible.text == formatter.feed(visible.guard.text) + formatter.finish()
     shown, kept = to_paragraphs(visible.shown), to_paragraphs(visible.text)

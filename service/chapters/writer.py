@@ -126,7 +126,7 @@ class ChapterWriter:
         brief = build_brief(self.catalog, story, number, self.settings.context_chars)
         rng = random.Random(f"{story.adventure.seed}:{number}")
         async for item in write_chapter(brief, self.model, rng, self.settings.helper_timeout,
-                                       self.settings.chapter_max_chars):
+                                       self.settings.chapter_max_chars, self.settings.loop_preview_words):
             if isinstance(item, Chunk):
                 generation.log.publish("chunk", self.renderer.chunk(item.text))
             else:

@@ -68,10 +68,10 @@ class VisibleText:
     Where the two overlap, their paragraph breaks are the same.
     """
 
-    def __init__(self, max_chars: int = 4000) -> None:
+    def __init__(self, max_chars: int = 4000, loop_preview_words: int = 0) -> None:
         self.choices = ChoiceBlockFilter()
         self.heading = LeadingHeadingFilter()
-        self.guard = RepetitionGuard(max_chars=max_chars)
+        self.guard = RepetitionGuard(max_chars=max_chars, shown_echo_words=loop_preview_words)
         self.formatter = ParagraphFormatter()
         self._pieces: list[str] = []
 
