@@ -70,6 +70,13 @@ BAD_INPUTS = [
     ("no choice at all", lambda c, a: c.post(a.action, data={}), 400, "not one of this chapter's choices"),
     ("a chapter not reached", lambda c, a: c.post(a.action.replace("/chapters/1/", "/chapters/7/"),
                                                   data={"choice": a.choices[0]}), 404, "not been reached"),
+    # Past the database's integers: refused before any read (it once reached SQLite, a 500).
+    ("a chapter number past any integer", lambda c, a: c.get(a.url.replace("/chapters/1", f"/chapters/{10**30}")),
+     404, "not been reached"),
+    ("a choice for a chapter number past any integer", lambda c, a: c.post(
+        a.action.replace("/chapters/1/", f"/chapters/{10**30}/"), data={"choice": a.choices[0]}), 404, "not been reached"),
+    ("a stream of a chapter number past any integer", lambda c, a: c.get(
+        a.url.replace("/chapters/1", f"/chapters/{10**30}") + "/stream"), 404, "not been reached"),
     ("an oversized body", lambda c, a: c.post(a.action, data={"choice": "x" * 40_000}), 413, "too large"),
     ("bytes that are not UTF-8", lambda c, a: c.post(
         a.action, content=b"choice=%FF%FE%FD", headers={"Content-Type": "application/x-www-form-urlencoded"}),

@@ -11,6 +11,7 @@ import random
 import secrets
 from collections import Counter
 from dataclasses import replace
+from typing import NoReturn
 
 from service.chapters.briefs import agency_labels, question_for
 from service.chapters.writer import ChapterWriter, Generation
@@ -64,13 +65,14 @@ class Game:
         return _owned(await self.store.adventure(adventure_id), owner_token)
 
     async def chapter(self, adventure: Adventure, number: int) -> Chapter:
-        return _reached(await self.store.chapter(adventure.id, number) if 1 <= number <= CHAPTER_COUNT else None,
-                        number)
+        _check_in_plan(number)
+        return _reached(await self.store.chapter(adventure.id, number), number)
 
     async def owned_chapter(self, adventure_id: str, owner_token: str | None, number: int) -> tuple[Adventure, Chapter]:
         """The player's adventure and its chapter `number`, in one read: every stream starts here."""
+        _check_in_plan(number)
         adventure, chapter = await self.store.adventure_at(adventure_id, number)
-        return _owned(adventure, owner_token), _reached(chapter if 1 <= number <= CHAPTER_COUNT else None, number)
+        return _owned(adventure, owner_token), _reached(chapter, number)
 
     async def current_chapter(self, adventure: Adventure) -> int:
         return max(c.number for c in await self.store.chapters(adventure.id))
@@ -93,10 +95,11 @@ class Game:
         One read checks the move and holds all the next chapter is written from; the model is
         asked while the choice is stored, so only that read stands between a click and the model.
         """
+        _check_in_plan(number)
         async with self._turns.of(adventure_id):
             story = await self.store.story_so_far(adventure_id, number + 1)
             adventure = _owned(story.adventure if story else None, owner_token)
-            chapter = _reached(story.last_chapter if 1 <= number <= CHAPTER_COUNT else None, number)
+            chapter = _reached(story.last_chapter, number)
             _check_choice(chapter, choice)
             try:
                 if story.last_answer is not None:  # chosen before: a double click, a second tab
@@ -167,10 +170,21 @@ def _check_choice(chapter: Chapter, choice: str | None) -> None:
         raise GameError(409, "This was the last chapter: there is nothing more to choose.")
 
 
+def _check_in_plan(number: int) -> None:
+    # Checked before any read: a number past the plan is no chapter, and one past the
+    # database's integers must not reach it.
+    if not 1 <= number <= CHAPTER_COUNT:
+        _not_reached(number)
+
+
 def _reached(chapter: Chapter | None, number: int) -> Chapter:
     if chapter is None:
-        raise GameError(404, f"Chapter {number} of this adventure has not been reached yet.")
+        _not_reached(number)
     return chapter
+
+
+def _not_reached(number: int) -> NoReturn:
+    raise GameError(404, f"Chapter {number} of this adventure has not been reached yet.")
 
 
 class Turns:
