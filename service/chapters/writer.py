@@ -102,9 +102,7 @@ class ChapterWriter:
         key = (generation.adventure_id, generation.number)
         if self.generations.get(key) is generation:
             del self.generations[key]
-        # A task cancelled before its first step never reaches _ended.
-        if not self.streaming_chapters():
-            self.idle.set()
+        self._mark_idle_if_quiet()  # a task cancelled before its first step never reaches _ended
 
     async def _run(self, generation: Generation) -> None:
         try:
@@ -168,10 +166,13 @@ class ChapterWriter:
     def _ended(self, generation: Generation) -> None:
         generation.ended_at = time.monotonic()
         generation.log.close()
-        if not self.streaming_chapters():
-            self.idle.set()
+        self._mark_idle_if_quiet()
         for callback in self.on_closed:
             callback(generation)
+
+    def _mark_idle_if_quiet(self) -> None:
+        if not self.streaming_chapters():
+            self.idle.set()
 
     def _forget_old(self) -> None:
         """Finished generations are kept a while so that reconnects replay them exactly."""
