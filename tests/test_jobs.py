@@ -79,7 +79,7 @@ def test_when_the_helper_always_fails_then_the_job_fails_and_the_summary_page_re
     page = player.read_chapter(client, player.start(client, WORLD, TOPIC))
     wait_until(lambda: [j for j in _jobs(database_url) if j[0] == "summary" and j[2] == "failed"], 20,
                f"the summary job never failed: {_jobs(database_url)}")
-    assert "InternalServerError" in [j for j in _jobs(database_url) if j[0] == "summary"][0][4]
+    assert "answered 500" in [j for j in _jobs(database_url) if j[0] == "summary"][0][4]
 
     scripted_model.script.update(fail_status=None)
     summary_url = page.url.rsplit("/chapters/", 1)[0] + "/summary"

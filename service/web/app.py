@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             warm_up.cancel()
             await services.writer.shutdown()
             await services.runner.stop()
+            await services.model.close()
             await engine.dispose()
 
     return Starlette(
