@@ -114,3 +114,28 @@ def test_when_a_chapter_is_stored_as_being_written_but_nothing_writes_it_then_it
 
     assert len(chapter_two.choices) == 3 and len(chapter_two.text.split()) > 30
     assert rows(database_url, "SELECT state FROM chapters WHERE number = 2") == [("complete",)]
+
+
+def test_when_a_choice_is_stored_then_the_model_already_has_the_chapters_request(
+    server, client, scripted_model, monkeypatch
+):
+    page = _chapter_one(client)
+    services = server.app.state.services
+    store_choice, when_stored = services.store.record_choice, []
+
+    async def noting(answer, *args, **kwargs):
+        generation = services.writer.running(answer.adventure_id, answer.chapter_number + 1)
+        when_stored.append((_streams(scripted_model), generation.stats.asked.is_set()))
+        return await store_choice(answer, *args, **kwargs)
+
+    monkeypatch.setattr(services.store, "record_choice", noting)
+    before = _streams(scripted_model)
+    player.read_sse(client, player.choose_htmx(client, page.action, page.choices[0]))
+
+    assert when_stored == [(before + 1, True)], "the choice's write went ahead of the model's request"
+
+
+def test_when_the_server_has_started_then_its_warm_up_left_nothing_in_the_store(client, database_url):
+    assert client.get("/").status_code == 200
+    for table in ("adventures", "chapters", "answers", "jobs"):
+        assert rows(database_url, f"SELECT count(*) FROM {table}") == [(0,)], table

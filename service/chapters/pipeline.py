@@ -46,8 +46,9 @@ class FinishedChapter:
 
 async def write_chapter(brief: ChapterBrief, model: ModelClient, rng: random.Random,
                         repair_timeout: float = 30.0, max_chars: int = 4000,
-                        loop_preview_words: int = 0) -> AsyncIterator[Chunk | FinishedChapter]:
-    stats = StreamStats()
+                        loop_preview_words: int = 0, stats: StreamStats | None = None
+                        ) -> AsyncIterator[Chunk | FinishedChapter]:
+    stats = stats or StreamStats()
     visible = VisibleText(max_chars, loop_preview_words)
     async with aclosing(model.stream(chapter_messages(brief), stats)) as tokens:
         async for token in tokens:

@@ -16,7 +16,7 @@ from service.chapters.events import EventLog
 from service.chapters.pipeline import Chunk, FinishedChapter, write_chapter
 from service.config import Settings
 from service.domain.story import Catalog
-from service.llm.client import ModelClient, ModelStreamBroken, ModelUnavailable
+from service.llm.client import ModelClient, ModelStreamBroken, ModelUnavailable, StreamStats
 from service.store.adventures import AdventureStore, StorySoFar
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ class Generation:
         # Set once the chapter's row is in the store: the generation writes nothing there before.
         self.stored = asyncio.Event()
         self.called_off = False
+        self.stats = StreamStats()  # `stats.asked`: the model has the request (or no longer will)
 
 
 class ChapterWriter:
@@ -116,6 +117,7 @@ class ChapterWriter:
             log.exception("chapter %s/%s failed", generation.adventure_id, generation.number)
             await self._fail(generation, "Something went wrong while writing this chapter.", repr(exc))
         finally:
+            generation.stats.asked.set()
             self._ended(generation)
 
     async def _write(self, generation: Generation) -> None:
@@ -124,7 +126,8 @@ class ChapterWriter:
         brief = build_brief(self.catalog, story, number, self.settings.context_chars)
         rng = random.Random(f"{story.adventure.seed}:{number}")
         async for item in write_chapter(brief, self.model, rng, self.settings.helper_timeout,
-                                       self.settings.chapter_max_chars, self.settings.loop_preview_words):
+                                       self.settings.chapter_max_chars, self.settings.loop_preview_words,
+                                       generation.stats):
             if isinstance(item, Chunk):
                 generation.log.publish("chunk", self.renderer.chunk(item.text))
             else:

@@ -61,6 +61,9 @@ class StreamStats:
     started: float = field(default_factory=time.monotonic)
     first_token_at: float | None = None
     tokens: int = 0
+    # Set once the model's server has taken the request (it answered with its headers), or
+    # once no attempt is under way any more.
+    asked: asyncio.Event = field(default_factory=asyncio.Event)
 
     last_token_at: float | None = None
 
@@ -113,7 +116,10 @@ class ModelClient:
     async def stream(self, messages: list[dict], stats: StreamStats) -> AsyncIterator[str]:
         """Yield the chapter's text as the model writes it: each piece is everything that
         arrived since the previous one (one token when the server keeps up)."""
-        tokens, first = await self._open_stream(messages, stats)
+        try:
+            tokens, first = await self._open_stream(messages, stats)
+        finally:
+            stats.asked.set()
         stats.first_token_at = time.monotonic()
         stats.tokens = 1
         yield first
@@ -140,6 +146,7 @@ class ModelClient:
             try:
                 async with asyncio.timeout(self.settings.first_token_limit):
                     tokens = aiter(await self._start_stream(model, messages))
+                    stats.asked.set()
                     return tokens, await anext(tokens)
             except Exception as exc:  # a timeout, an empty stream or any provider error
                 log.warning("chapter model %s failed before its first token: %r (%r)", model, exc, exc.__cause__)

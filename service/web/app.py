@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import sys
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
@@ -34,6 +35,7 @@ from service.web.render import Pages
 from service.web.views import ROUTES
 
 log = logging.getLogger(__name__)
+SWITCH_INTERVAL = 0.001  # seconds
 
 
 @dataclass
@@ -66,6 +68,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         services.runner = JobRunner(services, HANDLERS)
         services.writer.on_started.append(services.runner.stream_started)
         services.writer.on_closed.append(services.runner.wake)
+        await services.store.warm_up()
         interrupted = await services.store.interrupt_unfinished()
         if interrupted:
             log.info("%d chapters were interrupted by a stop; their pages offer to write them again", interrupted)
@@ -76,6 +79,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # walking it again and again (full collections showed up as pauses in streams).
         gc.collect()
         gc.freeze()
+        # The database's threads hold the interpreter's lock for their Python work; when the
+        # event loop wants it back, it waits out the switch interval (5 ms by default), a
+        # wait that fell between a choice and its model request. 1 ms bounds that wait.
+        sys.setswitchinterval(SWITCH_INTERVAL)
         try:
             yield
         finally:
