@@ -34,6 +34,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "(flame graph) or .txt (collapsed stacks)")
     parser.add_argument("--jobs", action="store_true",
                         help="compare streams with deferred jobs running and switched off (1 and 10 players)")
+    parser.add_argument("--loop-preview", action="store_true",
+                        help="compare the strict loop guard with LOOP_PREVIEW_WORDS=4 (1 and 50 players)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
     if args.quick:
@@ -77,22 +79,35 @@ def run_scripted(args, workdir: Path) -> tuple[list[Row], list[str]]:
 
 
 def compare_jobs(args, workdir: Path) -> str:
-    """The same levels twice, job workers on and off: what deferred work adds to a stream."""
+    """Streams with deferred jobs running and switched off: what deferred work adds."""
+    return compare(args, workdir, "Deferred jobs on and off", "jobs", (1, 10),
+                   {"on": {}, "off": {"JOB_CONCURRENCY": "0"}})
+
+
+def compare_loop_preview(args, workdir: Path) -> str:
+    """The strict loop guard (the default) against LOOP_PREVIEW_WORDS=4: what its holds add."""
+    return compare(args, workdir, "Loop guard: strict and with a 4-word preview", "LOOP_PREVIEW_WORDS", (1, 50),
+                   {"0": {}, "4": {"LOOP_PREVIEW_WORDS": "4"}})
+
+
+def compare(args, workdir: Path, title: str, column: str, levels: tuple[int, ...],
+            variants: dict[str, dict[str, str]]) -> str:
+    """The same levels once per variant of the server's settings, each on a fresh server."""
     model = ModelProcess(workdir / "scripted-model.log").start()
-    lines = ["## Deferred jobs on and off", "",
-             "| players | jobs | chapters | added first text p50 / p99 (ms) | worst added gap p50 / p99 (ms) |",
+    lines = [f"## {title}", "",
+             f"| players | {column} | chapters | added first text p50 / p99 (ms) | worst added gap p50 / p99 (ms) |",
              "|---:|---|---:|---|---|"]
     try:
-        for players in (1, 10):
-            for jobs in (True, False):
-                server = scripted_server(model, workdir, f"jobs-{players}-{jobs}", jobs=jobs)
+        for players in levels:
+            for label, settings in variants.items():
+                server = scripted_server(model, workdir, f"compare-{players}-{label}", **settings)
                 try:
                     row = summarize(run_level(model, server, players, args.chapters, args.seed))
                 finally:
                     stop_server(server)
                 first = " / ".join(f"{row.p('added_first', q) * 1e3:.1f}" for q in (50, 99))
                 gap = " / ".join(f"{row.p('added_gap', q) * 1e3:.1f}" for q in (50, 99))
-                lines.append(f"| {players} | {'on' if jobs else 'off'} | {row.chapters_ok} | {first} | {gap} |")
+                lines.append(f"| {players} | {label} | {row.chapters_ok} | {first} | {gap} |")
                 print(lines[-1], flush=True)
     finally:
         model.stop()
@@ -144,10 +159,13 @@ def main(argv: list[str] | None = None) -> None:
     RESULTS.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="lanternpath-bench-") as tmp:
         workdir = Path(tmp)
-        if args.jobs:
-            text = compare_jobs(args, workdir) + "\n"
-            (RESULTS / "jobs.md").write_text(text)
-            print(text)
+        for wanted, run, name in ((args.jobs, compare_jobs, "jobs.md"),
+                                  (args.loop_preview, compare_loop_preview, "loop-preview.md")):
+            if wanted:
+                text = run(args, workdir) + "\n"
+                (RESULTS / name).write_text(text)
+                print(text)
+        if args.jobs or args.loop_preview:
             return
         rows, notes = run_scripted(args, workdir) if args.levels else ([], [])
         local_md = ""

@@ -68,11 +68,13 @@ def level_limit(chapters: int, players: int) -> float:
     return 60.0 + chapters * (20.0 + players * 0.15)
 
 
-def scripted_server(model: ModelProcess, workdir: Path, name: str, jobs: bool = True) -> ServerProcess:
-    """`jobs=False` runs no job workers (JOB_CONCURRENCY=0): summaries wait in their table."""
+def scripted_server(model: ModelProcess, workdir: Path, name: str, **settings: str) -> ServerProcess:
+    """`settings`: more of the server's environment, e.g. JOB_CONCURRENCY="0" (no job workers:
+    summaries wait in their table) or LOOP_PREVIEW_WORDS="4"."""
     return lanternpath_server(workdir, name, {
         "LLM_MODEL": "openai/scripted", "LLM_API_BASE": model.api_base, "LLM_API_KEY": "x",
-        "HELPER_MODEL": None, "LLM_FALLBACK_MODELS": None, "JOB_CONCURRENCY": None if jobs else "0"})
+        "HELPER_MODEL": None, "LLM_FALLBACK_MODELS": None, "JOB_CONCURRENCY": None, "LOOP_PREVIEW_WORDS": None,
+        **settings})
 
 
 def run_level(model: ModelProcess, server: ServerProcess, players: int, chapters: int,

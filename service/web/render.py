@@ -21,6 +21,9 @@ class Pages:
             enable_async=True,
             trim_blocks=True,
             lstrip_blocks=True,
+            # Templates change with a release, not while the server runs: no file check on
+            # every render (one stat per SSE event's template, seen in profiles at load).
+            auto_reload=False,
         )
 
     async def render(self, name: str, **context) -> str:
