@@ -3,7 +3,6 @@ runner stores it with the job's `done`. Each is idempotent: running one twice le
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from service.chapters.briefs import question_for
@@ -16,8 +15,7 @@ log = logging.getLogger(__name__)
 
 
 async def summary_job(services, job: Job) -> ResultWrite:
-    adventure, chapter = await asyncio.gather(services.store.adventure(job.adventure_id),
-                                              services.store.chapter(job.adventure_id, job.chapter_number))
+    adventure, chapter = await services.store.adventure_at(job.adventure_id, job.chapter_number)
     question = question_for(services.catalog, adventure, chapter.number) if chapter.type == "LESSON" else None
     reply = await services.model.complete(summary_messages(chapter.number, chapter.text, question))
     parsed = parse_summary(reply)
@@ -32,8 +30,7 @@ async def summary_job(services, job: Job) -> ResultWrite:
 
 
 async def characters_job(services, job: Job) -> ResultWrite:
-    chapter, characters = await asyncio.gather(services.store.chapter(job.adventure_id, job.chapter_number),
-                                               services.store.characters(job.adventure_id))
+    chapter, characters = await services.store.chapter_and_characters(job.adventure_id, job.chapter_number)
     known = [(c.name, c.description) for c in characters]
     reply = await services.model.complete(characters_messages(chapter.number, chapter.text, known))
     return characters_merged(job.adventure_id, parse_characters(reply))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -90,6 +90,11 @@ class AdventureStore:
 
     async def chapter(self, adventure_id: str, number: int) -> Chapter | None:
         return await self.sessions.read(lambda session: _chapter(session, adventure_id, number))
+
+    async def chapter_and_characters(self, adventure_id: str, number: int) -> tuple[Chapter | None, list[Character]]:
+        """A chapter and the adventure's characters so far, in one read."""
+        return await self.sessions.read(lambda session: (_chapter(session, adventure_id, number),
+                                                         _characters(session, adventure_id)))
 
     async def answers(self, adventure_id: str) -> list[Answer]:
         return await self.sessions.read(lambda session: list(session.scalars(
@@ -219,7 +224,9 @@ def _complete(session: Session, adventure_id: str, number: int, values: dict, jo
         .where(Chapter.adventure_id == adventure_id, Chapter.number == number)
         .values(state="complete", error=None, completed_at=utcnow(), **values)
     )
-    session.add_all(Job(kind=kind, adventure_id=adventure_id, chapter_number=number) for kind in job_kinds)
+    if job_kinds:  # plain inserts: the unit of work's bookkeeping is most of their cost
+        session.execute(insert(Job), [{"kind": kind, "adventure_id": adventure_id, "chapter_number": number}
+                                      for kind in job_kinds])
     if not values.get("choices"):
         session.execute(update(Adventure).where(Adventure.id == adventure_id).values(finished_at=utcnow()))
     session.flush()
