@@ -28,7 +28,7 @@ from openai._streaming import SSEDecoder
 
 import service  # noqa: F401  (sets litellm's offline switches before it is imported)
 from service.config import Settings
-from service.llm.tokens import TokenBuffer
+from service.llm.tokens import TokenBuffer, close_quietly
 
 log = logging.getLogger(__name__)
 CONNECTION_RETRY_PAUSE = 0.25  # seconds, times the attempts so far
@@ -152,7 +152,7 @@ class ModelClient:
                 log.warning("chapter model %s failed before its first token: %r (%r)", model, exc, exc.__cause__)
                 errors.append(f"{model}: {type(exc).__name__}")
                 if tokens is not None:
-                    await _close(tokens)  # a stalled stream must not keep the model busy
+                    await close_quietly(tokens)  # a stalled stream must not keep the model busy
                 if isinstance(exc, aiohttp.ClientConnectionError):
                     # Many chapters starting at once can find the model's server refusing
                     # connections for a moment: the next attempt waits a little, not at once.
@@ -261,12 +261,3 @@ def _text_at(data: object, key: str) -> str:
     except (KeyError, IndexError, TypeError, AttributeError):
         return ""
     return text if isinstance(text, str) else ""
-
-
-async def _close(tokens: AsyncIterator) -> None:
-    aclose = getattr(tokens, "aclose", None)
-    if aclose is not None:
-        try:
-            await aclose()
-        except Exception:  # closing a broken stream may fail again; nothing more to do
-            pass

@@ -26,9 +26,7 @@ class TokenBuffer:
     async def __aexit__(self, *_exc: object) -> None:
         self._reader.cancel()
         await asyncio.gather(self._reader, return_exceptions=True)
-        aclose = getattr(self._tokens, "aclose", None)
-        if aclose is not None:
-            await aclose()  # a reader cancelled before it started leaves the stream open
+        await close_quietly(self._tokens)  # a reader cancelled before it started leaves the stream open
 
     async def _read(self) -> None:
         try:
@@ -49,3 +47,14 @@ class TokenBuffer:
             await self._arrived.wait()
         pieces, self._pieces = self._pieces, []
         return "".join(pieces), len(pieces)
+
+
+async def close_quietly(tokens: AsyncIterator) -> None:
+    """Close a model's token stream; closing a broken one may fail again, and nothing more
+    can be done about it then."""
+    aclose = getattr(tokens, "aclose", None)
+    if aclose is not None:
+        try:
+            await aclose()
+        except Exception:
+            pass
