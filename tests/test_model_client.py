@@ -9,7 +9,7 @@ import time
 import aiohttp
 import pytest
 
-from service.llm.client import CONNECTION_RETRY_PAUSE, ModelClient, StreamStats
+from service.llm.client import CONNECTION_RETRY_PAUSE, ModelClient, ModelStreamBroken, StreamStats
 from service.llm.tokens import TokenBuffer
 from tests.conftest import scripted_settings
 from tests.support.scripted_replies import build_reply
@@ -92,3 +92,21 @@ async def test_when_the_model_server_refuses_a_connection_then_the_next_attempt_
 
     assert text == build_reply(scripted_model.requests[-1]["messages"])[1]
     assert attempts[1] - attempts[0] >= CONNECTION_RETRY_PAUSE
+
+
+async def test_when_the_model_sends_one_endless_line_then_the_stream_breaks_before_it_fills_the_memory(
+    scripted_model, tmp_path
+):
+    # The idle limit never fires (bytes keep coming) and no event ever ends: only the cap stops it.
+    scripted_model.script.update(flood_after=2)
+    settings = scripted_settings(scripted_model, f"sqlite+aiosqlite:///{tmp_path / 'db'}", idle_timeout=60.0)
+    client = ModelClient(settings)
+    pieces = []
+    started = time.monotonic()
+    with pytest.raises(ModelStreamBroken, match="ModelReplyTooLarge"):
+        async for piece in client.stream(MESSAGES, StreamStats()):
+            pieces.append(piece)
+    await client.close()
+
+    assert len(pieces) == 2 and time.monotonic() - started < 30
+    assert scripted_model.requests[-1]["outcome"] == "flooded"

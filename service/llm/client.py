@@ -32,6 +32,9 @@ from service.llm.tokens import TokenBuffer, close_quietly
 
 log = logging.getLogger(__name__)
 CONNECTION_RETRY_PAUSE = 0.25  # seconds, times the attempts so far
+# A chapter's whole event stream is about 100 KB, a helper's reply a few: a server that
+# sends far more (one endless line, say) is cut off before it fills the memory.
+MAX_REPLY_BYTES = 4 * 1024 * 1024
 KEEPALIVE_SECONDS = 3.0
 
 
@@ -53,6 +56,10 @@ class ModelStreamBroken(Exception):
 
 class ModelRequestFailed(Exception):
     """The model's server answered a request with an error status."""
+
+
+class ModelReplyTooLarge(Exception):
+    """The model's server sent more than MAX_REPLY_BYTES for one call."""
 
 
 @dataclass
@@ -189,7 +196,8 @@ class ModelClient:
             timeout = aiohttp.ClientTimeout(total=self.settings.helper_timeout)
             async with self._session().post(self._chat_url, json=body, timeout=timeout) as response:
                 await _check_status(response)
-                return _message_text(await response.json(content_type=None))
+                body = b"".join([chunk async for chunk in _capped(response.content.iter_any())])
+                return _message_text(_json(body))
         response = await _litellm().acompletion(messages=messages, max_tokens=max_tokens,
                                                 timeout=self.settings.helper_timeout, **self._call_args(model))
         return response.choices[0].message.content or ""
@@ -217,7 +225,7 @@ async def _event_texts(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
     rest of the body is read (as the SDK does), so the connection can serve the next call."""
     done = False
     try:
-        async for event in SSEDecoder().aiter_bytes(response.content.iter_any()):
+        async for event in SSEDecoder().aiter_bytes(_capped(response.content.iter_any())):
             if done or event.data == "[DONE]":
                 done = True
             elif text := _delta_text(_json(event.data)):
@@ -229,7 +237,16 @@ async def _event_texts(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
             response.close()  # cut off mid-stream: the connection cannot be reused
 
 
-def _json(data: str) -> object:
+async def _capped(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    total = 0
+    async for chunk in chunks:
+        total += len(chunk)
+        if total > MAX_REPLY_BYTES:
+            raise ModelReplyTooLarge(f"the model's server sent more than {MAX_REPLY_BYTES} bytes")
+        yield chunk
+
+
+def _json(data: str | bytes) -> object:
     try:
         return json.loads(data)
     except ValueError:

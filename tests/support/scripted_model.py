@@ -58,6 +58,7 @@ class Script:
     reply_override: str | None = None  # streamed calls only
     repeat_loop: bool = False          # streamed calls only
     tag_replies: bool = False          # streamed calls only
+    flood_after: int | None = None     # streamed: after N chunks, one endless line (no event ends)
 
     def update(self, **fields: Any) -> None:
         unknown = set(fields) - {f.name for f in dataclasses.fields(self)}
@@ -67,8 +68,8 @@ class Script:
             setattr(self, name, value)
 
     def has_failure(self) -> bool:
-        return bool(self.fail_status or self.stall_before_first
-                    or self.drop_after is not None or self.stall_after is not None)
+        return bool(self.fail_status or self.stall_before_first or self.drop_after is not None
+                    or self.stall_after is not None or self.flood_after is not None)
 
 
 class _DeliberateDrop(Exception):
@@ -232,6 +233,11 @@ class ScriptedModelServer:
             if sent:
                 await asyncio.sleep(script.token_interval)
             await fault_point(sent)
+            if faulty and script.flood_after == sent:
+                record["outcome"] = "flooded"
+                while True:  # until the reader hangs up
+                    yield "x" * 65536
+                    await asyncio.sleep(0)
             delta = {"role": "assistant", "content": piece} if sent == 0 else {"content": piece}
             now = time.monotonic()
             record["chunk_times"].append(now)
