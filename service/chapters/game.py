@@ -94,8 +94,9 @@ class Game:
                      choice: str | None) -> tuple[Adventure, Chapter]:
         """Record the choice and start the next chapter; answers the adventure and that chapter.
 
-        One read checks the move and holds all the next chapter is written from; the model is
-        asked while the choice is stored, so only that read stands between a click and the model.
+        One read checks the move and holds all the next chapter is written from, so only that
+        read stands between a click and the model; the choice is stored once the model has the
+        request.
         """
         _check_in_plan(number)
         async with self._turns.of(adventure_id):

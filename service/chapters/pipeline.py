@@ -63,21 +63,22 @@ async def write_chapter(brief: ChapterBrief, model: ModelClient, rng: random.Ran
 
 async def finish_chapter(brief: ChapterBrief, visible: VisibleText, model: ModelClient, rng: random.Random,
                          stats: StreamStats, repair_timeout: float) -> FinishedChapter:
-    streamed = to_paragraphs(visible.text)
+    kept = visible.text  # built from every shown piece: once per chapter
+    streamed = to_paragraphs(kept)
     added = []
     if not streamed:
         added.append(f"You pause for a moment in {brief.world.settings[0]}, listening and looking around.")
-    lesson_added = lesson_additions(brief.type, brief.question, visible.text)
+    lesson_added = lesson_additions(brief.type, brief.question, kept)
     added.extend(lesson_added)
     quality = {"model": stats.model, "tokens": stats.tokens, "paragraphs": len(streamed) + len(added),
                "lesson_added": bool(lesson_added), "stream_seconds": stats.stream_seconds,
                "stopped": visible.guard.reason}
-    choices, quality["choices"] = await _choices(brief, visible, model, rng, repair_timeout)
+    choices, quality["choices"] = await _choices(brief, visible.raw, kept, model, rng, repair_timeout)
     legend = brief.question.question if brief.type is ChapterType.LESSON and brief.question else None
     return FinishedChapter(streamed + added, added, choices, quality, stats.first_token_seconds, legend)
 
 
-async def _choices(brief: ChapterBrief, visible: VisibleText, model: ModelClient, rng: random.Random,
+async def _choices(brief: ChapterBrief, raw: str, text: str, model: ModelClient, rng: random.Random,
                    repair_timeout: float) -> tuple[list[str], str]:
     if brief.type is ChapterType.CONCLUSION:
         return [], "none"
@@ -85,11 +86,11 @@ async def _choices(brief: ChapterBrief, visible: VisibleText, model: ModelClient
         return shuffled_answers(brief.question, rng), "bank"
     if brief.agency_options:
         return list(brief.agency_options), "agency"
-    if choices := sensible_choices(split_choices(visible.raw)[1], visible.text):
+    if choices := sensible_choices(split_choices(raw)[1], text):
         return choices, "model"
-    if choices := await _repair_choices(visible.text, model, repair_timeout):
+    if choices := await _repair_choices(text, model, repair_timeout):
         return choices, "repaired"
-    return fallback_choices(visible.text, brief.world, rng), "fallback"
+    return fallback_choices(text, brief.world, rng), "fallback"
 
 
 async def _repair_choices(chapter_text: str, model: ModelClient, timeout: float) -> list[str] | None:

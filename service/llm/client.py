@@ -196,8 +196,8 @@ class ModelClient:
             timeout = aiohttp.ClientTimeout(total=self.settings.helper_timeout)
             async with self._session().post(self._chat_url, json=body, timeout=timeout) as response:
                 await _check_status(response)
-                body = b"".join([chunk async for chunk in _capped(response.content.iter_any())])
-                return _message_text(_json(body))
+                reply = b"".join([chunk async for chunk in _capped(response.content.iter_any())])
+                return _message_text(_json(reply))
         response = await _litellm().acompletion(messages=messages, max_tokens=max_tokens,
                                                 timeout=self.settings.helper_timeout, **self._call_args(model))
         return response.choices[0].message.content or ""

@@ -229,7 +229,6 @@ def _complete(session: Session, adventure_id: str, number: int, values: dict, jo
                                       for kind in job_kinds])
     if not values.get("choices"):
         session.execute(update(Adventure).where(Adventure.id == adventure_id).values(finished_at=utcnow()))
-    session.flush()
 
 
 def _chapter(session: Session, adventure_id: str, number: int) -> Chapter | None:
