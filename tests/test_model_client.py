@@ -110,3 +110,16 @@ async def test_when_the_model_sends_one_endless_line_then_the_stream_breaks_befo
 
     assert len(pieces) == 2 and time.monotonic() - started < 30
     assert scripted_model.requests[-1]["outcome"] == "flooded"
+
+
+async def test_when_only_the_providers_own_key_is_set_then_an_openai_compatible_server_gets_it(
+    scripted_model, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("OPENAI_API_KEY", "provider-key")
+    settings = scripted_settings(scripted_model, f"sqlite+aiosqlite:///{tmp_path / 'db'}", llm_api_key=None)
+    client = ModelClient(settings)
+    "".join([piece async for piece in client.stream(MESSAGES, StreamStats())])
+    await client.complete(MESSAGES)
+    await client.close()
+
+    assert [r["authorization"] for r in scripted_model.requests[-2:]] == ["Bearer provider-key"] * 2

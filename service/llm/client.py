@@ -18,6 +18,7 @@ import asyncio
 import functools
 import json
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
@@ -104,7 +105,8 @@ class ModelClient:
 
     def _session(self) -> aiohttp.ClientSession:
         if self._http is None or self._http.closed:
-            self._http = _pooled_session(self.settings.llm_api_key)
+            # As litellm does for `openai/` models, the provider's own variable stands in.
+            self._http = _pooled_session(self.settings.llm_api_key or os.environ.get("OPENAI_API_KEY"))
         return self._http
 
     def _call_args(self, model: str) -> dict:

@@ -167,7 +167,8 @@ class ScriptedModelServer:
         record = {"received": received, "model": body.get("model"), "stream": stream,
                   "messages": messages, "kind": kind, "reply": text, "tag": tag, "faulty": faulty,
                   "first_chunk": None, "last_chunk": None, "chunk_times": [],
-                  "finished": None, "outcome": "pending"}
+                  "finished": None, "outcome": "pending",
+                  "authorization": request.headers.get("authorization")}
         self.requests.append(record)
         if faulty and script.fail_status:
             record["outcome"] = f"error {script.fail_status}"
