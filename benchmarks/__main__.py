@@ -35,7 +35,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--jobs", action="store_true",
                         help="compare streams with deferred jobs running and switched off (1 and 10 players)")
     parser.add_argument("--loop-preview", action="store_true",
-                        help="compare the strict loop guard with LOOP_PREVIEW_WORDS=4 (1 and 50 players)")
+                        help="compare the loop guard's 4-word preview (the default) with LOOP_PREVIEW_WORDS=0 (1 and 50 players)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
     if args.quick:
@@ -85,9 +85,9 @@ def compare_jobs(args, workdir: Path) -> str:
 
 
 def compare_loop_preview(args, workdir: Path) -> str:
-    """The strict loop guard (the default) against LOOP_PREVIEW_WORDS=4: what its holds add."""
+    """The strict loop guard (LOOP_PREVIEW_WORDS=0) against the default 4-word preview: what its holds add."""
     return compare(args, workdir, "Loop guard: strict and with a 4-word preview", "LOOP_PREVIEW_WORDS", (1, 50),
-                   {"0": {}, "4": {"LOOP_PREVIEW_WORDS": "4"}})
+                   {"0": {"LOOP_PREVIEW_WORDS": "0"}, "4": {}})
 
 
 def compare(args, workdir: Path, title: str, column: str, levels: tuple[int, ...],

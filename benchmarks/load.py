@@ -70,7 +70,7 @@ def level_limit(chapters: int, players: int) -> float:
 
 def scripted_server(model: ModelProcess, workdir: Path, name: str, **settings: str) -> ServerProcess:
     """`settings`: more of the server's environment, e.g. JOB_CONCURRENCY="0" (no job workers:
-    summaries wait in their table) or LOOP_PREVIEW_WORDS="4"."""
+    summaries wait in their table) or LOOP_PREVIEW_WORDS="0"."""
     return lanternpath_server(workdir, name, {
         "LLM_MODEL": "openai/scripted", "LLM_API_BASE": model.api_base, "LLM_API_KEY": "x",
         "HELPER_MODEL": None, "LLM_FALLBACK_MODELS": None, "JOB_CONCURRENCY": None, "LOOP_PREVIEW_WORDS": None,

@@ -51,7 +51,7 @@ def _letters(text: str) -> str:
     return "".join(text.split())
 
 
-def _stream(text: str, chunks: list[str], loop_preview_words: int = 0) -> VisibleText:
+def _stream(text: str, chunks: list[str], loop_preview_words: int = 4) -> VisibleText:
     visible = VisibleText(loop_preview_words=loop_preview_words)
     for chunk in chunks:
         visible.feed(chunk)
@@ -86,11 +86,46 @@ def test_when_loop_previews_are_on_and_a_scripted_reply_streams_word_by_word_the
 
 
 @pytest.mark.parametrize("path", [p for p in FIXTURES if p.name.startswith("looping-")], ids=lambda path: path.name)
-def test_by_default_when_a_loop_is_stopped_then_not_a_word_of_it_has_streamed(path):
+def test_when_loop_previews_are_off_and_a_loop_is_stopped_then_not_a_word_of_it_has_streamed(path):
+    text = path.read_text()
+    visible = _stream(text, split_chunks(text, 1), loop_preview_words=0)
+    assert visible.stopped
+    assert visible.shown.rstrip() == visible.text.rstrip()
+
+
+@pytest.mark.parametrize("path", [p for p in FIXTURES if p.name.startswith("looping-")], ids=lambda path: path.name)
+def test_by_default_when_a_loop_is_stopped_then_at_most_four_of_its_words_streamed(path):
     text = path.read_text()
     visible = _stream(text, split_chunks(text, 1))
     assert visible.stopped
-    assert visible.shown.rstrip() == visible.text.rstrip()
+    extra = visible.shown[len(visible.text):].split()
+    assert len(extra) <= 4, f"streamed past the kept chapter: {extra}"
+
+
+# The last sentence ends with a six-word echo of an earlier one: the guard holds all but
+# the first four words of it until it knows whether the echo grows into a loop.
+ECHO_ENDING = "Mira said the old map was torn. Tomas frowned and said the old map was torn."
+
+
+def test_when_the_choices_block_begins_then_the_held_end_of_the_story_is_released_at_once():
+    tokens = split_chunks(ECHO_ENDING + "\n\n<CHOICES>\nChoice A: Run\nChoice B: Hide\nChoice C: Wait\n</CHOICES>", 1)
+    visible = VisibleText()
+    for token in tokens:
+        visible.feed(token)
+        if "<CHOICES>" in token:
+            break
+    assert visible.shown == ECHO_ENDING, "the story's last words waited for the rest of the block"
+    assert visible.finish() == ""
+    assert visible.text == ECHO_ENDING
+
+
+def test_when_the_story_ends_on_an_echo_without_a_block_then_it_shows_when_the_reply_ends():
+    visible = VisibleText()
+    for token in split_chunks(ECHO_ENDING, 1):
+        visible.feed(token)
+    assert visible.shown != ECHO_ENDING  # still held: the echo could grow into a loop
+    visible.finish()
+    assert visible.shown == ECHO_ENDING
 
 
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda path: path.name)

@@ -46,7 +46,7 @@ class FinishedChapter:
 
 async def write_chapter(brief: ChapterBrief, model: ModelClient, rng: random.Random,
                         repair_timeout: float = 30.0, max_chars: int = 4000,
-                        loop_preview_words: int = 0, stats: StreamStats | None = None
+                        loop_preview_words: int = 4, stats: StreamStats | None = None
                         ) -> AsyncIterator[Chunk | FinishedChapter]:
     stats = stats or StreamStats()
     visible = VisibleText(max_chars, loop_preview_words)

@@ -68,12 +68,13 @@ class VisibleText:
     Where the two overlap, their paragraph breaks are the same.
     """
 
-    def __init__(self, max_chars: int = 4000, loop_preview_words: int = 0) -> None:
+    def __init__(self, max_chars: int = 4000, loop_preview_words: int = 4) -> None:
         self.choices = ChoiceBlockFilter()
         self.heading = LeadingHeadingFilter()
         self.guard = RepetitionGuard(max_chars=max_chars, shown_echo_words=loop_preview_words)
         self.formatter = ParagraphFormatter()
         self._pieces: list[str] = []
+        self._story_over = False
 
     @property
     def stopped(self) -> bool:
@@ -81,11 +82,24 @@ class VisibleText:
         return self.guard.stopped
 
     def feed(self, token: str) -> str:
-        text = self.guard.feed(self.heading.feed(self.choices.feed(token)))
-        return self._keep(self.formatter.feed(text))
+        if self._story_over:
+            self.choices.feed(token)  # the rest is the choices block, read for its choices
+            return ""
+        text = self.choices.feed(token)
+        if self.choices.has_block:
+            # The block has begun, so the story is over: what the stages hold (a possible
+            # echo, a paragraph break) is released now, not when the whole block has come.
+            return self._finish_stages(text)
+        return self._keep(self.formatter.feed(self.guard.feed(self.heading.feed(text))))
 
     def finish(self) -> str:
-        text = self.heading.feed(self.choices.finish()) + self.heading.finish()
+        if self._story_over:
+            return ""
+        return self._finish_stages(self.choices.finish())
+
+    def _finish_stages(self, text: str) -> str:
+        self._story_over = True
+        text = self.heading.feed(text) + self.heading.finish()
         text = self.guard.feed(text) + self.guard.finish()
         return self._keep(self.formatter.feed(text) + self.formatter.finish())
 
