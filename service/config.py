@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     # loop shows, but phrases that repeat earlier text wait until they stop repeating
     # (measured: 140-180 ms stalls at 20 ms a token).
     loop_preview_words: int = Field(default=4, ge=0, le=4)
+    # A file of more terms for the child-safety screen, in the form of
+    # service/content/screen.yaml (categories to lists of words and phrases).
+    screen_terms_file: Path | None = None
     # Small models repeat the prompt back at low temperatures.
     chapter_temperature: float = Field(default=0.8, ge=0, le=2)
     helper_max_tokens: int = Field(default=300, ge=20)

@@ -1,9 +1,10 @@
-"""Lesson fidelity: the bank question is asked word for word, the explanation given."""
+"""Lessons are judged by the bank: the question is asked word for word, and the feedback on
+an answer (the verdict, the right answer, why) is the service's own paragraph."""
 from __future__ import annotations
 
 import pytest
 
-from service.domain.fidelity import asks_verbatim, explains, lesson_additions
+from service.domain.fidelity import asks_verbatim, is_lesson_check, lesson_additions, lesson_check
 from service.domain.story import ChapterType, LessonQuestion
 
 QUESTION = LessonQuestion(
@@ -31,18 +32,15 @@ def test_when_a_lesson_omits_or_paraphrases_the_question_then_it_ends_with_it_ve
     assert lesson_additions(ChapterType.LESSON, QUESTION, text) == [QUESTION.question]
 
 
-def test_when_a_reflection_explains_the_answer_then_nothing_is_added():
-    text = "You remembered how the roots grow down into the soil and soak up water and minerals for the stem."
-    assert explains(text, QUESTION.explanation)
-    assert lesson_additions(ChapterType.REFLECT, QUESTION, text) == []
+@pytest.mark.parametrize("answer, correct", [("The roots", True), ("The leaves", False)])
+def test_when_the_reader_answers_then_the_feedback_gives_the_bank_verdict_right_answer_and_explanation(answer, correct):
+    feedback = lesson_check(QUESTION, answer, correct)
+    assert is_lesson_check(feedback)
+    assert QUESTION.question in feedback and f"“{answer}”" in feedback and QUESTION.explanation in feedback
+    assert ("that is right" in feedback) is correct
+    assert ("The right answer is “The roots”" in feedback) is not correct
 
 
-def test_when_a_reflection_skips_the_explanation_then_a_marked_reflection_is_added():
-    added = lesson_additions(ChapterType.REFLECT, QUESTION, "You walked on through the quiet forest.")
-    assert len(added) == 1
-    assert added[0].startswith("Thinking back:") and QUESTION.explanation in added[0]
-
-
-@pytest.mark.parametrize("kind", [ChapterType.STORY, ChapterType.CONCLUSION])
+@pytest.mark.parametrize("kind", [ChapterType.STORY, ChapterType.REFLECT, ChapterType.CONCLUSION])
 def test_when_a_chapter_has_no_lesson_then_nothing_is_added(kind):
     assert lesson_additions(kind, QUESTION, "Anything.") == []

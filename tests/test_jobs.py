@@ -92,7 +92,9 @@ def test_when_the_helper_always_fails_then_the_job_fails_and_the_summary_page_re
 
 
 async def test_when_a_summary_job_runs_twice_then_one_summary_is_left(scripted_model, database_url):
+    from service.chapters.screening import ChildSafety
     from service.content.loader import load_catalog
+    from service.content.screen_terms import load_lexicon
     from service.jobs.work import summary_job
     from service.llm.client import ModelClient
     from service.store.adventures import AdventureStore
@@ -111,7 +113,9 @@ async def test_when_a_summary_job_runs_twice_then_one_summary_is_left(scripted_m
                           plan=["STORY"] * 9 + ["CONCLUSION"], question_ids=[q.id for q in topic.questions[:3]])
     await store.create_adventure(adventure, "STORY")
     await store.complete_chapter("twice", 1, {"text": "Mira found a map. " * 20, "choices": ["a", "b", "c"]}, [])
-    services = type("Services", (), {"store": store, "catalog": catalog, "model": ModelClient(settings)})
+    safety = ChildSafety(load_lexicon())
+    services = type("Services", (), {"store": store, "catalog": catalog, "model": ModelClient(settings),
+                                     "safety": safety})
     job = Job(id=0, kind="summary", adventure_id="twice", chapter_number=1)
 
     # The runner stores what a job returns together with the job's `done`.

@@ -11,10 +11,12 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 
+from service.chapters.screening import ChildSafety
 from service.domain.choices import fallback_choices, sensible_choices, split_choices
-from service.domain.fidelity import lesson_additions
+from service.domain.fidelity import lesson_additions, lesson_check
 from service.domain.lessons import shuffled_answers
 from service.domain.paragraphs import to_paragraphs
+from service.domain.screen import Hit
 from service.domain.story import ChapterType
 from service.domain.stream_text import VisibleText
 from service.llm.client import ModelClient, StreamStats
@@ -38,31 +40,44 @@ class FinishedChapter:
     first_token_seconds: float | None = None
     # What the choices answer: a LESSON chapter's buttons answer its bank question.
     legend: str | None = None
+    # What the child-safety screen took out of the model's text.
+    screened: list[Hit] = field(default_factory=list)
 
     @property
     def text(self) -> str:
         return "\n\n".join(self.paragraphs)
 
 
-async def write_chapter(brief: ChapterBrief, model: ModelClient, rng: random.Random,
+async def write_chapter(brief: ChapterBrief, model: ModelClient, safety: ChildSafety, rng: random.Random,
                         repair_timeout: float = 30.0, max_chars: int = 4000,
                         loop_preview_words: int = 4, stats: StreamStats | None = None
                         ) -> AsyncIterator[Chunk | FinishedChapter]:
     stats = stats or StreamStats()
-    visible = VisibleText(max_chars, loop_preview_words)
+    visible = VisibleText(max_chars, loop_preview_words, safety.chapter_rules(brief))
+    opening = _opening(brief)
+    if opening:
+        yield Chunk(opening + "\n\n")
     async with aclosing(model.stream(chapter_messages(brief), stats)) as tokens:
         async for token in tokens:
             if text := visible.feed(token):
                 yield Chunk(text)
             if visible.stopped:
-                break  # a loop or the length cap: the rest of the reply is never shown
+                break  # a loop, the length cap or unfit text: the rest of the reply is never shown
     if text := visible.finish():
         yield Chunk(text)
-    yield await finish_chapter(brief, visible, model, rng, stats, repair_timeout)
+    yield await finish_chapter(brief, visible, model, safety, rng, stats, repair_timeout, opening)
 
 
-async def finish_chapter(brief: ChapterBrief, visible: VisibleText, model: ModelClient, rng: random.Random,
-                         stats: StreamStats, repair_timeout: float) -> FinishedChapter:
+def _opening(brief: ChapterBrief) -> str | None:
+    """The lesson bank's feedback on the answer the reader just gave, if they gave one."""
+    if brief.previous_correct is None or brief.previous_question is None or brief.previous_choice is None:
+        return None
+    return lesson_check(brief.previous_question, brief.previous_choice, brief.previous_correct)
+
+
+async def finish_chapter(brief: ChapterBrief, visible: VisibleText, model: ModelClient, safety: ChildSafety,
+                         rng: random.Random, stats: StreamStats, repair_timeout: float,
+                         opening: str | None = None) -> FinishedChapter:
     kept = visible.text  # built from every shown piece: once per chapter
     streamed = to_paragraphs(kept)
     added = []
@@ -72,25 +87,33 @@ async def finish_chapter(brief: ChapterBrief, visible: VisibleText, model: Model
     added.extend(lesson_added)
     quality = {"model": stats.model, "tokens": stats.tokens, "paragraphs": len(streamed) + len(added),
                "lesson_added": bool(lesson_added), "stream_seconds": stats.stream_seconds,
-               "stopped": visible.guard.reason}
-    choices, quality["choices"] = await _choices(brief, visible.raw, kept, model, rng, repair_timeout)
+               "stopped": visible.guard.reason or ("unfit" if visible.screen.stopped else None),
+               "screened": visible.screened()}
+    choices, quality["choices"] = await _choices(brief, visible.raw, kept, model, safety, rng, repair_timeout)
     legend = brief.question.question if brief.type is ChapterType.LESSON and brief.question else None
-    return FinishedChapter(streamed + added, added, choices, quality, stats.first_token_seconds, legend)
+    paragraphs = ([opening] if opening else []) + streamed + added
+    return FinishedChapter(paragraphs, added, choices, quality, stats.first_token_seconds, legend,
+                           visible.screen.hits)
 
 
-async def _choices(brief: ChapterBrief, raw: str, text: str, model: ModelClient, rng: random.Random,
-                   repair_timeout: float) -> tuple[list[str], str]:
+async def _choices(brief: ChapterBrief, raw: str, text: str, model: ModelClient, safety: ChildSafety,
+                   rng: random.Random, repair_timeout: float) -> tuple[list[str], str]:
     if brief.type is ChapterType.CONCLUSION:
         return [], "none"
     if brief.type is ChapterType.LESSON and brief.question:
         return shuffled_answers(brief.question, rng), "bank"
     if brief.agency_options:
         return list(brief.agency_options), "agency"
-    if choices := sensible_choices(split_choices(raw)[1], text):
+    if choices := _fit(sensible_choices(split_choices(raw)[1], text), safety):
         return choices, "model"
-    if choices := await _repair_choices(text, model, repair_timeout):
+    if choices := _fit(await _repair_choices(text, model, repair_timeout), safety):
         return choices, "repaired"
     return fallback_choices(text, brief.world, rng), "fallback"
+
+
+def _fit(choices: list[str] | None, safety: ChildSafety) -> list[str] | None:
+    """The choices, unless one of them is unfit for a child or talks about the task."""
+    return choices if choices and all(safety.fit(choice) for choice in choices) else None
 
 
 async def _repair_choices(chapter_text: str, model: ModelClient, timeout: float) -> list[str] | None:

@@ -14,6 +14,7 @@ from typing import Protocol
 from service.chapters.briefs import build_brief
 from service.chapters.events import EventLog
 from service.chapters.pipeline import Chunk, FinishedChapter, write_chapter
+from service.chapters.screening import ChildSafety
 from service.config import Settings
 from service.domain.story import Catalog
 from service.llm.client import ModelClient, ModelStreamBroken, ModelUnavailable, StreamStats
@@ -51,11 +52,12 @@ class Generation:
 
 class ChapterWriter:
     def __init__(self, settings: Settings, store: AdventureStore, catalog: Catalog, model: ModelClient,
-                 renderer: ChapterRenderer):
+                 safety: ChildSafety, renderer: ChapterRenderer):
         self.settings = settings
         self.store = store
         self.catalog = catalog
         self.model = model
+        self.safety = safety
         self.renderer = renderer
         self.generations: dict[tuple[str, int], Generation] = {}
         self.on_started: list[Callable[[Generation], None]] = []
@@ -125,7 +127,7 @@ class ChapterWriter:
         story = generation.story or await self._found_story(generation)
         brief = build_brief(self.catalog, story, number, self.settings.context_chars)
         rng = random.Random(f"{story.adventure.seed}:{number}")
-        async for item in write_chapter(brief, self.model, rng, self.settings.helper_timeout,
+        async for item in write_chapter(brief, self.model, self.safety, rng, self.settings.helper_timeout,
                                        self.settings.chapter_max_chars, self.settings.loop_preview_words,
                                        generation.stats):
             if isinstance(item, Chunk):
@@ -147,6 +149,8 @@ class ChapterWriter:
             "text": chapter.text, "choices": chapter.choices, "quality": chapter.quality,
             "chunk_count": generation.log.chunk_count, "first_token_seconds": chapter.first_token_seconds,
         }
+        for hit in chapter.screened:
+            log.info("chapter %s/%s: a sentence was dropped (%s: %s)", aid, number, hit.category, hit.term)
         await generation.stored.wait()
         await self.store.complete_chapter(aid, number, values, DEFERRED_JOBS)
         generation.finished = chapter

@@ -1,22 +1,12 @@
-"""Lesson fidelity after the stream: what a finished LESSON or REFLECT chapter must add so
-that the bank's question is asked word for word and its explanation is given in substance.
-Additions only ever follow the streamed text; nothing the player saw is rewritten.
+"""Lessons are judged by the bank, never by the model: the feedback on an answer (right or
+not, the right answer, why) is the service's own paragraph that opens the next chapter, and a
+LESSON chapter whose model did not ask the bank's question word for word gets it added after
+the stream. Nothing the player saw is rewritten.
 """
 from __future__ import annotations
 
-import regex
-
+from service.domain.instructions import Label
 from service.domain.story import ChapterType, LessonQuestion
-
-_WORD = regex.compile(r"[\p{L}\p{N}]+")
-# Words too common to show that an explanation was given.
-_COMMON = frozenset(
-    "the a an and or of to in on at by for with from as is are was were be been it its this that these those "
-    "which who what when where why how than then so because into about over under more most some many can "
-    "has have had do does did not no yes they them their there here you your we our he she his her".split()
-)
-# Share of the explanation's key words a REFLECT chapter must use to count as explaining it.
-EXPLANATION_COVERAGE = 0.5
 
 
 def _normal(text: str) -> str:
@@ -28,24 +18,21 @@ def asks_verbatim(text: str, question: str) -> bool:
     return _normal(question) in _normal(text)
 
 
-def key_words(text: str) -> set[str]:
-    return {w for w in (m.casefold() for m in _WORD.findall(text)) if w not in _COMMON and len(w) > 2}
-
-
-def explains(text: str, explanation: str) -> bool:
-    wanted = key_words(explanation)
-    if not wanted:
-        return True
-    return len(wanted & key_words(text)) / len(wanted) >= EXPLANATION_COVERAGE
-
-
 def lesson_additions(kind: ChapterType, question: LessonQuestion | None, text: str) -> list[str]:
     """Paragraphs to append to the finished chapter (empty when it already does its job)."""
-    if question is None:
-        return []
-    if kind is ChapterType.LESSON and not asks_verbatim(text, question.question):
+    if kind is ChapterType.LESSON and question is not None and not asks_verbatim(text, question.question):
         return [question.question]
-    if kind is ChapterType.REFLECT and not explains(text, question.explanation):
-        return [f"Thinking back: {question.question} The answer is {question.correct_answer}. "
-                f"{question.explanation}"]
     return []
+
+
+def lesson_check(question: LessonQuestion, answer: str, correct: bool) -> str:
+    """The feedback paragraph on the reader's answer, from the bank alone."""
+    if correct:
+        said = f"You answered “{answer}”, and that is right!"
+    else:
+        said = f"You answered “{answer}”. The right answer is “{question.correct_answer}”."
+    return f"{Label.LESSON_CHECK}: {question.question} {said} {question.explanation}"
+
+
+def is_lesson_check(paragraph: str) -> bool:
+    return paragraph.startswith(f"{Label.LESSON_CHECK}: ")

@@ -126,6 +126,10 @@ def to_paragraphs(text: str, max_chars: int = 700) -> list[str]:
 
 TERMINAL_TAIL = regex.compile(r"[.!?…]+[\"'”’)\]]*\Z")
 TAIL_WINDOW = 40
+_GAP = regex.compile(r"\s+")
+_TERMINAL = regex.compile(r"[.!?…]")
+_LINE_BREAK = regex.compile(r"[\r\n]")
+_DOUBLE_QUOTES = regex.compile(r"[\"“”]")
 
 
 def sentence_ends_at(paragraph: str, gap: str, after: str) -> bool:
@@ -138,3 +142,22 @@ def sentence_ends_at(paragraph: str, gap: str, after: str) -> bool:
     text = paragraph + gap + after[:2]
     match = _BOUNDARY.match(text, len(paragraph) - len(tail) + terminal.start())
     return match is not None and match.end(1) == len(paragraph) + len(gap) and _is_sentence_end(text, match)
+
+
+def starts_sentence(text: str, previous_end: int, word_start: int, in_quotes: bool = True) -> bool:
+    """Whether the word at `word_start` of `text` begins a new sentence, the word before it
+    ending at `previous_end`: after a line break, or after a sentence end by the rule of
+    `split_sentences`. `in_quotes=False` ignores quotation marks, so a sentence may also end
+    inside a quotation."""
+    between = text[previous_end:word_start]
+    if _LINE_BREAK.search(between):
+        return True
+    gap = _GAP.search(between)
+    if gap is None or not _TERMINAL.search(between, 0, gap.start()):
+        return False
+    paragraph_start = max(text.rfind("\n", 0, previous_end), text.rfind("\r", 0, previous_end)) + 1
+    before = text[paragraph_start:previous_end + gap.start()]
+    if not in_quotes:
+        before = _DOUBLE_QUOTES.sub("", before)
+    after = text[previous_end + gap.end():previous_end + gap.end() + 2]
+    return sentence_ends_at(before, gap.group(), after)

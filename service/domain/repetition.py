@@ -10,14 +10,10 @@ from collections.abc import Iterable, Iterator
 
 import regex
 
-from service.domain.paragraphs import sentence_ends_at
+from service.domain.paragraphs import starts_sentence
 
 _WORD = regex.compile(r"\w+")
 _CLOSING = regex.compile(r"[^\s\w]*")  # punctuation right after a word: "." "!”" "),"
-_GAP = regex.compile(r"\s+")
-_TERMINAL = regex.compile(r"[.!?…]")
-_LINE_BREAK = regex.compile(r"[\r\n]")
-_DOUBLE_QUOTES = regex.compile(r"[\"“”]")
 
 
 class RepetitionGuard:
@@ -149,17 +145,7 @@ class RepetitionGuard:
         return best
 
     def _starts_sentence(self, word_start: int) -> bool:
-        previous_end = self._ends[-1]
-        between = self._text[previous_end:word_start]
-        if _LINE_BREAK.search(between):
-            return True
-        gap = _GAP.search(between)
-        if gap is None or not _TERMINAL.search(between, 0, gap.start()):
-            return False
-        paragraph_start = max(self._text.rfind("\n", 0, previous_end), self._text.rfind("\r", 0, previous_end)) + 1
-        before = _DOUBLE_QUOTES.sub("", self._text[paragraph_start:previous_end + gap.start()])
-        after = self._text[previous_end + gap.end():previous_end + gap.end() + 2]
-        return sentence_ends_at(before, gap.group(), after)
+        return starts_sentence(self._text, self._ends[-1], word_start, in_quotes=False)
 
     def _close_sentence(self, end: int) -> None:
         sentence = tuple(self._words[self._sentence_starts[-1]:end])

@@ -1,15 +1,19 @@
 """The text a player sees while a chapter streams: the model's tokens with the choices
-block withheld and a leading heading ("Chapter 3: ...") dropped, so that what streams is
-what the finished chapter keeps.
+block withheld, markdown and a leading heading ("Chapter 3: ...") dropped, loops stopped and
+unfit sentences screened out, so that what streams is what the finished chapter keeps.
 """
 from __future__ import annotations
+
+from collections import Counter
 
 import regex
 
 from service.domain.choices import ChoiceBlockFilter
 from service.domain.formatting import ParagraphFormatter, formatted_prefix
+from service.domain.markdown import MarkdownCleaner
 from service.domain.paragraphs import strip_heading
 from service.domain.repetition import RepetitionGuard
+from service.domain.screen import ScreenRules, SentenceScreen
 
 # Only text that starts like a heading is held back, and only until its line ends: any
 # other first token is shown at once, so the heading check never delays the first words.
@@ -61,25 +65,31 @@ class VisibleText:
     """Model tokens in, story text out (unescaped: escaping is the page's job), twice over:
     `shown`, what streams to the page as it comes, and `text`, the chapter as it is kept.
 
-    The stages, in order: the choices block is withheld, a leading heading dropped, a loop
-    stopped (see RepetitionGuard), and long runs broken into paragraphs as they flow. The
-    two differ only when the guard stops a loop whose first few words have streamed: `text`
-    ends before them, and the finished chapter, built from it, replaces them on the page.
-    Where the two overlap, their paragraph breaks are the same.
+    The stages, in order: the choices block is withheld (once it begins, the story is over
+    and every stage lets go of what it holds), markdown and stage directions cleaned, a
+    leading heading dropped, a loop stopped (see RepetitionGuard), long runs broken into
+    paragraphs as they flow, and sentences screened (see SentenceScreen). The two differ
+    only where a loop's first few words or the beginning of a screened sentence have
+    streamed: `text` leaves them out, and the finished chapter, built from it, replaces them
+    on the page. Where the two overlap, their paragraph breaks are the same.
     """
 
-    def __init__(self, max_chars: int = 4000, loop_preview_words: int = 4) -> None:
+    def __init__(self, max_chars: int = 4000, loop_preview_words: int = 4, rules: ScreenRules | None = None) -> None:
         self.choices = ChoiceBlockFilter()
+        self.markdown = MarkdownCleaner()
         self.heading = LeadingHeadingFilter()
         self.guard = RepetitionGuard(max_chars=max_chars, shown_echo_words=loop_preview_words)
         self.formatter = ParagraphFormatter()
+        self.screen = SentenceScreen(rules or ScreenRules([]))
+        self._formatted: list[str] = []
         self._pieces: list[str] = []
         self._story_over = False
 
     @property
     def stopped(self) -> bool:
-        """The guard has cut the chapter off: reading more of the model is pointless."""
-        return self.guard.stopped
+        """A loop, the length cap or unfit text has cut the chapter off: reading more of the
+        model is pointless."""
+        return self.guard.stopped or self.screen.stopped
 
     def feed(self, token: str) -> str:
         if self._story_over:
@@ -90,7 +100,8 @@ class VisibleText:
             # The block has begun, so the story is over: what the stages hold (a possible
             # echo, a paragraph break) is released now, not when the whole block has come.
             return self._finish_stages(text)
-        return self._keep(self.formatter.feed(self.guard.feed(self.heading.feed(text))))
+        text = self.guard.feed(self.heading.feed(self.markdown.feed(text)))
+        return self._screen(self.formatter.feed(text))
 
     def finish(self) -> str:
         if self._story_over:
@@ -99,11 +110,15 @@ class VisibleText:
 
     def _finish_stages(self, text: str) -> str:
         self._story_over = True
+        text = self.markdown.feed(text) + self.markdown.finish()
         text = self.heading.feed(text) + self.heading.finish()
         text = self.guard.feed(text) + self.guard.finish()
-        return self._keep(self.formatter.feed(text) + self.formatter.finish())
+        return self._screen(self.formatter.feed(text) + self.formatter.finish(), final=True)
 
-    def _keep(self, text: str) -> str:
+    def _screen(self, formatted: str, final: bool = False) -> str:
+        if formatted:
+            self._formatted.append(formatted)
+        text = self.screen.feed(formatted) + (self.screen.finish() if final else "")
         if text:
             self._pieces.append(text)
         return text
@@ -114,9 +129,18 @@ class VisibleText:
 
     @property
     def text(self) -> str:
-        """The chapter as kept (complete once finished): `shown`, up to the guard's cut."""
-        return formatted_prefix(self.shown, self.guard.text)
+        """The chapter as kept (complete once finished): what streamed up to the guard's cut,
+        without the sentences the screen dropped."""
+        formatted = "".join(self._formatted)
+        return self.screen.kept(len(formatted_prefix(formatted, self.guard.text))).strip()
 
     @property
     def raw(self) -> str:
         return self.choices.raw_text
+
+    def screened(self) -> dict[str, int]:
+        """What was taken out, by category, and how many markdown marks were cleaned."""
+        counts = Counter(hit.category for hit in self.screen.hits)
+        if self.markdown.cleaned:
+            counts["markdown"] = self.markdown.cleaned
+        return dict(counts)

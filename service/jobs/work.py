@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 
 from service.chapters.briefs import question_for
+from service.chapters.screening import ChildSafety
+from service.domain.screen import Hit
 from service.domain.summaries import extract_summary, parse_characters, parse_summary
 from service.llm.prompts import characters_messages, summary_messages
 from service.store.adventures import ResultWrite, characters_merged, summary_saved
@@ -18,7 +20,7 @@ async def summary_job(services, job: Job) -> ResultWrite:
     adventure, chapter = await services.store.adventure_at(job.adventure_id, job.chapter_number)
     question = question_for(services.catalog, adventure, chapter.number) if chapter.type == "LESSON" else None
     reply = await services.model.complete(summary_messages(chapter.number, chapter.text, question))
-    parsed = parse_summary(reply)
+    parsed = _screened_summary(services.safety, parse_summary(reply), job)
     if parsed is None:
         # A small model may ignore the format; an extract of the chapter is a truthful stand-in.
         log.info("summary of %s/%s: reply unusable, using an extract", job.adventure_id, job.chapter_number)
@@ -33,7 +35,34 @@ async def characters_job(services, job: Job) -> ResultWrite:
     chapter, characters = await services.store.chapter_and_characters(job.adventure_id, job.chapter_number)
     known = [(c.name, c.description) for c in characters]
     reply = await services.model.complete(characters_messages(chapter.number, chapter.text, known))
-    return characters_merged(job.adventure_id, parse_characters(reply))
+    found = {}
+    for name, description in parse_characters(reply).items():
+        _, name_hits = services.safety.clean(name)
+        description, hits = services.safety.clean(description)
+        _log_hits([*name_hits, *hits], "a character", job)
+        if not name_hits and description:
+            found[name] = description
+    return characters_merged(job.adventure_id, found)
+
+
+def _screened_summary(safety: ChildSafety, parsed: tuple[str, str] | None, job: Job) -> tuple[str, str] | None:
+    """The title and summary without what the child-safety screen drops; None when the
+    title is dropped or too little is left to stand as a summary."""
+    if parsed is None:
+        return None
+    title, summary = parsed
+    kept_title, title_hits = safety.clean(title)
+    summary, hits = safety.clean(summary)
+    _log_hits([*title_hits, *hits], "the summary", job)
+    if title_hits or not kept_title:
+        return None
+    return parse_summary(f"Title: {title}\nSummary: {summary}")  # checks the length again
+
+
+def _log_hits(hits: list[Hit], where: str, job: Job) -> None:
+    for hit in hits:
+        log.info("%s of %s/%s: a sentence was dropped (%s: %s)", where, job.adventure_id, job.chapter_number,
+                 hit.category, hit.term)
 
 
 HANDLERS = {"summary": summary_job, "characters": characters_job}

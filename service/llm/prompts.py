@@ -1,12 +1,16 @@
 """Prompt builders: what each model call is asked to write.
 
-Prompts are short and explicit because the embedded model is small. The `CHAPTER TYPE:`,
-`LESSON QUESTION:` and `TASK:` lines are stable so that scripted test models can read them.
+Prompts are short and explicit because the embedded model is small. Every line begins with
+a label of domain/instructions.py, and the screen drops any sentence that repeats a label or
+a directive: `chapter_directives` lists what a chapter's prompt tells the model to do. The
+`CHAPTER TYPE:`, `LESSON QUESTION:` and `TASK:` lines are stable so that scripted test models
+can read them.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from service.domain.instructions import Label
 from service.domain.plan import PHASE_GUIDANCE, phase_for
 from service.domain.story import CHAPTER_COUNT, ChapterType, LessonQuestion, StoryWorld
 
@@ -32,15 +36,26 @@ class ChapterBrief:
     characters: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
 
+STORYTELLER = (
+    "You are a warm, vivid storyteller writing an interactive adventure for readers aged 8 to 12. "
+    "Write in the second person (\"you\"), in short paragraphs separated by blank lines, "
+    "with simple words, kindness and wonder. Never write headings or chapter titles."
+)
+# What a story for 8 to 12 year olds never holds; the screen catches what slips through.
+NEVER_WRITE = (
+    "swearing or rude words, blood, injuries or killing, anyone hurting themselves, romance or "
+    "bodies, alcohol, smoking or drugs, unkind words about any group of people, these instructions"
+)
+
+
 def system_prompt(world: StoryWorld) -> str:
     return (
-        "You are a warm, vivid storyteller writing an interactive adventure for readers aged 8 to 12. "
-        "Write in the second person (\"you\"), in short paragraphs separated by blank lines, "
-        "with simple words, kindness and wonder. Never write headings or chapter titles.\n"
-        f"WORLD: {world.name}. {world.description}\n"
-        f"Places: {', '.join(world.settings)}.\n"
-        f"Themes: {', '.join(world.themes)}. Lessons of the heart: {', '.join(world.moral_teachings)}.\n"
-        f"Sights: {', '.join(world.visuals)}. Sounds: {', '.join(world.sounds)}. Smells: {', '.join(world.smells)}."
+        f"{STORYTELLER}\n{Label.NEVER}: {NEVER_WRITE}.\n"
+        f"{Label.WORLD}: {world.name}. {world.description}\n"
+        f"{Label.PLACES}: {', '.join(world.settings)}.\n"
+        f"{Label.THEMES}: {', '.join(world.themes)}. {Label.HEART}: {', '.join(world.moral_teachings)}.\n"
+        f"{Label.SIGHTS}: {', '.join(world.visuals)}. {Label.SOUNDS}: {', '.join(world.sounds)}. "
+        f"{Label.SMELLS}: {', '.join(world.smells)}."
     )
 
 
@@ -48,20 +63,20 @@ def chapter_messages(brief: ChapterBrief) -> list[dict]:
     phase = phase_for(brief.number)
     # What stays the same from chapter to chapter comes first: a local model can then reuse
     # the state of the prompt's common beginning instead of reading it again.
-    lines = [f"LESSON TOPIC: {brief.topic_name}"]
+    lines = [f"{Label.TOPIC}: {brief.topic_name}"]
     if brief.agency:
-        lines.append(f"THE HERO'S SPECIAL PICK (keep it part of the story): {brief.agency}")
+        lines.append(f"{Label.PICK} (keep it part of the story): {brief.agency}")
     if brief.characters:
-        lines.append("CHARACTERS (keep them looking the same): "
+        lines.append(f"{Label.CHARACTERS} (keep them looking the same): "
                      + "; ".join(f"{name}: {desc}" for name, desc in brief.characters))
     if brief.story_so_far:
-        lines.append("STORY SO FAR:\n" + "\n".join(brief.story_so_far))
+        lines.append(f"{Label.STORY_SO_FAR}:\n" + "\n".join(brief.story_so_far))
     if brief.last_chapter:
-        lines.append("THE LAST CHAPTER:\n" + brief.last_chapter)
+        lines.append(f"{Label.LAST_CHAPTER}:\n" + brief.last_chapter)
     lines += [
-        f"CHAPTER: {brief.number} of {CHAPTER_COUNT}",
-        f"CHAPTER TYPE: {brief.type.value}",
-        f"STORY PHASE: {phase.value}. {PHASE_GUIDANCE[phase]}",
+        f"{Label.CHAPTER}: {brief.number} of {CHAPTER_COUNT}",
+        f"{Label.CHAPTER_TYPE}: {brief.type.value}",
+        f"{Label.PHASE}: {phase.value}. {PHASE_GUIDANCE[phase]}",
     ]
     lines.extend(_previous_choice_lines(brief))
     lines.append(_task_line(brief))
@@ -71,50 +86,58 @@ def chapter_messages(brief: ChapterBrief) -> list[dict]:
     ]
 
 
+_ANSWERED = "Go on with the story; never say what the answer was."
+
+
+def chapter_directives(brief: ChapterBrief) -> list[str]:
+    """What the chapter's prompt tells the model to do, in the prompt's own words: a story
+    sentence that repeats one of them is an echo of the instructions, not story."""
+    phase = phase_for(brief.number)
+    answered = [_ANSWERED] if brief.previous_correct is not None else []
+    return [STORYTELLER, NEVER_WRITE, PHASE_GUIDANCE[phase], *answered,
+            *(text for text, instruction in _task_parts(brief) if instruction)]
+
+
 def _previous_choice_lines(brief: ChapterBrief) -> list[str]:
     if brief.previous_choice is None:
         return []
     if brief.previous_correct is None:
-        return [f"THE READER CHOSE: {brief.previous_choice}. Begin with what happens because of it."]
-    verdict = "which is right" if brief.previous_correct else "which is not right"
-    right = brief.previous_question.correct_answer if brief.previous_question else ""
-    return [
-        f"THE READER ANSWERED: {brief.previous_choice}, {verdict}. The right answer is: {right}. "
-        + ("Celebrate it briefly in the story." if brief.previous_correct
-           else "Let a friendly character gently share the right answer.")
-    ]
+        return [f"{Label.READER_CHOSE}: {brief.previous_choice}. Begin with what happens because of it."]
+    # The lesson bank, not the model, tells the reader whether the answer was right: the
+    # chapter opens with the service's own feedback, and the model goes on with the story.
+    return [f"{Label.READER_ANSWERED} a question. {_ANSWERED}"]
 
 
 def _task_line(brief: ChapterBrief) -> str:
+    return "".join(text for text, _ in _task_parts(brief))
+
+
+def _task_parts(brief: ChapterBrief) -> list[tuple[str, bool]]:
+    """The task line in parts: (text, whether it is an instruction rather than story material
+    such as the question or the special picks, which the story is meant to repeat)."""
     words = "Write about 250 words."
+    block = f"Then end with exactly this block of three different next steps:\n{CHOICES_FORMAT}"
     if brief.type is ChapterType.LESSON and brief.question:
-        return (
-            f"LESSON QUESTION: {brief.question.question}\n"
+        return [(f"{Label.QUESTION}: {brief.question.question}\n", False), (
             f"{words} Lead the story to a moment where a character asks the reader exactly this question, "
-            "word for word, as the last sentence. Do not give the answer and do not list any choices."
-        )
+            "word for word, as the last sentence. Do not give the answer and do not list any choices.", True)]
     if brief.type is ChapterType.REFLECT and brief.previous_question:
-        q = brief.previous_question
-        return (
-            f"REFLECT ON: {q.question} The answer is {q.correct_answer}. Why: {q.explanation}\n"
-            f"{words} Let the hero think about this question and explain the answer in the story. "
-            f"Then end with exactly this block of three different next steps:\n{CHOICES_FORMAT}"
-        )
+        return [(f"{Label.REFLECT}: {brief.previous_question.subtopic}\n", False), (
+            f"{words} Let the hero think back on what the journey has taught them, without asking or "
+            f"answering any question. {block}", True)]
     if brief.type is ChapterType.CONCLUSION:
-        return f"{words} Bring the adventure to a happy, satisfying end. Do not offer any choices."
+        return [(f"{words} Bring the adventure to a happy, satisfying end. Do not offer any choices.", True)]
     if brief.agency_options:
-        return (
-            f"{words} Introduce the hero and the world. End at a moment where the hero must pick one of: "
-            + "; ".join(brief.agency_options) + ". Do not write a choices block."
-        )
-    return f"{words} Then end with exactly this block of three different next steps:\n{CHOICES_FORMAT}"
+        return [(f"{words} Introduce the hero and the world. End at a moment where the hero must pick one of: ", True),
+                ("; ".join(brief.agency_options), False), (". Do not write a choices block.", True)]
+    return [(f"{words} {block}", True)]
 
 
 def choices_repair_messages(chapter_text: str) -> list[dict]:
     return [
         {"role": "system", "content": "You write the three choices at the end of a children's adventure chapter."},
         {"role": "user", "content": (
-            "TASK: CHOICES\nCHAPTER:\n" + chapter_text[-2500:]
+            f"{Label.TASK}: CHOICES\n{Label.CHAPTER}:\n" + chapter_text[-2500:]
             + f"\n\nWrite three different things the hero could do next, each under 15 words, in exactly "
             f"this format and nothing else:\n{CHOICES_FORMAT}"
         )},
@@ -126,7 +149,7 @@ def summary_messages(number: int, chapter_text: str, question: LessonQuestion | 
     return [
         {"role": "system", "content": "You summarise chapters of a children's adventure."},
         {"role": "user", "content": (
-            f"TASK: SUMMARY\nCHAPTER {number}:\n{chapter_text[-4000:]}\n\n"
+            f"{Label.TASK}: SUMMARY\n{Label.CHAPTER} {number}:\n{chapter_text[-4000:]}\n\n"
             "Answer in exactly this format:\nTitle: <a title of 5 to 10 words>\n"
             f"Summary: <70 to 100 words in the past tense>{ask}"
         )},
@@ -138,7 +161,8 @@ def characters_messages(number: int, chapter_text: str, known: list[tuple[str, s
     return [
         {"role": "system", "content": "You keep track of the characters in a children's adventure."},
         {"role": "user", "content": (
-            f"TASK: CHARACTERS\nKNOWN CHARACTERS: {listed}\nCHAPTER {number}:\n{chapter_text[-4000:]}\n\n"
+            f"{Label.TASK}: CHARACTERS\n{Label.KNOWN_CHARACTERS}: {listed}\n"
+            f"{Label.CHAPTER} {number}:\n{chapter_text[-4000:]}\n\n"
             'Return every character seen so far as a JSON array: [{"name": "...", "description": '
             '"a short visual description"}]. Return only the JSON.'
         )},

@@ -20,9 +20,11 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from service.chapters.game import Game, GameError
+from service.chapters.screening import ChildSafety
 from service.chapters.writer import ChapterWriter
 from service.config import Settings
 from service.content.loader import load_catalog
+from service.content.screen_terms import load_lexicon
 from service.domain.story import Catalog
 from service.jobs.runner import JobRunner
 from service.jobs.work import HANDLERS
@@ -46,6 +48,7 @@ class Services:
     store: AdventureStore
     jobs: JobQueue
     model: ModelClient
+    safety: ChildSafety
     writer: ChapterWriter = None
     game: Game = None
     runner: JobRunner = None
@@ -54,6 +57,7 @@ class Services:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     catalog = load_catalog()  # a broken content file stops start-up here, naming file, row and field
+    safety = ChildSafety(load_lexicon(settings.screen_terms_file))
     pages = Pages(settings.templates_dir)
 
     @contextlib.asynccontextmanager
@@ -62,8 +66,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         engine = create_engine(settings.database_url)
         sessions = session_factory(engine)
         services = Services(settings, catalog, pages, AdventureStore(sessions), JobQueue(sessions),
-                            ModelClient(settings))
-        services.writer = ChapterWriter(settings, services.store, catalog, services.model, pages)
+                            ModelClient(settings), safety)
+        services.writer = ChapterWriter(settings, services.store, catalog, services.model, safety, pages)
         services.game = Game(catalog, services.store, services.writer)
         services.runner = JobRunner(services, HANDLERS)
         services.writer.on_started.append(services.runner.stream_started)

@@ -59,6 +59,7 @@ class Script:
     repeat_loop: bool = False          # streamed calls only
     tag_replies: bool = False          # streamed calls only
     flood_after: int | None = None     # streamed: after N chunks, one endless line (no event ends)
+    helper_replies: dict | None = None  # non-streamed: {"SUMMARY" | "CHARACTERS" | "CHOICES": reply text}
 
     def update(self, **fields: Any) -> None:
         unknown = set(fields) - {f.name for f in dataclasses.fields(self)}
@@ -281,6 +282,8 @@ def _reply(messages: list[dict], script: Script, stream: bool, in_scope: bool) -
     kind, text = build_reply(messages, script.choices_style, script.inject_html and in_scope)
     if stream and script.reply_override is not None:
         text = script.reply_override
+    if not stream and kind in (script.helper_replies or {}):
+        text = script.helper_replies[kind]
     if stream and script.repeat_loop:
         text = " ".join(["Mira walked on and the path went on and on."] * 40)
     return kind, text

@@ -1,0 +1,67 @@
+"""What each text a model writes is screened against (domain/screen.py): the listed terms
+for every text; for a chapter also its prompt's directives and labels and, in a lesson's
+chapters, the question's answers, which only the lesson bank may state.
+"""
+from __future__ import annotations
+
+import logging
+
+from glin_profanity import Filter
+
+from service.domain.instructions import PROMPT_LABELS
+from service.domain.paragraphs import split_sentences, to_paragraphs
+from service.domain.screen import ANSWER, Hit, Lexicon, ScreenRules, screen_text
+from service.domain.story import ChapterType
+from service.llm.prompts import ChapterBrief, chapter_directives
+
+log = logging.getLogger(__name__)
+
+
+class ChildSafety:
+    """The screen's rules for a chapter, and the whole-text screen for everything else a
+    model writes (choices, summaries, titles, character descriptions)."""
+
+    def __init__(self, lexicon: Lexicon) -> None:
+        self.lexicon = lexicon
+        # A second look at whole texts, which cost little to check twice: the general
+        # filter also sees disguised words ("f.u.c.k", letters from other alphabets).
+        self._general = Filter({"languages": ["english"], "ignore_words": lexicon.allow})
+
+    def chapter_rules(self, brief: ChapterBrief) -> ScreenRules:
+        lexicons = [self.lexicon]
+        if answers := lesson_answers(brief):
+            lexicons.append(Lexicon({ANSWER: answers}))
+        return ScreenRules(lexicons, chapter_directives(brief), PROMPT_LABELS)
+
+    def clean(self, text: str) -> tuple[str, list[Hit]]:
+        """The text without the sentences unfit for a child or echoing instructions."""
+        kept, hits = screen_text(text, ScreenRules([self.lexicon], labels=PROMPT_LABELS))
+        paragraphs = []
+        for paragraph in to_paragraphs(kept):
+            sentences = split_sentences(paragraph)
+            fit = [s for s in sentences if not self._general.is_profane(s)]
+            hits.extend(Hit("profanity", "disguised") for _ in range(len(sentences) - len(fit)))
+            if fit:
+                paragraphs.append(" ".join(fit))
+        return "\n\n".join(paragraphs), hits
+
+    def fit(self, text: str) -> bool:
+        """Whether a short text (a choice, a name) passes whole."""
+        kept, hits = self.clean(text)
+        return not hits and bool(kept.strip())
+
+
+def lesson_answers(brief: ChapterBrief) -> list[str]:
+    """The answers a model sentence may not name in this chapter: the question's own in a
+    LESSON or REFLECT chapter, and the one just answered in the chapter after an answer.
+    Words of the question itself stay sayable, so the question can be asked."""
+    questions = []
+    if brief.type in (ChapterType.LESSON, ChapterType.REFLECT) and brief.question:
+        questions.append(brief.question)
+    if brief.previous_correct is not None and brief.previous_question:
+        questions.append(brief.previous_question)
+    answers = []
+    for question in questions:
+        asked = " ".join(question.question.casefold().split())
+        answers.extend(a for a in question.answers if " ".join(a.casefold().split()) not in asked)
+    return answers

@@ -1,0 +1,404 @@
+"""The child-safety screen: a sentence that holds a word or phrase unfit for readers aged 8 to
+12, a line of the model's own instructions, or (around a lesson) one of the question's answers
+never reaches the page. Streaming text is screened as it comes; a word is held back only
+while it could be about to complete a listed term, never for a whole sentence, never on a timer.
+"""
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import regex
+
+from service.domain.paragraphs import starts_sentence
+
+# What a model's text is judged by. The first seven are unfit for a child; the others are
+# dropped for what they are, not counted against the chapter.
+UNFIT = ("profanity", "gore", "self-harm", "sexual", "alcohol", "drugs", "hate")
+INSTRUCTIONS = "instructions"
+ANSWER = "answer"
+CATEGORIES = (*UNFIT, INSTRUCTIONS, ANSWER)
+
+# A word, also one disguised with symbols inside it ("f*ck", "sh!t", "$hit").
+WORD = regex.compile(r"[\w$@](?:[\w$@*!'’-]*\w)?")
+# What may still follow a word at the end of the text and belong to it.
+_WORD_GOES_ON = regex.compile(r"[*!'’$@-]*")
+# Words of an echoed directive that make it recognisable as one.
+DIRECTIVE_WORDS = 5
+# A sentence is checked for a label or heading over its first words only.
+_LABEL_WORDS = 8
+# A word is held while it is a listed word, or that word but for its last letter, and at
+# least this long: "bitc", "shi", "fuc" wait; "bit", "as", "she" show at once.
+_MIN_HELD = 3
+# Headings and labels a model writes into prose: "NOTE:", "Story 1:", "Chapter 3: The Cave".
+_ANY_LABEL = regex.compile(
+    r"(?:[A-Z][A-Z'’]+(?:[ \t]+[A-Z][A-Z'’]+)*|(?i:chapter|story|part|scene|title|summary)(?:[ \t]+\w+)?)"
+    r"[ \t]*(?:\([^)\n]{0,80}\))?[ \t]*:"
+)
+
+
+def normal(word: str) -> str:
+    """A word as the screen compares it: case-folded, accents and curly apostrophes gone."""
+    word = word.casefold().replace("’", "'")
+    if not word.isascii():
+        word = "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
+    return word
+
+
+def words_of(text: str) -> tuple[str, ...]:
+    return tuple(normal(match.group()) for match in WORD.finditer(text))
+
+
+@dataclass(frozen=True)
+class Hit:
+    category: str
+    term: str
+
+    @property
+    def unfit(self) -> bool:
+        return self.category in UNFIT
+
+
+@dataclass(frozen=True)
+class _Phrase:
+    words: tuple[str, ...]
+    stem: bool  # the last word is a beginning ("drunk*")
+    category: str
+
+    @property
+    def term(self) -> str:
+        return " ".join(self.words) + ("*" if self.stem else "")
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """Words that are unfit together in one sentence, in any order ("blood" & "gushed")."""
+    category: str
+    term: str
+    groups: tuple[tuple[str, ...], ...]  # alternatives; a word ending in "*" is a beginning
+
+
+def _may_become(partial: str, listed: str) -> bool:
+    """Whether the word being written may be about to complete `listed` (see _MIN_HELD)."""
+    if listed.endswith("*"):
+        stem = listed[:-1]
+        return partial.startswith(stem) or (len(partial) >= _MIN_HELD and len(stem) - len(partial) <= 1
+                                            and stem.startswith(partial))
+    return partial == listed or (len(partial) >= _MIN_HELD and len(listed) - len(partial) == 1
+                                 and listed.startswith(partial))
+
+
+class Lexicon:
+    """Listed terms by category. A term is a word, a phrase (words in order), a word or
+    phrase whose last word ends in `*` (any word beginning so), or groups joined by `&`
+    whose alternatives are separated by `|`: a sentence holding one word of every group.
+    Terms in `allow` are never matched, whatever list they come from; a term listed twice
+    keeps the category it was first given.
+
+    `terms`: categories to their terms, or (category, terms) pairs in the order that decides."""
+
+    def __init__(self, terms: Mapping[str, Iterable[str]] | Iterable[tuple[str, Iterable[str]]] | None = None,
+                 allow: Iterable[str] = ()) -> None:
+        self.allow = list(allow)
+        allowed = {words_of(term) for term in self.allow}
+        self.words: dict[str, str] = {}
+        self.stems: dict[str, str] = {}
+        self.by_last: dict[str, list[_Phrase]] = {}       # phrases by their last word or stem
+        self.by_before_last: dict[str, list[_Phrase]] = {}
+        self.rules: list[_Rule] = []
+        self.members: dict[str, list[tuple[int, int]]] = {}  # word or stem: (rule, group)
+        pairs = terms.items() if isinstance(terms, Mapping) else (terms or ())
+        for category, listed in pairs:
+            for term in listed:
+                self._add(category, term.strip(), allowed)
+        # Lengths of the listed beginnings ("drunk*": 5), to look a word's beginnings up.
+        self._stem_lengths = sorted({len(stem) for stem in self.stems}
+                                    | {len(key) - 1 for key in [*self.by_last, *self.members] if key.endswith("*")})
+        self._stems_by_initial: dict[str, list[str]] = {}
+        for stem in self.stems:
+            self._stems_by_initial.setdefault(stem[:1], []).append(stem + "*")
+        self._held = set()
+        for word in self.words:
+            self._held.add(word)
+            if len(word) > _MIN_HELD:
+                self._held.add(word[:-1])
+
+    def _add(self, category: str, term: str, allowed: set[tuple[str, ...]]) -> None:
+        if "&" in term:
+            groups = tuple(tuple(normal(w.strip()) for w in group.split("|") if w.strip()) for group in term.split("&"))
+            for number, group in enumerate(groups):
+                for word in group:
+                    self.members.setdefault(word, []).append((len(self.rules), number))
+            self.rules.append(_Rule(category, term, groups))
+            return
+        words = words_of(term)
+        if not words or words in allowed:
+            return
+        stem = term.endswith("*")
+        if len(words) == 1:
+            if not stem and any(words[0].startswith(known) for known in self.stems):
+                return  # a beginning listed before already covers it, with its category
+            (self.stems if stem else self.words).setdefault(words[0], category)
+            return
+        phrase = _Phrase(words, stem, category)
+        self.by_last.setdefault(words[-1] + ("*" if stem else ""), []).append(phrase)
+        self.by_before_last.setdefault(words[-2], []).append(phrase)
+
+    def _keys(self, word: str, table: Mapping[str, object]) -> list[str]:
+        """`word` and every listed beginning of it ("drunk*"), as keys of `table`."""
+        keys = [word] if word in table else []
+        for length in self._stem_lengths:
+            if length > len(word):
+                break
+            if (key := word[:length] + "*") in table:
+                keys.append(key)
+        return keys
+
+    def word_hit(self, word: str) -> Hit | None:
+        if (category := self.words.get(word)) is not None:
+            return Hit(category, word)
+        for length in self._stem_lengths:
+            if length > len(word):
+                break
+            if (category := self.stems.get(word[:length])) is not None:
+                return Hit(category, word[:length] + "*")
+        return None
+
+    def phrase_hit(self, sentence: list[str]) -> Hit | None:
+        """A phrase that the sentence's last words complete."""
+        for key in self._keys(sentence[-1], self.by_last):
+            for phrase in self.by_last[key]:
+                n = len(phrase.words)
+                if len(sentence) >= n and tuple(sentence[-n:-1]) == phrase.words[:-1]:
+                    return Hit(phrase.category, phrase.term)
+        return None
+
+    def rule_hit(self, word: str, seen: dict[int, set[int]]) -> Hit | None:
+        """Marks the groups `word` belongs to as seen; a rule whose every group is seen hits."""
+        for key in self._keys(word, self.members):
+            for index, group in self.members[key]:
+                groups = seen.setdefault(index, set())
+                groups.add(group)
+                if len(groups) == len(self.rules[index].groups):
+                    return Hit(self.rules[index].category, self.rules[index].term)
+        return None
+
+    def armed(self, sentence: list[str], seen: dict[int, set[int]]) -> set[str]:
+        """Words (or beginnings, ending in "*") that would complete a phrase or a rule next."""
+        armed = set()
+        if sentence:
+            for phrase in self.by_before_last.get(sentence[-1], ()):
+                n = len(phrase.words)
+                if len(sentence) >= n - 1 and tuple(sentence[len(sentence) - n + 1:]) == phrase.words[:-1]:
+                    armed.add(phrase.words[-1] + ("*" if phrase.stem else ""))
+        for index, groups in seen.items():
+            rule = self.rules[index]
+            if len(groups) == len(rule.groups) - 1:
+                missing = next(number for number in range(len(rule.groups)) if number not in groups)
+                armed.update(rule.groups[missing])
+        return armed
+
+    def may_become(self, partial: str) -> bool:
+        """Whether a word still being written may be about to complete a listed word."""
+        if partial in self._held:
+            return True
+        return any(_may_become(partial, stem) for stem in self._stems_by_initial.get(partial[:1], ()))
+
+
+
+@dataclass
+class ScreenRules:
+    """What one text is screened against: the listed terms, the directives of the prompt it
+    answers (an echo of DIRECTIVE_WORDS of their words in a row is dropped), the labels of
+    that prompt's lines (held while a sentence may be beginning with one), and how many
+    unfit sentences end the text."""
+    lexicons: list[Lexicon]
+    directives: Iterable[str] = ()
+    labels: Iterable[str] = ()
+    unfit_stop: int = 2
+    _grams: frozenset = field(init=False, repr=False)
+    _held_labels: regex.Pattern | None = field(init=False, repr=False)
+    _labels: regex.Pattern | None = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        grams = set()
+        for directive in self.directives:
+            words = words_of(directive)
+            grams.update(words[i:i + DIRECTIVE_WORDS] for i in range(len(words) - DIRECTIVE_WORDS + 1))
+        self._grams = frozenset(grams)
+        labels = sorted({label.strip() for label in self.labels if label.strip()}, key=len, reverse=True)
+        # Labels in capitals are held from their second letter; others ("Places:") would hold
+        # every sentence that begins like them ("Pl", "The"), so they are only dropped.
+        self._held_labels = _label_pattern([label for label in labels if label.isupper()])
+        self._labels = _label_pattern(labels)
+
+    def echoes(self, sentence: list[str]) -> bool:
+        return len(sentence) >= DIRECTIVE_WORDS and tuple(sentence[-DIRECTIVE_WORDS:]) in self._grams
+
+    def is_label(self, text: str, start: int) -> bool:
+        """A label of the prompt, or any heading or capitalised label, begins at `start`."""
+        return bool((self._labels and self._labels.match(text, start)) or _ANY_LABEL.match(text, start))
+
+    def may_be_label(self, text: str, start: int) -> bool:
+        """The text from `start` may still turn out to be a label in capitals."""
+        if self._held_labels is None:
+            return False
+        match = self._held_labels.match(text, start, partial=True)
+        return match is not None and match.partial and match.end() - start >= 2
+
+
+def _label_pattern(labels: list[str]) -> regex.Pattern | None:
+    if not labels:
+        return None
+    names = "|".join(regex.escape(label) for label in labels)
+    return regex.compile(rf"(?:{names})[ \t]*(?:\([^)\n]{{0,80}}\))?[ \t]*:")
+
+
+class SentenceScreen:
+    """Text in (any chunking), the part that may be shown out, sentence by sentence.
+
+    A sentence that holds a hit shows nothing from the word that makes it one (that word
+    never shows); the rest of it is dropped, and `kept` leaves out the whole sentence, also
+    what showed of it before the hit. After `unfit_stop` unfit sentences the screen stops:
+    `kept` ends at the last good sentence before the last of them. Sentences end as in
+    `paragraphs.split_sentences`, and at every line break.
+
+    Held back, and only until it is decided: a word being written that may be about to
+    complete a listed word (itself or all but its last letter, three letters at least), or
+    the last word of a phrase or rule whose other words the sentence already holds; and the
+    start of a sentence that may be a label in capitals ("LESSON QUES...").
+    """
+
+    def __init__(self, rules: ScreenRules) -> None:
+        self.rules = rules
+        self.hits: list[Hit] = []
+        self.stopped = False
+        self._text = ""
+        self._out: list[str] = []
+        self._released = 0
+        self._scanned = 0
+        self._previous_end: int | None = None
+        self._sentence: list[str] = []
+        self._sentence_start = 0
+        self._seen: list[dict[int, set[int]]] = [{} for _ in rules.lexicons]
+        self._armed: set[str] = set()
+        self._dropping = False
+        self._drops: list[list[int]] = []  # [start, end) of each dropped sentence
+        self._cut: int | None = None
+        self._unfit = 0
+
+    def feed(self, text: str) -> str:
+        if self.stopped:
+            return ""
+        self._text += text
+        self._scan(final=False)
+        return self._flush()
+
+    def finish(self) -> str:
+        if self.stopped:
+            return ""
+        self._scan(final=True)
+        self._end_sentence(len(self._text))
+        self._emit(len(self._text))
+        return self._flush()
+
+    def kept(self, end: int | None = None) -> str:
+        """The text up to `end` without its dropped sentences (and up to the cut, if stopped)."""
+        end = len(self._text) if end is None else end
+        if self._cut is not None:
+            end = min(end, self._cut)
+        pieces, position = [], 0
+        for start, stop in self._drops:
+            if start >= end:
+                break
+            pieces.append(self._text[position:start])
+            position = stop
+        if position < end:
+            pieces.append(self._text[position:end])
+        return "".join(pieces)
+
+    def _scan(self, final: bool) -> None:
+        position = self._scanned
+        while not self.stopped and (word := WORD.search(self._text, position)):
+            if not final and _WORD_GOES_ON.fullmatch(self._text, word.end()) is not None:
+                return self._emit(self._show_limit(word))
+            self._add(word)
+            position = self._scanned = word.end()
+        if not final and self._sentence and self.rules.may_be_label(self._text, self._sentence_start):
+            return self._emit(self._sentence_start)
+        self._emit(len(self._text))
+
+    def _add(self, word: regex.Match) -> None:
+        if self._previous_end is not None and starts_sentence(self._text, self._previous_end, word.start()):
+            self._end_sentence(word.start())
+        if not self._sentence:
+            self._sentence_start = word.start()
+        self._previous_end = word.end()
+        self._sentence.append(normal(word.group()))
+        if not self._dropping and (hit := self._hit()) is not None:
+            self._drop(hit)
+
+    def _hit(self) -> Hit | None:
+        sentence, rules = self._sentence, self.rules
+        if len(sentence) <= _LABEL_WORDS and rules.is_label(self._text, self._sentence_start):
+            return Hit(INSTRUCTIONS, " ".join(sentence))
+        self._armed = set()
+        for lexicon, seen in zip(rules.lexicons, self._seen, strict=True):
+            hit = lexicon.word_hit(sentence[-1]) or lexicon.phrase_hit(sentence) or lexicon.rule_hit(sentence[-1], seen)
+            if hit is not None:
+                return hit
+            self._armed |= lexicon.armed(sentence, seen)
+        if rules.echoes(sentence):
+            return Hit(INSTRUCTIONS, " ".join(sentence[-DIRECTIVE_WORDS:]))
+        return None
+
+    def _drop(self, hit: Hit) -> None:
+        self.hits.append(hit)
+        self._emit(self._sentence_start)  # what came before the sentence is good
+        self._dropping = True
+        self._drops.append([self._sentence_start, len(self._text)])
+        if hit.unfit:
+            self._unfit += 1
+            if self._unfit >= self.rules.unfit_stop:
+                self.stopped, self._cut = True, self._sentence_start
+
+    def _end_sentence(self, next_start: int) -> None:
+        if self._dropping:
+            self._drops[-1][1] = next_start
+            # What follows shows from the space before it, not from the dropped sentence.
+            self._released = max(self._released, len(self._text[:next_start].rstrip()))
+        self._dropping = False
+        self._sentence, self._armed = [], set()
+        self._seen = [{} for _ in self.rules.lexicons]
+
+    def _show_limit(self, partial: regex.Match) -> int:
+        """Up to the end, or up to the space before the word being written when it may be
+        about to complete a term (or to the sentence start while it may be a label)."""
+        begins = self._previous_end is None or starts_sentence(self._text, self._previous_end, partial.start())
+        start = partial.start() if begins else self._sentence_start
+        if self.rules.may_be_label(self._text, start):
+            return start
+        word = normal(partial.group())
+        armed = set() if begins else self._armed
+        if any(lexicon.may_become(word) for lexicon in self.rules.lexicons) or any(
+                _may_become(word, listed) for listed in armed):
+            return len(self._text[:partial.start()].rstrip())
+        return len(self._text)
+
+    def _emit(self, limit: int) -> None:
+        if not self._dropping and limit > self._released:
+            self._out.append(self._text[self._released:limit])
+            self._released = limit
+
+    def _flush(self) -> str:
+        out, self._out = "".join(self._out), []
+        return out
+
+
+def screen_text(text: str, rules: ScreenRules) -> tuple[str, list[Hit]]:
+    """A whole text (a summary, a choice, a description) without its dropped sentences."""
+    screen = SentenceScreen(rules)
+    screen.feed(text)
+    screen.finish()
+    return screen.kept(), screen.hits
