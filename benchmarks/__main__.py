@@ -36,6 +36,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="compare streams with deferred jobs running and switched off (1 and 10 players)")
     parser.add_argument("--loop-preview", action="store_true",
                         help="compare the loop guard's 4-word preview (the default) with LOOP_PREVIEW_WORDS=0 (1 and 50 players)")
+    parser.add_argument("--screen", action="store_true",
+                        help="compare the stream with its child-safety screen on and off (1 and 50 players)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
     if args.quick:
@@ -90,10 +92,18 @@ def compare_loop_preview(args, workdir: Path) -> str:
                    {"0": {"LOOP_PREVIEW_WORDS": "0"}, "4": {}})
 
 
+def compare_screen(args, workdir: Path) -> str:
+    """The stream with its child-safety screen and without it: what the screen adds."""
+    return compare(args, workdir, "Child-safety screen on and off", "screen", (1, 50),
+                   {"on": {}, "off": {"SCREEN_STREAM": "false"}})
+
+
 def compare(args, workdir: Path, title: str, column: str, levels: tuple[int, ...],
             variants: dict[str, dict[str, str]]) -> str:
-    """The same levels once per variant of the server's settings, each on a fresh server."""
+    """The same levels once per variant of the server's settings, each on a fresh server;
+    the table is returned, the plot written to results/ under the column's name."""
     model = ModelProcess(workdir / "scripted-model.log").start()
+    results = []
     lines = [f"## {title}", "",
              f"| players | {column} | chapters | added first text p50 / p99 (ms) | worst added gap p50 / p99 (ms) |",
              "|---:|---|---:|---|---|"]
@@ -108,9 +118,11 @@ def compare(args, workdir: Path, title: str, column: str, levels: tuple[int, ...
                 first = " / ".join(f"{row.p('added_first', q) * 1e3:.1f}" for q in (50, 99))
                 gap = " / ".join(f"{row.p('added_gap', q) * 1e3:.1f}" for q in (50, 99))
                 lines.append(f"| {players} | {label} | {row.chapters_ok} | {first} | {gap} |")
+                results.append((players, label, row))
                 print(lines[-1], flush=True)
     finally:
         model.stop()
+    report.plot_comparison(title, results, RESULTS / f"{column.lower().replace('_', '-')}.png")
     return "\n".join(lines)
 
 
@@ -159,13 +171,15 @@ def main(argv: list[str] | None = None) -> None:
     RESULTS.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="lanternpath-bench-") as tmp:
         workdir = Path(tmp)
-        for wanted, run, name in ((args.jobs, compare_jobs, "jobs.md"),
-                                  (args.loop_preview, compare_loop_preview, "loop-preview.md")):
+        comparisons = ((args.jobs, compare_jobs, "jobs.md"),
+                       (args.loop_preview, compare_loop_preview, "loop-preview.md"),
+                       (args.screen, compare_screen, "screen.md"))
+        for wanted, run, name in comparisons:
             if wanted:
                 text = run(args, workdir) + "\n"
                 (RESULTS / name).write_text(text)
                 print(text)
-        if args.jobs or args.loop_preview:
+        if any(wanted for wanted, _, _ in comparisons):
             return
         rows, notes = run_scripted(args, workdir) if args.levels else ([], [])
         local_md = ""

@@ -74,6 +74,7 @@ def scripted_server(model: ModelProcess, workdir: Path, name: str, **settings: s
     return lanternpath_server(workdir, name, {
         "LLM_MODEL": "openai/scripted", "LLM_API_BASE": model.api_base, "LLM_API_KEY": "x",
         "HELPER_MODEL": None, "LLM_FALLBACK_MODELS": None, "JOB_CONCURRENCY": None, "LOOP_PREVIEW_WORDS": None,
+        "SCREEN_STREAM": None,
         **settings})
 
 

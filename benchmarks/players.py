@@ -39,7 +39,7 @@ class ChapterRecord:
     posted: float                   # the choice POST's first byte went to the socket
     answered: float | None = None   # the choice POST's answer arrived
     connected: float | None = None  # the stream's headers arrived
-    first_chunk: float | None = None
+    first_chunk: float | None = None  # the first chunk of the model's text (its tag names the request)
     tag: str | None = None          # the model request's tag that opened the first chunk
     chunk_times: list[float] = field(default_factory=list)
     closed: float | None = None
@@ -79,6 +79,7 @@ class SseReader:
 async def read_stream(client: httpx.AsyncClient, url: str, record: ChapterRecord,
                       on_first: asyncio.Event | None = None) -> None:
     reader = SseReader()
+    untagged: float | None = None  # the first chunk, when no chunk carries a tag
     async with client.stream("GET", url, headers={"Accept": "text/event-stream"}) as response:
         if response.status_code != 200:
             record.error = f"stream answered {response.status_code}"
@@ -88,8 +89,14 @@ async def read_stream(client: httpx.AsyncClient, url: str, record: ChapterRecord
             now = time.monotonic()
             for name, data in reader.feed(text):
                 if name == "chunk":
+                    # The service's own text (a lesson's feedback) may open a chapter before
+                    # the model's: the model's text starts with the chunk carrying its tag.
                     if record.first_chunk is None:
-                        record.first_chunk, record.tag = now, find_request_tag(data)
+                        untagged = untagged or now
+                        record.tag = find_request_tag(data)
+                        if record.tag is None:
+                            continue
+                        record.first_chunk = now
                     record.chunk_times.append(now)
                     if on_first is not None:
                         on_first.set()
@@ -99,6 +106,7 @@ async def read_stream(client: httpx.AsyncClient, url: str, record: ChapterRecord
                     record.error = "chapter-error event"
                 elif name == "close":
                     record.closed = now
+                    record.first_chunk = record.first_chunk or untagged  # counted as unmatched
                     return
     record.error = record.error or "stream ended without close"
 

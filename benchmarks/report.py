@@ -130,3 +130,22 @@ def plot(rows: list[Row], path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_comparison(title: str, results: list[tuple[int, str, Row]], path) -> None:
+    """A comparison's variants side by side: added first text and worst added gap, p50 and
+    p99, per number of players (one group of bars per variant and level)."""
+    labels = [f"{players} · {label}" for players, label, _ in results]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    for axis, name, heading in ((axes[0], "added_first", "added first text"), (axes[1], "added_gap", "worst added gap")):
+        xs = range(len(results))
+        for offset, q in ((-0.2, 50), (0.2, 99)):
+            axis.bar([x + offset for x in xs], [(row.p(name, q) or 0.0) * 1e3 for _, _, row in results], 0.4,
+                     label=f"p{q}")
+        axis.set_xticks(list(xs), labels, fontsize=8)
+        axis.set(ylabel="ms added to the model's own timing", title=f"{title}: {heading}")
+        axis.grid(True, axis="y", alpha=0.3)
+        axis.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

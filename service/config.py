@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # A file of more terms for the child-safety screen, in the form of
     # service/content/screen.yaml (categories to lists of words and phrases).
     screen_terms_file: Path | None = None
+    # Off only to measure what the stream's screen costs (`python -m benchmarks --screen`):
+    # never for children. Choices, summaries and descriptions are screened either way.
+    screen_stream: bool = True
     # Small models repeat the prompt back at low temperatures.
     chapter_temperature: float = Field(default=0.8, ge=0, le=2)
     helper_max_tokens: int = Field(default=300, ge=20)

@@ -7,6 +7,7 @@ import asyncio
 import random
 import statistics
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -15,6 +16,7 @@ import httpx
 import uvicorn
 
 from service.config import Settings
+from service.domain.screen import ANSWER, INSTRUCTIONS, UNFIT
 from service.domain.story import ChapterType
 
 
@@ -63,9 +65,26 @@ class Report:
             ("tokens per second (mean)", _mean(rates)),
         ]
 
+    def screened(self) -> list[tuple[str, str, int, int, int]]:
+        """Per adventure: unfit sentences dropped by category, instruction echoes dropped,
+        sentences naming a lesson's answer dropped, and markdown marks cleaned."""
+        by_adventure: dict[str, Counter] = {}
+        for chapter in self.chapters:
+            by_adventure.setdefault(chapter.adventure_id, Counter()).update(chapter.quality.get("screened") or {})
+        rows = []
+        for adventure, counts in by_adventure.items():
+            unfit = ", ".join(f"{category} {counts[category]}" for category in UNFIT if counts[category]) or "none"
+            rows.append((adventure, unfit, counts[INSTRUCTIONS], counts[ANSWER], counts["markdown"]))
+        return rows
+
     def markdown(self) -> str:
         lines = ["| measure | value |", "|---|---|"]
         lines += [f"| {name} | {value} |" for name, value in self.rows()]
+        lines += ["", "What the child-safety screen took out, per adventure:", "",
+                  "| adventure | unfit sentences dropped | instruction echoes dropped | answers named, dropped "
+                  "| markdown cleaned |", "|---|---|---:|---:|---:|"]
+        lines += [f"| {a} | {unfit} | {echoes} | {answers} | {marks} |"
+                  for a, unfit, echoes, answers, marks in self.screened()]
         return "\n".join(lines)
 
 

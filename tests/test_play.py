@@ -92,3 +92,23 @@ def test_when_the_model_botches_the_choices_then_the_chapter_still_offers_three(
 
     assert len(page.choices) == 3 and len(set(page.choices)) == 3
     assert "<choices>" not in page.text.lower()
+
+
+def test_when_a_lesson_is_answered_then_the_next_chapter_opens_with_the_bank_feedback_the_model_never_saw(
+    client, scripted_model
+):
+    pages, _ = play_without_javascript(client)
+    lessons = [n for n, page in enumerate(pages[:-1], start=1)
+               if "CHAPTER TYPE: LESSON" in _chapter_types(scripted_model, page)]
+    assert len(lessons) == 3
+    for number in lessons:
+        lesson, after = pages[number - 1], player.read_chapter(client, pages[number].url)
+        question = BeautifulSoup(lesson.html, "html.parser").select_one("#choices legend").get_text().strip()
+        first = BeautifulSoup(after.html, "html.parser").select_one("#chapter-text p")
+        feedback = first.get_text()
+        assert "lesson-check" in first.get("class", []), f"chapter {number + 1} does not open with the feedback"
+        assert question in feedback and f"“{lesson.choices[0]}”" in feedback
+        assert ("that is right" in feedback) != ("The right answer is" in feedback)
+        prompt = _chapter_types(scripted_model, after)
+        assert lesson.choices[0] not in prompt, "the model was told the reader's answer"
+        assert "right answer" not in prompt.casefold() and "not right" not in prompt.casefold()

@@ -196,7 +196,7 @@ def test_when_markdown_and_stage_directions_stream_then_they_never_show_and_the_
 
 def test_when_a_lexicon_allows_a_word_then_the_general_list_does_not_match_it():
     lexicon = Lexicon({"profanity": ["poof", "snatch", "fuck"]}, allow=["poof", "snatch"])
-    assert lexicon.word_hit("poof") is None and lexicon.word_hit("fuck") is not None
+    assert lexicon.hit(["poof"], {}) is None and lexicon.hit(["fuck"], {}) is not None
 
 
 @pytest.mark.parametrize("text, term", [("You will never see that word again.", None),

@@ -50,10 +50,10 @@ class FinishedChapter:
 
 async def write_chapter(brief: ChapterBrief, model: ModelClient, safety: ChildSafety, rng: random.Random,
                         repair_timeout: float = 30.0, max_chars: int = 4000,
-                        loop_preview_words: int = 4, stats: StreamStats | None = None
-                        ) -> AsyncIterator[Chunk | FinishedChapter]:
+                        loop_preview_words: int = 4, stats: StreamStats | None = None,
+                        screened: bool = True) -> AsyncIterator[Chunk | FinishedChapter]:
     stats = stats or StreamStats()
-    visible = VisibleText(max_chars, loop_preview_words, safety.chapter_rules(brief))
+    visible = VisibleText(max_chars, loop_preview_words, safety.chapter_rules(brief), screened)
     opening = _opening(brief)
     if opening:
         yield Chunk(opening + "\n\n")

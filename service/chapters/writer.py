@@ -129,7 +129,7 @@ class ChapterWriter:
         rng = random.Random(f"{story.adventure.seed}:{number}")
         async for item in write_chapter(brief, self.model, self.safety, rng, self.settings.helper_timeout,
                                        self.settings.chapter_max_chars, self.settings.loop_preview_words,
-                                       generation.stats):
+                                       generation.stats, self.settings.screen_stream):
             if isinstance(item, Chunk):
                 generation.log.publish("chunk", self.renderer.chunk(item.text))
             else:

@@ -150,6 +150,8 @@ def starts_sentence(text: str, previous_end: int, word_start: int, in_quotes: bo
     `split_sentences`. `in_quotes=False` ignores quotation marks, so a sentence may also end
     inside a quotation."""
     between = text[previous_end:word_start]
+    if between == " ":
+        return False  # the common case, decided at once
     if _LINE_BREAK.search(between):
         return True
     gap = _GAP.search(between)

@@ -26,8 +26,9 @@ WORD = regex.compile(r"[\w$@](?:[\w$@*!'’-]*\w)?")
 _WORD_GOES_ON = regex.compile(r"[*!'’$@-]*")
 # Words of an echoed directive that make it recognisable as one.
 DIRECTIVE_WORDS = 5
-# A sentence is checked for a label or heading over its first words only.
-_LABEL_WORDS = 8
+# A label ends in a colon, at most this many characters into its sentence.
+_LABEL_CHARS = 160
+_COLON = regex.compile(r"[ \t]*\)?[ \t]*:")
 # A word is held while it is a listed word, or that word but for its last letter, and at
 # least this long: "bitc", "shi", "fuc" wait; "bit", "as", "she" show at once.
 _MIN_HELD = 3
@@ -102,24 +103,24 @@ class Lexicon:
                  allow: Iterable[str] = ()) -> None:
         self.allow = list(allow)
         allowed = {words_of(term) for term in self.allow}
+        # Keys are words, or beginnings ending in "*" ("drunk*").
         self.words: dict[str, str] = {}
-        self.stems: dict[str, str] = {}
-        self.by_last: dict[str, list[_Phrase]] = {}       # phrases by their last word or stem
+        self.by_last: dict[str, list[_Phrase]] = {}       # phrases by their last word
         self.by_before_last: dict[str, list[_Phrase]] = {}
         self.rules: list[_Rule] = []
-        self.members: dict[str, list[tuple[int, int]]] = {}  # word or stem: (rule, group)
+        self.members: dict[str, list[tuple[int, int]]] = {}  # (rule, group) of each word
         pairs = terms.items() if isinstance(terms, Mapping) else (terms or ())
         for category, listed in pairs:
             for term in listed:
                 self._add(category, term.strip(), allowed)
-        # Lengths of the listed beginnings ("drunk*": 5), to look a word's beginnings up.
-        self._stem_lengths = sorted({len(stem) for stem in self.stems}
-                                    | {len(key) - 1 for key in [*self.by_last, *self.members] if key.endswith("*")})
-        self._stems_by_initial: dict[str, list[str]] = {}
-        for stem in self.stems:
-            self._stems_by_initial.setdefault(stem[:1], []).append(stem + "*")
+        keys = {*self.words, *self.by_last, *self.members}
+        self._exact = {key for key in keys if not key.endswith("*")}
+        self._stems = {key[:-1] for key in keys if key.endswith("*")}
+        self._stem_lengths = sorted({len(stem) for stem in self._stems})
+        # The forms of a word being written that wait (see _MIN_HELD).
         self._held = set()
-        for word in self.words:
+        for key in self.words:
+            word = key.rstrip("*")
             self._held.add(word)
             if len(word) > _MIN_HELD:
                 self._held.add(word[:-1])
@@ -135,49 +136,40 @@ class Lexicon:
         words = words_of(term)
         if not words or words in allowed:
             return
-        stem = term.endswith("*")
+        last = words[-1] + ("*" if term.endswith("*") else "")
         if len(words) == 1:
-            if not stem and any(words[0].startswith(known) for known in self.stems):
+            if not last.endswith("*") and any(last.startswith(key[:-1]) for key in self.words if key.endswith("*")):
                 return  # a beginning listed before already covers it, with its category
-            (self.stems if stem else self.words).setdefault(words[0], category)
+            self.words.setdefault(last, category)
             return
-        phrase = _Phrase(words, stem, category)
-        self.by_last.setdefault(words[-1] + ("*" if stem else ""), []).append(phrase)
+        phrase = _Phrase(words, last.endswith("*"), category)
+        self.by_last.setdefault(last, []).append(phrase)
         self.by_before_last.setdefault(words[-2], []).append(phrase)
 
-    def _keys(self, word: str, table: Mapping[str, object]) -> list[str]:
-        """`word` and every listed beginning of it ("drunk*"), as keys of `table`."""
-        keys = [word] if word in table else []
+    def keys(self, word: str) -> list[str]:
+        """The keys `word` is listed under: itself, and every listed beginning of it."""
+        keys = [word] if word in self._exact else []
         for length in self._stem_lengths:
             if length > len(word):
                 break
-            if (key := word[:length] + "*") in table:
-                keys.append(key)
+            if word[:length] in self._stems:
+                keys.append(word[:length] + "*")
         return keys
 
-    def word_hit(self, word: str) -> Hit | None:
-        if (category := self.words.get(word)) is not None:
-            return Hit(category, word)
-        for length in self._stem_lengths:
-            if length > len(word):
-                break
-            if (category := self.stems.get(word[:length])) is not None:
-                return Hit(category, word[:length] + "*")
-        return None
-
-    def phrase_hit(self, sentence: list[str]) -> Hit | None:
-        """A phrase that the sentence's last words complete."""
-        for key in self._keys(sentence[-1], self.by_last):
-            for phrase in self.by_last[key]:
+    def hit(self, sentence: list[str], seen: dict[int, set[int]]) -> Hit | None:
+        """What the sentence's last word completes: a listed word, a phrase, or a rule (whose
+        groups seen so far in the sentence are kept in `seen`)."""
+        keys = self.keys(sentence[-1])
+        for key in keys:
+            if (category := self.words.get(key)) is not None:
+                return Hit(category, key)
+        for key in keys:
+            for phrase in self.by_last.get(key, ()):
                 n = len(phrase.words)
                 if len(sentence) >= n and tuple(sentence[-n:-1]) == phrase.words[:-1]:
                     return Hit(phrase.category, phrase.term)
-        return None
-
-    def rule_hit(self, word: str, seen: dict[int, set[int]]) -> Hit | None:
-        """Marks the groups `word` belongs to as seen; a rule whose every group is seen hits."""
-        for key in self._keys(word, self.members):
-            for index, group in self.members[key]:
+        for key in keys:
+            for index, group in self.members.get(key, ()):
                 groups = seen.setdefault(index, set())
                 groups.add(group)
                 if len(groups) == len(self.rules[index].groups):
@@ -203,8 +195,7 @@ class Lexicon:
         """Whether a word still being written may be about to complete a listed word."""
         if partial in self._held:
             return True
-        return any(_may_become(partial, stem) for stem in self._stems_by_initial.get(partial[:1], ()))
-
+        return any(_may_become(partial, key) for key in self.keys(partial) if key in self.words)
 
 
 @dataclass
@@ -336,17 +327,17 @@ class SentenceScreen:
             self._sentence_start = word.start()
         self._previous_end = word.end()
         self._sentence.append(normal(word.group()))
-        if not self._dropping and (hit := self._hit()) is not None:
+        if not self._dropping and (hit := self._hit(word.end())) is not None:
             self._drop(hit)
 
-    def _hit(self) -> Hit | None:
+    def _hit(self, word_end: int) -> Hit | None:
         sentence, rules = self._sentence, self.rules
-        if len(sentence) <= _LABEL_WORDS and rules.is_label(self._text, self._sentence_start):
+        if (_COLON.match(self._text, word_end) and word_end - self._sentence_start <= _LABEL_CHARS
+                and rules.is_label(self._text, self._sentence_start)):
             return Hit(INSTRUCTIONS, " ".join(sentence))
         self._armed = set()
         for lexicon, seen in zip(rules.lexicons, self._seen, strict=True):
-            hit = lexicon.word_hit(sentence[-1]) or lexicon.phrase_hit(sentence) or lexicon.rule_hit(sentence[-1], seen)
-            if hit is not None:
+            if (hit := lexicon.hit(sentence, seen)) is not None:
                 return hit
             self._armed |= lexicon.armed(sentence, seen)
         if rules.echoes(sentence):
@@ -394,6 +385,27 @@ class SentenceScreen:
     def _flush(self) -> str:
         out, self._out = "".join(self._out), []
         return out
+
+
+class Unscreened:
+    """The stream with no sentence screen, for measuring what the screen costs: text passes
+    as it comes. Never for children: `python -m benchmarks --screen` alone uses it."""
+
+    hits: list[Hit] = []
+    stopped = False
+
+    def __init__(self) -> None:
+        self._text = ""
+
+    def feed(self, text: str) -> str:
+        self._text += text
+        return text
+
+    def finish(self) -> str:
+        return ""
+
+    def kept(self, end: int | None = None) -> str:
+        return self._text[:end]
 
 
 def screen_text(text: str, rules: ScreenRules) -> tuple[str, list[Hit]]:

@@ -13,7 +13,7 @@ from service.domain.formatting import ParagraphFormatter, formatted_prefix
 from service.domain.markdown import MarkdownCleaner
 from service.domain.paragraphs import strip_heading
 from service.domain.repetition import RepetitionGuard
-from service.domain.screen import ScreenRules, SentenceScreen
+from service.domain.screen import ScreenRules, SentenceScreen, Unscreened
 
 # Only text that starts like a heading is held back, and only until its line ends: any
 # other first token is shown at once, so the heading check never delays the first words.
@@ -74,13 +74,14 @@ class VisibleText:
     on the page. Where the two overlap, their paragraph breaks are the same.
     """
 
-    def __init__(self, max_chars: int = 4000, loop_preview_words: int = 4, rules: ScreenRules | None = None) -> None:
+    def __init__(self, max_chars: int = 4000, loop_preview_words: int = 4, rules: ScreenRules | None = None,
+                 screened: bool = True) -> None:
         self.choices = ChoiceBlockFilter()
         self.markdown = MarkdownCleaner()
         self.heading = LeadingHeadingFilter()
         self.guard = RepetitionGuard(max_chars=max_chars, shown_echo_words=loop_preview_words)
         self.formatter = ParagraphFormatter()
-        self.screen = SentenceScreen(rules or ScreenRules([]))
+        self.screen = SentenceScreen(rules or ScreenRules([])) if screened else Unscreened()
         self._formatted: list[str] = []
         self._pieces: list[str] = []
         self._story_over = False

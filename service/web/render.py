@@ -10,6 +10,8 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
+from service.domain.fidelity import is_lesson_check
+
 DEFAULT_LEGEND = "What do you do next?"
 
 
@@ -25,6 +27,7 @@ class Pages:
             # every render (one stat per SSE event's template, seen in profiles at load).
             auto_reload=False,
         )
+        self.env.tests["lesson_check"] = is_lesson_check
 
     async def render(self, name: str, **context) -> str:
         return await self.env.get_template(name).render_async(**context)
