@@ -209,3 +209,24 @@ def test_when_words_are_unfit_only_together_then_only_the_pair_is_dropped(text, 
     screen.finish()
     found = [hit.term for hit in screen.hits]
     assert (found[0].startswith(term) if term else found == []), found
+
+
+def test_when_an_operator_lists_more_terms_then_the_screen_drops_them_too(tmp_path):
+    extra = tmp_path / "terms.yaml"
+    extra.write_text("gore:\n  - spooky skeleton\nallow:\n  - hell\n")
+    safety = ChildSafety(load_lexicon(extra))
+    assert safety.clean("A spooky skeleton danced. The moon rose.")[0] == "The moon rose."
+    assert safety.clean("Hell Creek was quiet. The moon rose.")[0] == "Hell Creek was quiet. The moon rose."
+
+
+@pytest.mark.parametrize("content, problem", [("gore: [\n", "cannot be read"), ("- a list\n", "must map"),
+                                              ("scary:\n  - boo\n", "unknown category"),
+                                              ("gore: boo\n", "must be a list")])
+def test_when_the_operators_terms_file_is_broken_then_start_up_names_it(tmp_path, content, problem):
+    from service.content.loader import ContentError
+
+    extra = tmp_path / "terms.yaml"
+    extra.write_text(content)
+    with pytest.raises(ContentError, match=problem) as raised:
+        load_lexicon(extra)
+    assert str(extra) in str(raised.value)
