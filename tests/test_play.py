@@ -112,3 +112,5 @@ def test_when_a_lesson_is_answered_then_the_next_chapter_opens_with_the_bank_fee
         prompt = _chapter_types(scripted_model, after)
         assert lesson.choices[0] not in prompt, "the model was told the reader's answer"
         assert "right answer" not in prompt.casefold() and "not right" not in prompt.casefold()
+    helpers = [str(r["messages"]) for r in scripted_model.requests if not r["stream"]]
+    assert helpers and not any("Lesson check" in request for request in helpers), "a helper saw the feedback"

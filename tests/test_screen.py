@@ -135,7 +135,9 @@ def test_when_a_label_in_capitals_streams_then_not_a_letter_of_it_shows(label):
 
 
 @pytest.mark.parametrize("talk", ["Here is the story you asked for.", "As an AI, I cannot write that.",
-                                  "Now I will write the choices block.", "The word count is about 250."])
+                                  "Now I will write the choices block.", "The word count is about 250.",
+                                  "So you have just completed your chapter.",
+                                  "The last chapter was filled with questions."])
 def test_when_the_model_talks_about_its_task_then_that_sentence_is_dropped(talk):
     visible, _ = _stream(f"{BEFORE} {talk} {AFTER}", split_chunks(f"{BEFORE} {talk} {AFTER}", 1))
     assert visible.text == f"{BEFORE} {AFTER}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 
 from service.domain.agency import offer_agency
-from service.domain.fidelity import is_lesson_check
+from service.domain.fidelity import story_text
 from service.domain.story import Catalog, ChapterType, LessonQuestion
 from service.llm.prompts import ChapterBrief
 from service.store.adventures import StorySoFar
@@ -48,7 +48,7 @@ def build_brief(catalog: Catalog, story: StorySoFar, number: int, context_chars:
         previous_correct=previous.correct if previous else None,
         previous_question=question_for(catalog, adventure, number - 1) if number > 1 else None,
         story_so_far=tuple(_last_chars(earlier, int(context_chars * (1 - _LAST_CHAPTER_SHARE)))),
-        last_chapter=_story_of(last.text)[-int(context_chars * _LAST_CHAPTER_SHARE):] if last else None,
+        last_chapter=story_text(last.text)[-int(context_chars * _LAST_CHAPTER_SHARE):] if last else None,
         characters=tuple((c.name, c.description) for c in story.characters),
     )
 
@@ -62,8 +62,3 @@ def _last_chars(lines: list[str], budget: int) -> list[str]:
         kept.insert(0, line)
     return kept
 
-
-def _story_of(text: str) -> str:
-    """A chapter's text without the lesson bank's feedback: the model is never shown a
-    verdict it might repeat."""
-    return "\n\n".join(p for p in text.split("\n\n") if p and not is_lesson_check(p))

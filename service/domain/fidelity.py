@@ -36,3 +36,9 @@ def lesson_check(question: LessonQuestion, answer: str, correct: bool) -> str:
 
 def is_lesson_check(paragraph: str) -> bool:
     return paragraph.startswith(f"{Label.LESSON_CHECK}: ")
+
+
+def story_text(text: str) -> str:
+    """A chapter's text without the lesson bank's feedback: what a model summarises or
+    continues from, so that it never repeats a verdict."""
+    return "\n\n".join(p for p in text.split("\n\n") if p and not is_lesson_check(p))

@@ -7,6 +7,7 @@ import logging
 
 from service.chapters.briefs import question_for
 from service.chapters.screening import ChildSafety
+from service.domain.fidelity import story_text
 from service.domain.screen import Hit
 from service.domain.summaries import extract_summary, parse_characters, parse_summary
 from service.llm.prompts import characters_messages, summary_messages
@@ -19,12 +20,13 @@ log = logging.getLogger(__name__)
 async def summary_job(services, job: Job) -> ResultWrite:
     adventure, chapter = await services.store.adventure_at(job.adventure_id, job.chapter_number)
     question = question_for(services.catalog, adventure, chapter.number) if chapter.type == "LESSON" else None
-    reply = await services.model.complete(summary_messages(chapter.number, chapter.text, question))
+    story = story_text(chapter.text)
+    reply = await services.model.complete(summary_messages(chapter.number, story, question))
     parsed = _screened_summary(services.safety, parse_summary(reply), job)
     if parsed is None:
         # A small model may ignore the format; an extract of the chapter is a truthful stand-in.
         log.info("summary of %s/%s: reply unusable, using an extract", job.adventure_id, job.chapter_number)
-        parsed = extract_summary(chapter.text, chapter.number)
+        parsed = extract_summary(story, chapter.number)
     title, summary = parsed
     if question and question.question not in summary:
         summary = f"{summary} The question was: {question.question}"
@@ -34,7 +36,7 @@ async def summary_job(services, job: Job) -> ResultWrite:
 async def characters_job(services, job: Job) -> ResultWrite:
     chapter, characters = await services.store.chapter_and_characters(job.adventure_id, job.chapter_number)
     known = [(c.name, c.description) for c in characters]
-    reply = await services.model.complete(characters_messages(chapter.number, chapter.text, known))
+    reply = await services.model.complete(characters_messages(chapter.number, story_text(chapter.text), known))
     found = {}
     for name, description in parse_characters(reply).items():
         _, name_hits = services.safety.clean(name)

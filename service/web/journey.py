@@ -12,6 +12,7 @@ from sse_starlette import ServerSentEvent
 
 from service.chapters.briefs import question_for
 from service.domain.story import CHAPTER_COUNT, ChapterType
+from service.domain.fidelity import story_text
 from service.domain.summaries import extract_summary
 from service.store.models import Adventure, as_utc
 
@@ -60,7 +61,7 @@ async def _items(services, adventure: Adventure, states: dict[int, str]) -> list
     items = []
     for number, state in sorted(states.items()):
         stored = summaries.get(number)
-        title, text = (stored.title, stored.summary) if stored else extract_summary(chapters[number].text, number)
+        title, text = (stored.title, stored.summary) if stored else extract_summary(story_text(chapters[number].text), number)
         items.append({"number": number, "title": title, "summary": text, "state": state,
                       "choice": answers.get(number)})
     return items
