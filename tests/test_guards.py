@@ -72,11 +72,11 @@ BAD_INPUTS = [
                                                   data={"choice": a.choices[0]}), 404, "not been reached"),
     # Past the database's integers: refused before any read (it once reached SQLite, a 500).
     ("a chapter number past any integer", lambda c, a: c.get(a.url.replace("/chapters/1", f"/chapters/{10**30}")),
-     404, "not been reached"),
+     404, "does not exist"),
     ("a choice for a chapter number past any integer", lambda c, a: c.post(
-        a.action.replace("/chapters/1/", f"/chapters/{10**30}/"), data={"choice": a.choices[0]}), 404, "not been reached"),
+        a.action.replace("/chapters/1/", f"/chapters/{10**30}/"), data={"choice": a.choices[0]}), 404, "does not exist"),
     ("a stream of a chapter number past any integer", lambda c, a: c.get(
-        a.url.replace("/chapters/1", f"/chapters/{10**30}") + "/stream"), 404, "not been reached"),
+        a.url.replace("/chapters/1", f"/chapters/{10**30}") + "/stream"), 404, "does not exist"),
     ("an oversized body", lambda c, a: c.post(a.action, data={"choice": "x" * 40_000}), 413, "too large"),
     ("bytes that are not UTF-8", lambda c, a: c.post(
         a.action, content=b"choice=%FF%FE%FD", headers={"Content-Type": "application/x-www-form-urlencoded"}),
@@ -96,6 +96,25 @@ def test_when_input_is_bad_then_a_clear_4xx_answers_and_the_adventure_plays_on(c
     moved = client.post(adventure.action, data={"choice": adventure.choices[2]})
     assert moved.status_code == 303
     assert player.read_chapter(client, moved.headers["location"]).choices
+
+
+@pytest.mark.parametrize("number", [0, 11, 99])
+@pytest.mark.parametrize("suffix", ["", "/stream"])
+def test_when_a_chapter_number_can_never_exist_then_404_says_that_chapter_does_not_exist(client, adventure, number,
+                                                                                        suffix):
+    response = client.get(adventure.url.replace("/chapters/1", f"/chapters/{number}") + suffix)
+
+    text = BeautifulSoup(response.text, "html.parser").get_text(" ")
+    assert response.status_code == 404
+    assert f"no chapter {number}" in text and "does not exist" in text and "1 to 10" in text, text
+    assert "not been reached" not in text
+
+
+def test_when_a_chapter_of_the_plan_is_not_reached_yet_then_404_keeps_saying_so(client, adventure):
+    response = client.get(adventure.url.replace("/chapters/1", "/chapters/7"))
+
+    assert response.status_code == 404
+    assert "Chapter 7 of this adventure has not been reached yet" in BeautifulSoup(response.text, "html.parser").get_text()
 
 
 def test_when_a_chapter_already_answered_gets_another_choice_then_it_answers_409(client, adventure):
