@@ -86,3 +86,17 @@ def test_when_choices_are_missing_and_the_repair_fails_then_fallback_choices_are
     if chapter_type in ("STORY", "REFLECT"):
         quality = json.loads(rows(database_url, "SELECT quality FROM chapters WHERE number = 2")[0][0])
         assert quality["choices"] == "fallback"
+
+
+def test_when_a_chapter_says_choice_in_brackets_then_it_is_kept_whole_and_its_real_block_is_hidden(
+    client, scripted_model
+):
+    story = ("Mira thought hard about her [choice] for a while. Then she weighed her <choice> again, "
+             "smiled, and walked on toward the lighthouse where the keeper was waiting with tea.")
+    result = _chapter_two(client, scripted_model, reply_override=story + "\n\n<CHOICES>\nChoice A: Go on\n"
+                          "Choice B: Turn back\nChoice C: Wait here\n</CHOICES>")
+
+    streamed = html.unescape("".join(e.data for e in result.events if e.event == "chunk"))
+    # A LESSON chapter may add its question after the story: the story itself is whole.
+    assert " ".join(_final_paragraphs(result)).startswith(story)
+    assert streamed.strip() == story, f"the chapter streamed {streamed!r}"
