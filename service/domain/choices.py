@@ -63,8 +63,12 @@ _INLINE_LABEL = regex.compile(
 )
 _PAIRS = {'"': '"', "'": "'", "“": "”", "‘": "’", "[": "]", "(": ")", "`": "`"}
 _PLACEHOLDER = regex.compile(r"\.\.\.|…|[\[\]<>{}]|\bChoice [A-E1-5]\b|(?i:\bTBD\b)")
+# A choice is a button label: one a model wrote past these caps (by characters, by words, or
+# with a "word" no story has) is not usable, and the repair call or the fallback replaces it.
 MIN_CHOICE_CHARS = 2
 MAX_CHOICE_CHARS = 160
+MAX_CHOICE_WORDS = 24
+MAX_CHOICE_WORD_CHARS = 30
 
 
 class ChoiceBlockFilter:
@@ -165,7 +169,9 @@ def split_choices(text: str) -> tuple[str, list[str]]:
 
 
 def _is_valid_choice(choice: str) -> bool:
-    return MIN_CHOICE_CHARS <= len(choice) <= MAX_CHOICE_CHARS and not _PLACEHOLDER.search(choice)
+    words = choice.split()
+    return (MIN_CHOICE_CHARS <= len(choice) <= MAX_CHOICE_CHARS and len(words) <= MAX_CHOICE_WORDS
+            and max(map(len, words), default=0) <= MAX_CHOICE_WORD_CHARS and not _PLACEHOLDER.search(choice))
 
 
 def valid_choices(choices: list[str]) -> list[str] | None:

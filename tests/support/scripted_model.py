@@ -56,6 +56,7 @@ class Script:
     fault_scope: str = "all"
     choices_style: str = "good"     # "good" | "missing" | "malformed"
     reply_override: str | None = None  # streamed calls only
+    helper_reply_override: str | None = None  # non-streamed calls only
     repeat_loop: bool = False          # streamed calls only
     tag_replies: bool = False          # streamed calls only
     flood_after: int | None = None     # streamed: after N chunks, one endless line (no event ends)
@@ -281,6 +282,8 @@ def _reply(messages: list[dict], script: Script, stream: bool, in_scope: bool) -
     kind, text = build_reply(messages, script.choices_style, script.inject_html and in_scope)
     if stream and script.reply_override is not None:
         text = script.reply_override
+    if not stream and script.helper_reply_override is not None:
+        text = script.helper_reply_override
     if stream and script.repeat_loop:
         text = " ".join(["Mira walked on and the path went on and on."] * 40)
     return kind, text
