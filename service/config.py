@@ -7,7 +7,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_MODEL = "lanternpath-local/smollm2"
@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     # How long the summary page waits for missing summaries before it shows what it has.
     summary_wait_seconds: float = Field(default=20.0, ge=0)
     # Requests.
+    # Signs the owner cookie. Unset: a key made once and kept in the database, shared by
+    # every process on it and kept across restarts.
+    secret_key: SecretStr | None = None
     max_body_bytes: int = Field(default=16 * 1024, ge=1024)
     generation_keep_seconds: float = Field(default=600.0, ge=0)
 

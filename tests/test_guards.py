@@ -6,7 +6,10 @@ import httpx
 import pytest
 from bs4 import BeautifulSoup
 
+from service.web.app import create_app
+from tests.conftest import scripted_settings
 from tests.support import player
+from tests.support.live_server import LiveServer
 
 WORLD, TOPIC = "frostpeak-observatory", "world-geography"
 
@@ -50,6 +53,47 @@ def test_when_another_browser_asks_for_an_adventure_then_every_address_answers_4
         ]
     assert answers == [404] * 6
     assert client.get(adventure.url).status_code == 200
+
+
+@pytest.mark.parametrize("forged", ["x" * 43, "a" * 20, "forged.signature", "%C3%BC." * 10])
+def test_when_a_browser_brings_an_owner_cookie_the_server_did_not_issue_then_it_is_ignored(server, forged):
+    with httpx.Client(base_url=server.base_url, cookies={"lanternpath_owner": forged}) as forger:
+        start = forger.post("/", data={"story_category": WORLD, "lesson_topic": TOPIC})
+        issued = start.cookies.get("lanternpath_owner")
+        assert start.status_code == 303 and issued and issued != forged, "the forged cookie was taken as it came"
+        assert forger.get(start.headers["location"]).status_code == 200
+    with httpx.Client(base_url=server.base_url, cookies={"lanternpath_owner": forged}) as other:
+        assert other.get(start.headers["location"]).status_code == 404
+
+
+def test_when_an_issued_cookie_is_altered_then_it_owns_nothing(client, server, adventure):
+    issued = client.cookies["lanternpath_owner"]
+    token, signature = issued.rsplit(".", 1)
+    for altered in (f"{token}x.{signature}", f"{token}.{signature[::-1]}", token):
+        with httpx.Client(base_url=server.base_url, cookies={"lanternpath_owner": altered}) as stranger:
+            assert stranger.get(adventure.url).status_code == 404, altered
+    assert client.get(adventure.url).status_code == 200
+
+
+def test_when_no_secret_key_is_set_then_every_server_on_the_database_accepts_the_issued_cookie(
+    scripted_model, database_url
+):
+    settings = scripted_settings(scripted_model, database_url)
+    with LiveServer(create_app(settings)) as first, httpx.Client(base_url=first.base_url, timeout=30) as player_a:
+        url = player.start(player_a, WORLD, TOPIC)
+        cookies = dict(player_a.cookies)
+    with LiveServer(create_app(settings)) as second, httpx.Client(base_url=second.base_url, cookies=cookies) as again:
+        assert again.get(url).status_code == 200, "a restart lost the player's adventure"
+
+
+def test_when_the_secret_key_changes_then_cookies_signed_with_the_old_one_own_nothing(scripted_model, database_url):
+    with LiveServer(create_app(scripted_settings(scripted_model, database_url, secret_key="old key"))) as first:
+        with httpx.Client(base_url=first.base_url, timeout=30) as player_a:
+            url = player.start(player_a, WORLD, TOPIC)
+            cookies = dict(player_a.cookies)
+    with LiveServer(create_app(scripted_settings(scripted_model, database_url, secret_key="new key"))) as second:
+        with httpx.Client(base_url=second.base_url, cookies=cookies) as again:
+            assert again.get(url).status_code == 404
 
 
 def test_when_the_owner_cookie_is_set_then_it_is_httponly_and_samesite(server):

@@ -30,7 +30,9 @@ from service.llm.client import ModelClient
 from service.store.adventures import AdventureStore
 from service.store.db import create_engine, migrate_async, session_factory
 from service.store.jobs import JobQueue
+from service.store.secrets import server_secret
 from service.web.guards import BodyTooLarge, RequestGuards
+from service.web.owner import OwnerCookies
 from service.web.render import Pages
 from service.web.views import ROUTES
 
@@ -46,6 +48,7 @@ class Services:
     store: AdventureStore
     jobs: JobQueue
     model: ModelClient
+    owners: OwnerCookies
     writer: ChapterWriter = None
     game: Game = None
     runner: JobRunner = None
@@ -61,8 +64,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await migrate_async(settings.database_url)
         engine = create_engine(settings.database_url)
         sessions = session_factory(engine)
+        secret = settings.secret_key.get_secret_value() if settings.secret_key else None
+        owners = OwnerCookies(secret or await server_secret(sessions, "owner-cookie"))
         services = Services(settings, catalog, pages, AdventureStore(sessions), JobQueue(sessions),
-                            ModelClient(settings))
+                            ModelClient(settings), owners)
         services.writer = ChapterWriter(settings, services.store, catalog, services.model, pages)
         services.game = Game(catalog, services.store, services.writer)
         services.runner = JobRunner(services, HANDLERS)
