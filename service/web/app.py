@@ -15,8 +15,8 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
-from starlette.routing import Mount
+from starlette.responses import FileResponse, HTMLResponse
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from service.chapters.game import Game, GameError
@@ -32,6 +32,7 @@ from service.store.db import create_engine, migrate_async, session_factory
 from service.store.jobs import JobQueue
 from service.store.secrets import server_secret
 from service.web.guards import BodyTooLarge, RequestGuards
+from service.web.headers import SecurityHeaders, add_security_headers
 from service.web.owner import OwnerCookies
 from service.web.render import Pages
 from service.web.views import ROUTES
@@ -97,12 +98,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await services.model.close()
             await engine.dispose()
 
+    favicon = settings.static_dir / "favicon.ico"
     return Starlette(
-        routes=[*ROUTES, Mount("/static", StaticFiles(directory=settings.static_dir), name="static")],
-        middleware=[Middleware(RequestGuards, max_body_bytes=settings.max_body_bytes)],
-        exception_handlers={GameError: _game_error, HTTPException: _http_error, BodyTooLarge: _too_large},
+        routes=[*ROUTES, Mount("/static", StaticFiles(directory=settings.static_dir), name="static"),
+                Route("/favicon.ico", lambda request: FileResponse(favicon, headers=_A_DAY))],
+        # Outermost first: refusals by the guards carry the security headers too.
+        middleware=[Middleware(SecurityHeaders),
+                    Middleware(RequestGuards, max_body_bytes=settings.max_body_bytes)],
+        exception_handlers={GameError: _game_error, HTTPException: _http_error, BodyTooLarge: _too_large,
+                            Exception: _server_error},
         lifespan=lifespan,
     )
+
+
+_A_DAY = {"Cache-Control": "public, max-age=86400"}
 
 
 _HEADINGS = {400: "That did not work", 403: "Not allowed", 404: "Not found", 405: "Not allowed",
@@ -127,3 +136,11 @@ async def _http_error(request: Request, exc: HTTPException) -> HTMLResponse:
 
 async def _too_large(request: Request, exc: BodyTooLarge) -> HTMLResponse:
     return await _error_page(request, 413, "The request is too large.")
+
+
+async def _server_error(request: Request, exc: Exception) -> HTMLResponse:
+    # Answered outside every middleware (Starlette's last resort), so the headers come here.
+    response = await _error_page(request, 500, "Something went wrong on our side. Your adventure is safe: "
+                                               "please try again in a moment.")
+    add_security_headers(response.headers, request.url.path)
+    return response
