@@ -51,8 +51,6 @@ class Settings(BaseSettings):
     job_timeout: float = Field(default=120.0, gt=0)
     job_attempts: int = Field(default=3, ge=1)
     job_backoff_seconds: float = Field(default=2.0, gt=0)
-    # How long the summary page waits for missing summaries before it shows what it has.
-    summary_wait_seconds: float = Field(default=20.0, ge=0)
     # Requests.
     # Signs the owner cookie. Unset: a key made once and kept in the database, shared by
     # every process on it and kept across restarts.

@@ -104,7 +104,7 @@ async def _to_chapter(request: Request, adventure, number: int) -> Response:
 async def summary_page(request: Request) -> Response:
     services = _services(request)
     adventure = await services.game.owned(request.path_params["adventure_id"], _owner(request))
-    return HTMLResponse(await journey.summary(services, adventure, services.settings.summary_wait_seconds))
+    return HTMLResponse(await journey.summary(services, adventure))
 
 
 async def summary_stream(request: Request) -> Response:
