@@ -52,6 +52,14 @@ class Settings(BaseSettings):
     job_attempts: int = Field(default=3, ge=1)
     job_backoff_seconds: float = Field(default=2.0, gt=0)
     # Requests.
+    # Adventures one client address may start at once, and the seconds after which it may
+    # start one more (a leaky bucket). 0 turns the limit off.
+    start_limit_burst: int = Field(default=60, ge=0)
+    start_limit_seconds: float = Field(default=2.0, gt=0)
+    # Proxies (comma-separated addresses or networks, "*" for any) whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed: the client address and scheme come from them. Unset:
+    # none, every request's address is its connection's.
+    forwarded_allow_ips: str = ""
     # Signs the owner cookie. Unset: a key made once and kept in the database, shared by
     # every process on it and kept across restarts.
     secret_key: SecretStr | None = None

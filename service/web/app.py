@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from service.chapters.game import Game, GameError
 from service.chapters.writer import ChapterWriter
@@ -35,6 +36,7 @@ from service.web.guards import BodyTooLarge, RequestGuards
 from service.web.headers import SecurityHeaders, add_security_headers
 from service.web.owner import OwnerCookies
 from service.web.render import Pages
+from service.web.start_limit import StartLimit, TooManyStarts
 from service.web.views import ROUTES
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,7 @@ class Services:
     jobs: JobQueue
     model: ModelClient
     owners: OwnerCookies
+    start_limit: StartLimit
     writer: ChapterWriter = None
     game: Game = None
     runner: JobRunner = None
@@ -68,7 +71,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         secret = settings.secret_key.get_secret_value() if settings.secret_key else None
         owners = OwnerCookies(secret or await server_secret(sessions, "owner-cookie"))
         services = Services(settings, catalog, pages, AdventureStore(sessions), JobQueue(sessions),
-                            ModelClient(settings), owners)
+                            ModelClient(settings), owners,
+                            StartLimit(settings.start_limit_burst, settings.start_limit_seconds))
         services.writer = ChapterWriter(settings, services.store, catalog, services.model, pages)
         services.game = Game(catalog, services.store, services.writer)
         services.runner = JobRunner(services, HANDLERS)
@@ -99,14 +103,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await engine.dispose()
 
     favicon = settings.static_dir / "favicon.ico"
+    # Outermost first: the client's address is known before anything else runs, and refusals
+    # by the guards carry the security headers too.
+    middleware = [Middleware(SecurityHeaders), Middleware(RequestGuards, max_body_bytes=settings.max_body_bytes)]
+    if settings.forwarded_allow_ips:
+        middleware.insert(0, Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips))
     return Starlette(
         routes=[*ROUTES, Mount("/static", StaticFiles(directory=settings.static_dir), name="static"),
                 Route("/favicon.ico", lambda request: FileResponse(favicon, headers=_A_DAY))],
-        # Outermost first: refusals by the guards carry the security headers too.
-        middleware=[Middleware(SecurityHeaders),
-                    Middleware(RequestGuards, max_body_bytes=settings.max_body_bytes)],
+        middleware=middleware,
         exception_handlers={GameError: _game_error, HTTPException: _http_error, BodyTooLarge: _too_large,
-                            Exception: _server_error},
+                            TooManyStarts: _too_many_starts, Exception: _server_error},
         lifespan=lifespan,
     )
 
@@ -115,7 +122,7 @@ _A_DAY = {"Cache-Control": "public, max-age=86400"}
 
 
 _HEADINGS = {400: "That did not work", 403: "Not allowed", 404: "Not found", 405: "Not allowed",
-             409: "Already moved on", 413: "Too large"}
+             409: "Already moved on", 413: "Too large", 429: "Please wait a moment"}
 
 
 async def _error_page(request: Request, status: int, message: str) -> HTMLResponse:
@@ -136,6 +143,14 @@ async def _http_error(request: Request, exc: HTTPException) -> HTMLResponse:
 
 async def _too_large(request: Request, exc: BodyTooLarge) -> HTMLResponse:
     return await _error_page(request, 413, "The request is too large.")
+
+
+async def _too_many_starts(request: Request, exc: TooManyStarts) -> HTMLResponse:
+    response = await _error_page(
+        request, 429, f"Many adventures were started from your network just now. Please wait {exc.retry_after} "
+                      "seconds, then start yours. Adventures already under way go on as before.")
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 async def _server_error(request: Request, exc: Exception) -> HTMLResponse:

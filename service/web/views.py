@@ -13,6 +13,7 @@ from starlette.routing import Route
 from service.chapters.game import GameError
 from service.web import journey, pages
 from service.web.owner import ONE_YEAR
+from service.web.start_limit import client_address
 from service.web.streams import chapter_stream
 
 
@@ -55,6 +56,7 @@ async def start_page(request: Request) -> Response:
 
 
 async def create_adventure(request: Request) -> Response:
+    await _services(request).start_limit.admit(client_address(request))  # before any work at all
     form = await _form(request)
     token = _owner(request, create=True)
     adventure = await _services(request).game.begin(token, form.get("story_category"), form.get("lesson_topic"))
