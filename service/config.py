@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     loop_preview_words: int = Field(default=0, ge=0, le=4)
     # Small models repeat the prompt back at low temperatures.
     chapter_temperature: float = Field(default=0.8, ge=0, le=2)
+    # Chapters written at once; the others wait their turn. Unset: 1 for the embedded model
+    # (its one worker writes one chapter at a time anyway), 100 otherwise (on two cores the
+    # server's own work saturates a core near 200 streams). 0: no cap.
+    max_concurrent_chapters: int | None = Field(default=None, ge=0)
     helper_max_tokens: int = Field(default=300, ge=20)
     # Unset: 20 s, or 90 s for the embedded model, whose single worker serves one chapter
     # at a time, so a second player's first token waits for the first player's chapter.
@@ -89,6 +93,12 @@ class Settings(BaseSettings):
         if self.prompt_context_chars is not None:
             return self.prompt_context_chars
         return 1200 if self.uses_local_model else 3300
+
+    @property
+    def chapter_capacity(self) -> int:
+        if self.max_concurrent_chapters is not None:
+            return self.max_concurrent_chapters
+        return 1 if self.uses_local_model else 100
 
     @property
     def uses_local_model(self) -> bool:

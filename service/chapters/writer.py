@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from service.chapters.briefs import build_brief
+from service.chapters.capacity import ChapterCapacity
 from service.chapters.events import EventLog
 from service.chapters.pipeline import Chunk, FinishedChapter, write_chapter
 from service.config import Settings
@@ -51,8 +52,9 @@ class Generation:
 
 class ChapterWriter:
     def __init__(self, settings: Settings, store: AdventureStore, catalog: Catalog, model: ModelClient,
-                 renderer: ChapterRenderer):
+                 renderer: ChapterRenderer, capacity: ChapterCapacity | None = None):
         self.settings = settings
+        self.capacity = capacity or ChapterCapacity(0)
         self.store = store
         self.catalog = catalog
         self.model = model
@@ -107,7 +109,8 @@ class ChapterWriter:
 
     async def _run(self, generation: Generation) -> None:
         try:
-            await self._write(generation)
+            async with self.capacity.turn(generation):  # past the cap, the chapter waits here
+                await self._write(generation)
         except (ModelUnavailable, ModelStreamBroken) as exc:
             await self._fail(generation, _player_message(exc), repr(exc))
         except asyncio.CancelledError:

@@ -20,6 +20,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from service.chapters.capacity import ChapterCapacity
 from service.chapters.game import Game, GameError
 from service.chapters.writer import ChapterWriter
 from service.config import Settings
@@ -73,7 +74,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         services = Services(settings, catalog, pages, AdventureStore(sessions), JobQueue(sessions),
                             ModelClient(settings), owners,
                             StartLimit(settings.start_limit_burst, settings.start_limit_seconds))
-        services.writer = ChapterWriter(settings, services.store, catalog, services.model, pages)
+        services.writer = ChapterWriter(settings, services.store, catalog, services.model, pages,
+                                        ChapterCapacity(settings.chapter_capacity))
         services.game = Game(catalog, services.store, services.writer)
         services.runner = JobRunner(services, HANDLERS)
         services.writer.on_started.append(services.runner.stream_started)

@@ -111,6 +111,7 @@ def streaming_chapter(services, adventure: Adventure, stored: Chapter, generatio
             outcome.added = generation.finished.added
 
     context = _chapter_context(services, adventure, stored.number)
+    context["waiting"] = services.writer.capacity.is_waiting(generation)
     return services.pages.stream("chapter.html", stream=pieces(), outcome=outcome, **context)
 
 
@@ -118,4 +119,6 @@ async def chapter_fragment(services, adventure: Adventure, number: int) -> str:
     """The htmx answer to a choice: the next chapter, its text to arrive over SSE."""
     context = _chapter_context(services, adventure, number)
     context["sse_url"] = f"/adventures/{adventure.id}/chapters/{number}/stream"
+    generation = services.writer.running(adventure.id, number)
+    context["waiting"] = generation is not None and services.writer.capacity.is_waiting(generation)
     return await services.pages.render("_chapter.html", **context)
