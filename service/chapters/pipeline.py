@@ -12,7 +12,7 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 
 from service.domain.choices import fallback_choices, sensible_choices, split_choices
-from service.domain.fidelity import lesson_additions
+from service.domain.fidelity import Legend, lesson_additions, lesson_legend
 from service.domain.lessons import shuffled_answers
 from service.domain.paragraphs import to_paragraphs
 from service.domain.story import ChapterType
@@ -37,7 +37,7 @@ class FinishedChapter:
     quality: dict = field(default_factory=dict)
     first_token_seconds: float | None = None
     # What the choices answer: a LESSON chapter's buttons answer its bank question.
-    legend: str | None = None
+    legend: Legend | None = None
 
     @property
     def text(self) -> str:
@@ -74,7 +74,7 @@ async def finish_chapter(brief: ChapterBrief, visible: VisibleText, model: Model
                "lesson_added": bool(lesson_added), "stream_seconds": stats.stream_seconds,
                "stopped": visible.guard.reason}
     choices, quality["choices"] = await _choices(brief, visible.raw, kept, model, rng, repair_timeout)
-    legend = brief.question.question if brief.type is ChapterType.LESSON and brief.question else None
+    legend = lesson_legend(brief.type, brief.question, kept)
     return FinishedChapter(streamed + added, added, choices, quality, stats.first_token_seconds, legend)
 
 

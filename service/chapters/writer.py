@@ -16,6 +16,7 @@ from service.chapters.capacity import ChapterCapacity
 from service.chapters.events import EventLog
 from service.chapters.pipeline import Chunk, FinishedChapter, write_chapter
 from service.config import Settings
+from service.domain.fidelity import Legend
 from service.domain.story import Catalog
 from service.llm.client import ModelClient, ModelStreamBroken, ModelUnavailable, StreamStats
 from service.store.adventures import AdventureStore, StorySoFar
@@ -28,7 +29,7 @@ DEFERRED_JOBS = ["summary", "characters"]
 class ChapterRenderer(Protocol):
     def chunk(self, text: str) -> str: ...
     async def chapter(self, paragraphs: list[str]) -> str: ...
-    async def choices(self, adventure_id: str, number: int, choices: list[str], legend: str | None) -> str: ...
+    async def choices(self, adventure_id: str, number: int, choices: list[str], legend: Legend | None) -> str: ...
     async def error(self, adventure_id: str, number: int, message: str) -> str: ...
 
 

@@ -1,8 +1,10 @@
-"""Lesson fidelity after the stream: what a finished LESSON or REFLECT chapter must add so
-that the bank's question is asked word for word and its explanation is given in substance.
-Additions only ever follow the streamed text; nothing the player saw is rewritten.
+"""Lesson fidelity after the stream: a LESSON chapter's bank question is shown word for word
+exactly once, as the legend over its answers, and a REFLECT chapter gives the explanation
+in substance. Additions only ever follow the streamed text; nothing the player saw is rewritten.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import regex
 
@@ -39,12 +41,29 @@ def explains(text: str, explanation: str) -> bool:
     return len(wanted & key_words(text)) / len(wanted) >= EXPLANATION_COVERAGE
 
 
+@dataclass(frozen=True)
+class Legend:
+    """What the answer buttons' group is called. A screen reader meets the question there,
+    with its answers; when the story already asks it word for word, sighted readers have
+    just read it, so the legend is not shown a second time (`shown` False: for screen
+    readers only)."""
+
+    text: str
+    shown: bool = True
+
+
+def lesson_legend(kind: ChapterType, question: LessonQuestion | None, text: str) -> Legend | None:
+    """The legend of a LESSON chapter's answers: its bank question, shown unless `text` asks it."""
+    if kind is not ChapterType.LESSON or question is None:
+        return None
+    return Legend(question.question, shown=not asks_verbatim(text, question.question))
+
+
 def lesson_additions(kind: ChapterType, question: LessonQuestion | None, text: str) -> list[str]:
-    """Paragraphs to append to the finished chapter (empty when it already does its job)."""
+    """Paragraphs to append to the finished chapter (empty when it already does its job).
+    A LESSON chapter gets none: its question is the legend of its answers (lesson_legend)."""
     if question is None:
         return []
-    if kind is ChapterType.LESSON and not asks_verbatim(text, question.question):
-        return [question.question]
     if kind is ChapterType.REFLECT and not explains(text, question.explanation):
         return [f"Thinking back: {question.question} The answer is {question.correct_answer}. "
                 f"{question.explanation}"]
