@@ -13,7 +13,7 @@ from service.store.adventures import AdventureStore
 from service.store.db import create_engine, migrate_async, session_factory
 from service.store.jobs import JobQueue
 from service.store.models import Adventure, Answer
-from tests.test_postgres import ADMIN_URL, postgres_url  # noqa: F401  (a fixture)
+from tests.test_postgres import ADMIN_URL, NO_SERVER, postgres_url  # noqa: F401  (a fixture)
 
 FLOOD = 40
 
@@ -23,7 +23,7 @@ def queue_database(request, database_url) -> str:
     if request.param == "sqlite":
         return database_url
     if not ADMIN_URL:
-        pytest.skip("no PostgreSQL server named by TEST_POSTGRES_URL (see tests/test_postgres.py)")
+        pytest.skip(NO_SERVER)
     return request.getfixturevalue("postgres_url")
 
 

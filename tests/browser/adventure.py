@@ -1,6 +1,7 @@
 """What the browser tests do on Lanternpath's pages, named the way a player would say it."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
@@ -8,7 +9,8 @@ from playwright.sync_api import Page, expect
 from service.web.render import DEFAULT_LEGEND
 from tests.support import player
 
-CHROMIUM = Path("/usr/bin/chromium")
+# Debian's package; CHROMIUM_PATH names another build of Chromium.
+CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 AXE_SCRIPT = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 WORLD, TOPIC = "Brinelight", "The Solar System"
 
