@@ -64,3 +64,21 @@ def test_when_a_page_loads_then_it_links_its_icon_and_sets_htmx_up_for_the_polic
     assert '<link rel="icon" href="/favicon.ico"' in html
     assert '"includeIndicatorStyles": false' in html and '"allowEval": false' in html
     assert "<style" not in html and " style=" not in html and "<script>" not in html
+
+
+def test_when_something_unexpected_fails_then_the_500_page_carries_the_headers_and_the_game_goes_on(
+    client, server, monkeypatch
+):
+    page = player.read_chapter(client, player.start(client, WORLD, TOPIC))
+
+    async def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(server.app.state.services.store, "story_so_far", broken)
+    failed = client.post(page.action, data={"choice": page.choices[0]})
+    monkeypatch.undo()
+
+    assert failed.status_code == 500 and "Your adventure is safe" in failed.text
+    assert "frame-ancestors 'none'" in failed.headers["content-security-policy"]
+    assert failed.headers["cache-control"] == "no-store" and failed.headers["x-content-type-options"] == "nosniff"
+    assert client.post(page.action, data={"choice": page.choices[0]}).status_code == 303

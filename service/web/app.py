@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from service.chapters.capacity import ChapterCapacity
@@ -34,7 +35,7 @@ from service.store.db import create_engine, migrate_async, session_factory
 from service.store.jobs import JobQueue
 from service.store.secrets import server_secret
 from service.web.guards import BodyTooLarge, RequestGuards
-from service.web.headers import SecurityHeaders, add_security_headers
+from service.web.headers import SecurityHeaders
 from service.web.owner import OwnerCookies
 from service.web.render import Pages
 from service.web.start_limit import StartLimit, TooManyStarts
@@ -107,7 +108,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     favicon = settings.static_dir / "favicon.ico"
     # Outermost first: the client's address is known before anything else runs, and refusals
     # by the guards carry the security headers too.
-    middleware = [Middleware(SecurityHeaders), Middleware(RequestGuards, max_body_bytes=settings.max_body_bytes)]
+    middleware = [Middleware(SecurityHeaders), Middleware(ServerErrors),
+                  Middleware(RequestGuards, max_body_bytes=settings.max_body_bytes)]
     if settings.forwarded_allow_ips:
         middleware.insert(0, Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips))
     return Starlette(
@@ -115,7 +117,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 Route("/favicon.ico", lambda request: FileResponse(favicon, headers=_A_DAY))],
         middleware=middleware,
         exception_handlers={GameError: _game_error, HTTPException: _http_error, BodyTooLarge: _too_large,
-                            TooManyStarts: _too_many_starts, Exception: _server_error},
+                            TooManyStarts: _too_many_starts},
         lifespan=lifespan,
     )
 
@@ -155,9 +157,30 @@ async def _too_many_starts(request: Request, exc: TooManyStarts) -> HTMLResponse
     return response
 
 
-async def _server_error(request: Request, exc: Exception) -> HTMLResponse:
-    # Answered outside every middleware (Starlette's last resort), so the headers come here.
-    response = await _error_page(request, 500, "Something went wrong on our side. Your adventure is safe: "
-                                               "please try again in a moment.")
-    add_security_headers(response.headers, request.url.path)
-    return response
+class ServerErrors:
+    """An unexpected error is logged here and answers an error page like any other (with the
+    security headers): it never reaches the server, which would drop the connection."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception:
+            if started:  # a stream already under way: the server ends it
+                raise
+            log.exception("%s %s failed", scope["method"], scope["path"])
+            response = await _error_page(Request(scope), 500, "Something went wrong on our side. Your adventure "
+                                                              "is safe: please try again in a moment.")
+            await response(scope, receive, send)
