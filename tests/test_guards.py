@@ -118,7 +118,8 @@ BAD_INPUTS = [
     ("a chapter number past any integer", lambda c, a: c.get(a.url.replace("/chapters/1", f"/chapters/{10**30}")),
      404, "does not exist"),
     ("a choice for a chapter number past any integer", lambda c, a: c.post(
-        a.action.replace("/chapters/1/", f"/chapters/{10**30}/"), data={"choice": a.choices[0]}), 404, "does not exist"),
+        a.action.replace("/chapters/1/", f"/chapters/{10**30}/"), data={"choice": a.choices[0]}), 404,
+     "does not exist"),
     ("a stream of a chapter number past any integer", lambda c, a: c.get(
         a.url.replace("/chapters/1", f"/chapters/{10**30}") + "/stream"), 404, "does not exist"),
     ("an oversized body", lambda c, a: c.post(a.action, data={"choice": "x" * 40_000}), 413, "too large"),
@@ -158,7 +159,8 @@ def test_when_a_chapter_of_the_plan_is_not_reached_yet_then_404_keeps_saying_so(
     response = client.get(adventure.url.replace("/chapters/1", "/chapters/7"))
 
     assert response.status_code == 404
-    assert "Chapter 7 of this adventure has not been reached yet" in BeautifulSoup(response.text, "html.parser").get_text()
+    text = BeautifulSoup(response.text, "html.parser").get_text()
+    assert "Chapter 7 of this adventure has not been reached yet" in text
 
 
 def test_when_a_chapter_already_answered_gets_another_choice_then_it_answers_409(client, adventure):

@@ -42,7 +42,8 @@ def test_when_the_tests_import_a_package_then_the_readme_test_command_installs_i
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
     # What `pip install -e '.[local,test]'` installs by name.
-    declared = {canonicalize_name(Requirement(r).name) for r in project["dependencies"] + extras["local"] + extras["test"]}
+    requirements = project["dependencies"] + extras["local"] + extras["test"]
+    declared = {canonicalize_name(Requirement(r).name) for r in requirements}
     distributions = packages_distributions()
     missing = {}
     for module in _imported_by_tests() - set(sys.stdlib_module_names) - {"service", "tests", "benchmarks"}:

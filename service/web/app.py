@@ -12,17 +12,14 @@ import sys
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse
+from starlette.responses import FileResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from service.chapters.capacity import ChapterCapacity
-from service.chapters.game import Game, GameError
+from service.chapters.game import Game
 from service.chapters.writer import ChapterWriter
 from service.config import Settings
 from service.content.loader import load_catalog
@@ -34,11 +31,12 @@ from service.store.adventures import AdventureStore
 from service.store.db import create_engine, migrate_async, session_factory
 from service.store.jobs import JobQueue
 from service.store.secrets import server_secret
-from service.web.guards import BodyTooLarge, RequestGuards
+from service.web.errors import EXCEPTION_HANDLERS, ServerErrors
+from service.web.guards import RequestGuards
 from service.web.headers import SecurityHeaders
 from service.web.owner import OwnerCookies
 from service.web.render import Pages
-from service.web.start_limit import StartLimit, TooManyStarts
+from service.web.start_limit import StartLimit
 from service.web.views import ROUTES
 
 log = logging.getLogger(__name__)
@@ -116,71 +114,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[*ROUTES, Mount("/static", StaticFiles(directory=settings.static_dir), name="static"),
                 Route("/favicon.ico", lambda request: FileResponse(favicon, headers=_A_DAY))],
         middleware=middleware,
-        exception_handlers={GameError: _game_error, HTTPException: _http_error, BodyTooLarge: _too_large,
-                            TooManyStarts: _too_many_starts},
+        exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
 
 
 _A_DAY = {"Cache-Control": "public, max-age=86400"}
-
-
-_HEADINGS = {400: "That did not work", 403: "Not allowed", 404: "Not found", 405: "Not allowed",
-             409: "Already moved on", 413: "Too large", 429: "Please wait a moment"}
-
-
-async def _error_page(request: Request, status: int, message: str) -> HTMLResponse:
-    html = await request.app.state.services.pages.render(
-        "error.html", status=status, heading=_HEADINGS.get(status, "Something went wrong"), message=message
-    )
-    return HTMLResponse(html, status_code=status)
-
-
-async def _game_error(request: Request, exc: GameError) -> HTMLResponse:
-    return await _error_page(request, exc.status, exc.message)
-
-
-async def _http_error(request: Request, exc: HTTPException) -> HTMLResponse:
-    message = {404: "There is nothing at this address.", 405: "This address does not accept that kind of request."}
-    return await _error_page(request, exc.status_code, message.get(exc.status_code, str(exc.detail)))
-
-
-async def _too_large(request: Request, exc: BodyTooLarge) -> HTMLResponse:
-    return await _error_page(request, 413, "The request is too large.")
-
-
-async def _too_many_starts(request: Request, exc: TooManyStarts) -> HTMLResponse:
-    response = await _error_page(
-        request, 429, f"Many adventures were started from your network just now. Please wait {exc.retry_after} "
-                      "seconds, then start yours. Adventures already under way go on as before.")
-    response.headers["Retry-After"] = str(exc.retry_after)
-    return response
-
-
-class ServerErrors:
-    """An unexpected error is logged here and answers an error page like any other (with the
-    security headers): it never reaches the server, which would drop the connection."""
-
-    def __init__(self, app: ASGIApp):
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def watched(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, watched)
-        except Exception:
-            if started:  # a stream already under way: the server ends it
-                raise
-            log.exception("%s %s failed", scope["method"], scope["path"])
-            response = await _error_page(Request(scope), 500, "Something went wrong on our side. Your adventure "
-                                                              "is safe: please try again in a moment.")
-            await response(scope, receive, send)

@@ -36,15 +36,24 @@ def add_security_headers(headers: MutableHeaders, path: str) -> None:
         headers.setdefault("cache-control", "no-store")
 
 
-class SecurityHeaders:
+class HttpMiddleware:
+    """Plain ASGI middleware for HTTP requests; everything else (lifespan) passes straight on."""
+
     def __init__(self, app: ASGIApp):
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] == "http":
+            await self.http(scope, receive, send)
+        else:
             await self.app(scope, receive, send)
-            return
 
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class SecurityHeaders(HttpMiddleware):
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 add_security_headers(MutableHeaders(scope=message), scope["path"])

@@ -11,7 +11,8 @@ from tests.browser.adventure import choose_first, start
 VIOLATIONS = """
 window.violations = [];
 document.addEventListener("securitypolicyviolation", (e) => {
-  window.violations.push(`${e.violatedDirective} blocked ${e.blockedURI || "inline"} at ${e.sourceFile}:${e.lineNumber}`);
+  const where = `${e.sourceFile}:${e.lineNumber}`;
+  window.violations.push(`${e.violatedDirective} blocked ${e.blockedURI || "inline"} at ${where}`);
 });
 """
 
