@@ -38,8 +38,10 @@ def main(argv: list[str] | None = None) -> None:
             app = create_app(settings)
         except ContentError as exc:
             raise SystemExit(f"Cannot start: broken content file: {exc}") from None
+        # proxy_headers=False: uvicorn would believe X-Forwarded-For from 127.0.0.1; the app
+        # believes only the proxies named in FORWARDED_ALLOW_IPS (service/web/app.py).
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
-                    timeout_graceful_shutdown=5)
+                    timeout_graceful_shutdown=5, proxy_headers=False)
     elif args.command == "migrate":
         from service.store.db import migrate
 

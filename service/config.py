@@ -7,7 +7,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_MODEL = "lanternpath-local/smollm2"
@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     screen_stream: bool = True
     # Small models repeat the prompt back at low temperatures.
     chapter_temperature: float = Field(default=0.8, ge=0, le=2)
+    # Chapters written at once; the others wait their turn. Unset: 1 for the embedded model
+    # (its one worker writes one chapter at a time anyway), 100 otherwise (on two cores the
+    # server's own work saturates a core near 200 streams). 0: no cap.
+    max_concurrent_chapters: int | None = Field(default=None, ge=0)
     helper_max_tokens: int = Field(default=300, ge=20)
     # Unset: 20 s, or 90 s for the embedded model, whose single worker serves one chapter
     # at a time, so a second player's first token waits for the first player's chapter.
@@ -58,9 +62,20 @@ class Settings(BaseSettings):
     job_timeout: float = Field(default=120.0, gt=0)
     job_attempts: int = Field(default=3, ge=1)
     job_backoff_seconds: float = Field(default=2.0, gt=0)
-    # How long the summary page waits for missing summaries before it shows what it has.
-    summary_wait_seconds: float = Field(default=20.0, ge=0)
     # Requests.
+    # Adventures one client address may start at once, and the seconds after which it may
+    # start one more (a leaky bucket). 0 turns the limit off.
+    start_limit_burst: int = Field(default=60, ge=0)
+    # One start a second after the burst: a flood is refused, and a client that waited out a
+    # Retry-After is never kept waiting long.
+    start_limit_seconds: float = Field(default=1.0, gt=0)
+    # Proxies (comma-separated addresses or networks, "*" for any) whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed: the client address and scheme come from them. Unset:
+    # none, every request's address is its connection's.
+    forwarded_allow_ips: str = ""
+    # Signs the owner cookie. Unset: a key made once and kept in the database, shared by
+    # every process on it and kept across restarts.
+    secret_key: SecretStr | None = None
     max_body_bytes: int = Field(default=16 * 1024, ge=1024)
     generation_keep_seconds: float = Field(default=600.0, ge=0)
 
@@ -87,6 +102,12 @@ class Settings(BaseSettings):
         if self.prompt_context_chars is not None:
             return self.prompt_context_chars
         return 1200 if self.uses_local_model else 3300
+
+    @property
+    def chapter_capacity(self) -> int:
+        if self.max_concurrent_chapters is not None:
+            return self.max_concurrent_chapters
+        return 1 if self.uses_local_model else 100
 
     @property
     def uses_local_model(self) -> bool:

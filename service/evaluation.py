@@ -56,9 +56,8 @@ class Report:
                 sum(c.quality["choices"] in ("model", "repaired") for c in chosen), len(chosen))),
             ("choices from the fallback", _share(sum(c.quality["choices"] == "fallback" for c in chosen), len(chosen))),
             ("paragraphs per chapter (mean)", _mean([c.quality.get("paragraphs", 0) for c in self.chapters])),
-            ("lesson questions verbatim unaided", _share(
-                sum(not c.quality.get("lesson_added") for c in lessons), len(lessons))),
-            ("lesson questions verbatim after repair", _share(
+            # Unasked ones show as the legend over their answers (domain/fidelity.py).
+            ("lesson questions asked word for word in the story", _share(
                 sum(_normal(c.question) in _normal(c.text) for c in lessons), len(lessons))),
             ("repetition or length stops", str(sum(bool(c.quality.get("stopped")) for c in self.chapters))),
             ("time to first token, median (s)", _mean(ttft, statistics.median)),

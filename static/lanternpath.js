@@ -9,7 +9,7 @@
   document.addEventListener("htmx:afterSwap", function (event) {
     var chapter = event.target;
     if (chapter.id !== "chapter") return;
-    say("Writing chapter " + chapter.dataset.number + "…");
+    say(byId("chapter-waiting") ? "Waiting for a storyteller…" : "Writing chapter " + chapter.dataset.number + "…");
     document.title = chapter.dataset.title;
   });
 
@@ -23,6 +23,11 @@
 
   document.addEventListener("htmx:sseMessage", function (event) {
     var kind = event.detail.type, chapter = byId("chapter"), heading = byId("chapter-heading");
+    var waiting = byId("chapter-waiting");
+    if (waiting && chapter) {  // a storyteller took the chapter: its first text (or its end) came
+      waiting.remove();
+      if (kind === "chunk" || kind === "replace-content") say("Writing chapter " + chapter.dataset.number + "…");
+    }
     if ((kind !== "choices" && kind !== "chapter-error") || !chapter || !heading) return;
     byId("chapter-text").setAttribute("aria-busy", "false");
     say(kind === "choices" ? "Chapter " + chapter.dataset.number + " is ready." : "");

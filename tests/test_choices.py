@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from service.domain.choices import (
     BLOCK_START,
     ChoiceBlockFilter,
+    block_start,
     fallback_choices,
     split_choices,
     valid_choices,
@@ -59,14 +60,14 @@ def _stream(chunks):
 
 
 def _expected(text):
-    match = BLOCK_START.search(text)
-    return text if match is None else text[:match.start()]
+    start = block_start(text)
+    return text if start is None else text[:start]
 
 
 @given(story_texts, st.sampled_from(BLOCKS_WITH_SEPARATORS), st.lists(st.integers(0, 400), max_size=25))
 def test_when_reply_split_anywhere_then_output_is_exactly_text_before_block(story, block_sep, cuts):
     block, sep = block_sep
-    assume(BLOCK_START.search(story + sep) is None)
+    assume(block_start(story + sep) is None)
     reply = story + sep + block
     out, filt = _stream(_chunks(reply, cuts))
     assert out == story + sep
@@ -87,7 +88,7 @@ def test_when_text_fed_char_by_char_then_output_matches_reference(text):
 
 @given(story_texts, st.lists(st.integers(0, 400), max_size=25))
 def test_when_reply_has_no_block_then_everything_is_emitted(story, cuts):
-    assume(BLOCK_START.search(story) is None)
+    assume(block_start(story) is None)
     out, filt = _stream(_chunks(story, cuts))
     assert out == story and not filt.has_block
 
@@ -148,6 +149,41 @@ def test_when_ordinary_sentence_then_no_block_start(line):
     assert BLOCK_START.search(f"Story. {line} More.") is None
 
 
+LOOK_ALIKES = [
+    "Mira thought hard about her [choice] for a while.",
+    "Mira thought hard about her <choice> for a while.",
+    "Mira thought hard about her [CHOICES] and smiled.",
+    "The sign said <choices> in big letters, and [choice] below it.",
+    "She wrote [choice] A on the map, then [choices]: none.",
+]
+
+
+@pytest.mark.parametrize("text", LOOK_ALIKES)
+def test_when_a_choice_tag_look_alike_sits_inside_a_sentence_then_the_chapter_is_not_cut_there(text):
+    reply = f"The sea was calm.\n\n{text} Then the boat drifted home.\n\n"
+    for chunks in ([reply], list(reply), [reply[:37], reply[37:41], reply[41:]]):
+        out, filt = _stream(chunks)
+        assert out == reply and not filt.has_block, f"the chapter was cut to {out!r}"
+    assert split_choices(reply + "<CHOICES>\nChoice A: Go\nChoice B: Stay\nChoice C: Sing\n</CHOICES>") == (
+        reply.rstrip(), ["Go", "Stay", "Sing"])
+
+
+@pytest.mark.parametrize("text", LOOK_ALIKES)
+def test_when_a_look_alike_is_followed_by_a_real_block_then_nothing_of_the_block_streams(text):
+    story = f"The sea was calm. {text}\n"
+    reply = story + "<choice>\nChoice A: Go\nChoice B: Stay\nChoice C: Sing"
+    for chunks in ([reply], list(reply)):
+        out, filt = _stream(chunks)
+        assert out == story and filt.has_block
+
+
+@pytest.mark.parametrize("ending", ["<CHOICES>", "[CHOICES]  ", "<choices>\n", " [choice]"])
+def test_when_a_reply_ends_right_after_a_tag_then_the_tag_is_not_shown(ending):
+    out, filt = _stream(list("The end." + ending))
+    assert out.rstrip() == "The end." and filt.has_block
+    assert split_choices("The end." + ending) == ("The end.", [])
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -158,7 +194,16 @@ def test_when_ordinary_sentence_then_no_block_start(line):
     ],
 )
 def test_when_block_variant_present_then_block_start_found(text):
-    assert BLOCK_START.search(text) is not None
+    assert block_start(text) is not None
+
+
+@pytest.mark.parametrize("text", ["x <CHOICES>\n", "x [choices] Choice A: go", "x\n<choices>Go", "[Choice]\n",
+                                  "x </choices>\n", "x <CHOICES> **Choice 1.** go"])
+def test_when_a_tag_has_the_shape_of_a_block_then_it_starts_one_in_any_prefix_that_holds_it(text):
+    match = BLOCK_START.search(text)
+    assert match is not None
+    assert all(BLOCK_START.search(text[:end] + more) is not None
+               for end in range(match.end(), len(text) + 1) for more in ("", " and more", "\nmore"))
 
 
 # --- split_choices / valid_choices ------------------------------------------------------------

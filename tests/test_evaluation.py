@@ -12,7 +12,7 @@ async def test_when_one_adventure_is_evaluated_then_the_report_counts_its_ten_ch
     assert rows["chapters written"] == "10"
     assert rows["choices valid unaided"].startswith("0/")
     assert rows["choices valid after repair call"].endswith("(100 %)")
-    assert rows["lesson questions verbatim after repair"] == "3/3 (100 %)"
+    assert rows["lesson questions asked word for word in the story"] == "3/3 (100 %)"
     assert "| measure | value |" in report.markdown()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.domain.fidelity import asks_verbatim, is_lesson_check, lesson_additions, lesson_check
+from service.domain.fidelity import Legend, asks_verbatim, is_lesson_check, lesson_check, lesson_legend
 from service.domain.story import ChapterType, LessonQuestion
 
 QUESTION = LessonQuestion(
@@ -19,17 +19,17 @@ QUESTION = LessonQuestion(
     "Mira knelt. Which part of a plant takes in water from the soil?",
     "Mira asked:   which part of a PLANT takes in water\nfrom the soil?",
 ])
-def test_when_a_lesson_asks_the_question_then_nothing_is_added(text):
+def test_when_a_lesson_asks_the_question_then_nothing_is_added_and_its_legend_is_for_screen_readers_only(text):
     assert asks_verbatim(text, QUESTION.question)
-    assert lesson_additions(ChapterType.LESSON, QUESTION, text) == []
+    assert lesson_legend(ChapterType.LESSON, QUESTION, text) == Legend(QUESTION.question, shown=False)
 
 
 @pytest.mark.parametrize("text", [
     "Mira knelt by the garden and wondered about plants.",
     "Mira asked which bit of a plant drinks water from the ground?",
 ])
-def test_when_a_lesson_omits_or_paraphrases_the_question_then_it_ends_with_it_verbatim(text):
-    assert lesson_additions(ChapterType.LESSON, QUESTION, text) == [QUESTION.question]
+def test_when_a_lesson_omits_or_paraphrases_the_question_then_only_its_legend_shows_it(text):
+    assert lesson_legend(ChapterType.LESSON, QUESTION, text) == Legend(QUESTION.question, shown=True)
 
 
 @pytest.mark.parametrize("answer, correct", [("The roots", True), ("The leaves", False)])
@@ -42,5 +42,5 @@ def test_when_the_reader_answers_then_the_feedback_gives_the_bank_verdict_right_
 
 
 @pytest.mark.parametrize("kind", [ChapterType.STORY, ChapterType.REFLECT, ChapterType.CONCLUSION])
-def test_when_a_chapter_has_no_lesson_then_nothing_is_added(kind):
-    assert lesson_additions(kind, QUESTION, "Anything.") == []
+def test_when_a_chapter_has_no_lesson_then_its_choices_have_no_question_legend(kind):
+    assert lesson_legend(kind, QUESTION, "Anything.") is None

@@ -32,7 +32,7 @@ def _jobs(database_url: str) -> list[tuple]:
 
 @pytest.fixture
 def settings(scripted_model, database_url) -> Settings:
-    return scripted_settings(scripted_model, database_url, job_backoff_seconds=0.2, summary_wait_seconds=0.5)
+    return scripted_settings(scripted_model, database_url, job_backoff_seconds=0.2)
 
 
 def test_when_helper_calls_are_slow_then_jobs_start_only_after_close_and_all_finish(
@@ -72,7 +72,7 @@ def test_when_the_helper_fails_twice_then_the_summary_is_still_written(client, s
     assert attempts == 4, f"{attempts} attempts for two failures and two successful jobs"
 
 
-def test_when_the_helper_always_fails_then_the_job_fails_and_the_summary_page_retries_it(
+def test_when_the_helper_always_fails_then_the_job_fails_and_a_get_of_the_summary_page_never_retries_it(
     client, scripted_model, database_url
 ):
     scripted_model.script.update(fail_status=500, fault_scope="helper")
@@ -83,12 +83,11 @@ def test_when_the_helper_always_fails_then_the_job_fails_and_the_summary_page_re
 
     scripted_model.script.update(fail_status=None)
     summary_url = page.url.rsplit("/chapters/", 1)[0] + "/summary"
-    assert client.get(summary_url).status_code == 200
-
-    wait_until(lambda: [j[2] for j in _jobs(database_url) if j[0] == "summary"] == ["done"], 10,
-               "asking for the summary page did not retry the failed summary")
-    title = rows(database_url, "SELECT title FROM summaries WHERE chapter_number = 1")[0][0]
-    assert title in client.get(summary_url).text
+    for _ in range(3):
+        assert client.get(summary_url).status_code == 200
+        assert client.head(summary_url).status_code == 200
+    assert [(j[2], j[3]) for j in _jobs(database_url) if j[0] == "summary"] == [("failed", 3)], \
+        "reading the summary page changed the failed job"
 
 
 async def test_when_a_summary_job_runs_twice_then_one_summary_is_left(scripted_model, database_url):
@@ -148,9 +147,7 @@ def test_when_summaries_are_still_being_written_then_the_summary_page_fills_them
     assert title in item.get_text() and not item.has_attr("sse-swap")
 
 
-def test_when_a_summary_fails_even_when_the_page_asks_then_the_page_offers_a_retry(
-    server, scripted_model, database_url
-):
+def test_when_a_summary_failed_then_the_page_offers_a_retry_that_is_a_post(server, scripted_model, database_url):
     from bs4 import BeautifulSoup
 
     scripted_model.script.update(fail_status=500, fault_scope="helper")
@@ -160,13 +157,41 @@ def test_when_a_summary_fails_even_when_the_page_asks_then_the_page_offers_a_ret
                    "the summary job never failed")
         summary_url = page.url.rsplit("/chapters/", 1)[0] + "/summary"
         soup = BeautifulSoup(client.get(summary_url).text, "html.parser")
-        retry = soup.select_one('[data-chapter="1"] form[action$="/summary/retry"]')
-        assert retry is not None, "a summary that failed twice offers no retry"
+        retry = soup.select_one('[data-chapter="1"] form[method="post"][action$="/summary/retry"]')
+        assert retry is not None and retry.select_one("button[type=submit]"), "a failed summary offers no retry"
+        assert client.get(retry["action"]).status_code == 405, "a GET could retry the summaries"
 
         scripted_model.script.update(fail_status=None)
         moved = client.post(retry["action"])
-        assert moved.status_code == 303
-        text = client.get(moved.headers["location"]).text
+        assert moved.status_code == 303 and moved.headers["location"] == summary_url
+        wait_until(lambda: rows(database_url, "SELECT count(*) FROM summaries")[0][0] == 1, 10,
+                   "the retried summary was never written")
+        text = client.get(summary_url).text
 
     title = rows(database_url, "SELECT title FROM summaries WHERE chapter_number = 1")[0][0]
     assert title in text
+
+
+def test_when_summaries_are_still_being_written_then_the_summary_page_answers_at_once_with_a_refresh_link(
+    server, scripted_model, database_url
+):
+    from bs4 import BeautifulSoup
+
+    # Every helper call hangs until the test ends: the summaries stay unwritten.
+    scripted_model.script.update(stall_before_first=True, fault_scope="helper")
+    with httpx.Client(base_url=server.base_url, timeout=30) as client:
+        page = player.read_chapter(client, player.start(client, WORLD, TOPIC))
+        summary_url = page.url.rsplit("/chapters/", 1)[0] + "/summary"
+        wait_until(lambda: [j[2] for j in _jobs(database_url)].count("running") >= 1, 10, "no job started")
+        # A page that waited for its summaries took up to 20 s: 5 s is ample for one that does not.
+        response = client.get(summary_url, timeout=5)
+        head = client.head(summary_url, timeout=5)
+
+    soup = BeautifulSoup(response.text, "html.parser")
+    item = soup.select_one('[data-chapter="1"]')
+    assert response.status_code == 200 and head.status_code == 200
+    assert "being written" in item.get_text() and item.select_one("h3").get_text(strip=True)
+    refresh = soup.find("a", string="Refresh")
+    assert refresh is not None and refresh["href"] == summary_url
+    assert soup.select_one('meta[http-equiv="refresh" i]') is None and "refresh" not in response.headers
+    assert soup.select_one("[hx-ext~=sse][sse-connect]") is not None

@@ -25,7 +25,10 @@ from tests.test_play import play_without_javascript
 ADMIN_URL = os.environ.get("TEST_POSTGRES_URL")
 if not ADMIN_URL and os.environ.get("REQUIRE_POSTGRES") == "1":
     raise RuntimeError("REQUIRE_POSTGRES=1 but TEST_POSTGRES_URL is not set")
-pytestmark = pytest.mark.skipif(not ADMIN_URL, reason="no PostgreSQL server named by TEST_POSTGRES_URL")
+NO_SERVER = ("PostgreSQL tests skipped: no server named by TEST_POSTGRES_URL. Set it to "
+             "postgresql+asyncpg://USER:PASSWORD@127.0.0.1:5432/postgres for a user that may create databases "
+             "(Debian: apt-get install -y postgresql; .ci/run shows the whole set-up)")
+pytestmark = pytest.mark.skipif(not ADMIN_URL, reason=NO_SERVER)
 
 
 def _plain(url: str) -> str:

@@ -58,21 +58,42 @@ def test_when_the_model_loops_then_the_loop_never_reaches_the_page(client, scrip
     assert quality["stopped"] == "repeated sentence"
 
 
-def test_when_a_lesson_chapter_paraphrases_its_question_then_the_chapter_ends_with_it_verbatim(
-    client, scripted_model
-):
-    url = player.start(client, WORLD, TOPIC)
-    page = player.read_chapter(client, url)
-    scripted_model.script.reply_override = "Mira asked you something about the body, but nobody heard it."
+def _to_first_lesson(client, scripted_model, reply: str) -> player.SseResult:
+    page = player.read_chapter(client, player.start(client, WORLD, TOPIC))
+    scripted_model.script.reply_override = reply
     while True:
         result = player.read_sse(client, player.choose_htmx(client, page.action, page.choices[0]))
         action, choices = player.choices_from_html(result.data("choices"))
         legend = BeautifulSoup(result.data("choices"), "html.parser").select_one("legend")
-        question = legend.get_text() if legend is not None else ""
-        if legend is not None and question != DEFAULT_LEGEND:
-            break
+        if legend is not None and legend.get_text() != DEFAULT_LEGEND:
+            return result
         page = player.ChapterPage(page.url, "", choices, action, None, "")
-    assert _final_paragraphs(result)[-1] == question
+
+
+def _question_shown(result: player.SseResult) -> tuple[str, list[str], bool]:
+    """The lesson question, every place it shows, and whether its legend is for screen readers only."""
+    legend = BeautifulSoup(result.data("choices"), "html.parser").select_one("fieldset > legend")
+    question = legend.get_text()
+    places = [p for p in _final_paragraphs(result) if question in p]
+    return question, places, "visually-hidden" in (legend.get("class") or [])
+
+
+def test_when_a_lesson_chapter_paraphrases_its_question_then_it_shows_once_as_the_legend_of_its_answers(
+    client, scripted_model
+):
+    result = _to_first_lesson(client, scripted_model, "Mira asked you something about the body, but nobody heard it.")
+
+    question, in_text, hidden = _question_shown(result)
+    assert in_text == [] and not hidden, "the question is not shown once, over its answers"
+    streamed = html.unescape("".join(e.data for e in result.events if e.event == "chunk"))
+    assert question not in streamed
+
+
+def test_when_a_lesson_chapter_asks_its_question_then_its_legend_is_for_screen_readers_only(client, scripted_model):
+    result = _to_first_lesson(client, scripted_model, None)  # the scripted model asks it word for word
+
+    question, in_text, hidden = _question_shown(result)
+    assert len(in_text) == 1 and in_text[0].endswith(question) and hidden
 
 
 def test_when_choices_are_missing_and_the_repair_fails_then_fallback_choices_are_offered(
@@ -86,3 +107,17 @@ def test_when_choices_are_missing_and_the_repair_fails_then_fallback_choices_are
     if chapter_type in ("STORY", "REFLECT"):
         quality = json.loads(rows(database_url, "SELECT quality FROM chapters WHERE number = 2")[0][0])
         assert quality["choices"] == "fallback"
+
+
+def test_when_a_chapter_says_choice_in_brackets_then_it_is_kept_whole_and_its_real_block_is_hidden(
+    client, scripted_model
+):
+    story = ("Mira thought hard about her [choice] for a while. Then she weighed her <choice> again, "
+             "smiled, and walked on toward the lighthouse where the keeper was waiting with tea.")
+    result = _chapter_two(client, scripted_model, reply_override=story + "\n\n<CHOICES>\nChoice A: Go on\n"
+                          "Choice B: Turn back\nChoice C: Wait here\n</CHOICES>")
+
+    streamed = html.unescape("".join(e.data for e in result.events if e.event == "chunk"))
+    # A LESSON chapter may add its question after the story: the story itself is whole.
+    assert " ".join(_final_paragraphs(result)).startswith(story)
+    assert streamed.strip() == story, f"the chapter streamed {streamed!r}"

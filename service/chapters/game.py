@@ -179,7 +179,8 @@ def _check_in_plan(number: int) -> None:
     # Checked before any read: a number past the plan is no chapter, and one past the
     # database's integers must not reach it.
     if not 1 <= number <= CHAPTER_COUNT:
-        _not_reached(number)
+        raise GameError(404, f"There is no chapter {number}: an adventure has chapters 1 to {CHAPTER_COUNT}, "
+                             "so that chapter does not exist.")
 
 
 def _reached(chapter: Chapter | None, number: int) -> Chapter:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from service.chapters.screening import ChildSafety
 from service.domain.choices import fallback_choices, sensible_choices, split_choices
-from service.domain.fidelity import lesson_additions, lesson_check
+from service.domain.fidelity import Legend, lesson_check, lesson_legend
 from service.domain.lessons import shuffled_answers
 from service.domain.paragraphs import to_paragraphs
 from service.domain.screen import Hit
@@ -39,7 +39,7 @@ class FinishedChapter:
     quality: dict = field(default_factory=dict)
     first_token_seconds: float | None = None
     # What the choices answer: a LESSON chapter's buttons answer its bank question.
-    legend: str | None = None
+    legend: Legend | None = None
     # What the child-safety screen took out of the model's text.
     screened: list[Hit] = field(default_factory=list)
 
@@ -83,14 +83,12 @@ async def finish_chapter(brief: ChapterBrief, visible: VisibleText, model: Model
     added = []
     if not streamed:
         added.append(f"You pause for a moment in {brief.world.settings[0]}, listening and looking around.")
-    lesson_added = lesson_additions(brief.type, brief.question, kept)
-    added.extend(lesson_added)
     quality = {"model": stats.model, "tokens": stats.tokens, "paragraphs": len(streamed) + len(added),
-               "lesson_added": bool(lesson_added), "stream_seconds": stats.stream_seconds,
+               "stream_seconds": stats.stream_seconds,
                "stopped": visible.guard.reason or ("unfit" if visible.screen.stopped else None),
                "screened": visible.screened()}
     choices, quality["choices"] = await _choices(brief, visible.raw, kept, model, safety, rng, repair_timeout)
-    legend = brief.question.question if brief.type is ChapterType.LESSON and brief.question else None
+    legend = lesson_legend(brief.type, brief.question, kept)
     paragraphs = ([opening] if opening else []) + streamed + added
     return FinishedChapter(paragraphs, added, choices, quality, stats.first_token_seconds, legend,
                            visible.screen.hits)

@@ -12,10 +12,12 @@ from collections.abc import Callable
 from typing import Protocol
 
 from service.chapters.briefs import build_brief
+from service.chapters.capacity import ChapterCapacity
 from service.chapters.events import EventLog
 from service.chapters.pipeline import Chunk, FinishedChapter, write_chapter
 from service.chapters.screening import ChildSafety
 from service.config import Settings
+from service.domain.fidelity import Legend
 from service.domain.story import Catalog
 from service.llm.client import ModelClient, ModelStreamBroken, ModelUnavailable, StreamStats
 from service.store.adventures import AdventureStore, StorySoFar
@@ -28,7 +30,7 @@ DEFERRED_JOBS = ["summary", "characters"]
 class ChapterRenderer(Protocol):
     def chunk(self, text: str) -> str: ...
     async def chapter(self, paragraphs: list[str]) -> str: ...
-    async def choices(self, adventure_id: str, number: int, choices: list[str], legend: str | None) -> str: ...
+    async def choices(self, adventure_id: str, number: int, choices: list[str], legend: Legend | None) -> str: ...
     async def error(self, adventure_id: str, number: int, message: str) -> str: ...
 
 
@@ -52,8 +54,9 @@ class Generation:
 
 class ChapterWriter:
     def __init__(self, settings: Settings, store: AdventureStore, catalog: Catalog, model: ModelClient,
-                 safety: ChildSafety, renderer: ChapterRenderer):
+                 safety: ChildSafety, renderer: ChapterRenderer, capacity: ChapterCapacity | None = None):
         self.settings = settings
+        self.capacity = capacity or ChapterCapacity(0)
         self.store = store
         self.catalog = catalog
         self.model = model
@@ -109,7 +112,8 @@ class ChapterWriter:
 
     async def _run(self, generation: Generation) -> None:
         try:
-            await self._write(generation)
+            async with self.capacity.turn(generation):  # past the cap, the chapter waits here
+                await self._write(generation)
         except (ModelUnavailable, ModelStreamBroken) as exc:
             await self._fail(generation, _player_message(exc), repr(exc))
         except asyncio.CancelledError:

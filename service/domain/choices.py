@@ -14,11 +14,19 @@ from service.domain.story import StoryWorld
 # stream must stay a match however the stream continues, or the filter could not commit early.
 # No alternative crosses a newline before it completes, so a partial match can never hide a
 # complete one that starts later; ChoiceBlockFilter relies on that.
+# A tag alone is not a block: "her [choice] for a while" is story. It opens one at a line's
+# start, or when a line break or a "Choice A:" label follows it (or, see block_start, when
+# nothing follows it at all).
+_TAG_PATTERN = r"[<\[][ \t]*/?[ \t]*choices?[ \t]*[>\]]"
+_LINE_START = r"(?:\A|(?<=\n))[ \t*#\-_>]*"
 BLOCK_START = regex.compile(
-    r"""
-    [<\[][ \t]*/?[ \t]*choices?[ \t]*[>\]]              # <CHOICES>, </choices>, [CHOICES], < Choices >
+    rf"""
+    (?:\A|(?<=\n)){_TAG_PATTERN}                       # <CHOICES> opening a line
     |
-    (?:\A|(?<=\n))[ \t*#\-_>]*                          # line start, maybe under markdown decoration
+    {_TAG_PATTERN}[ \t]*                                # ... or mid-line, followed by
+    (?:\r?\n|[*_]*(?:choice|option)[ \t]*[a-e1-5][*_ \t]*[:.)\-])   # a line break or "Choice A:"
+    |
+    {_LINE_START}                                       # line start, maybe under markdown decoration
     (?:
         (?:choice|option)[ \t]*[a-e1-5][*_ \t]*[:.)\-]  # Choice A:  Choice 1.  **Choice B)**
         | (?:your[ \t]+)?choices?[*_ \t]*:              # Choices:  **Choices:**  Your choices:
@@ -27,8 +35,17 @@ BLOCK_START = regex.compile(
     """,
     regex.IGNORECASE | regex.VERBOSE,
 )
+# A tag that ends the whole reply (the model stopped right after it) opens a block too.
+_TRAILING_TAG = regex.compile(rf"{_TAG_PATTERN}\s*\Z", regex.IGNORECASE)
 
-_TAG = regex.compile(r"[<\[][ \t]*/?[ \t]*choices?[ \t]*[>\]]", regex.IGNORECASE)
+
+def block_start(text: str, start: int = 0) -> int | None:
+    """Where the choices block of a whole reply begins (searching from `start`), or None."""
+    match = BLOCK_START.search(text, start) or _TRAILING_TAG.search(text, start)
+    return match.start() if match is not None else None
+
+
+_TAG = regex.compile(_TAG_PATTERN, regex.IGNORECASE)
 _CLOSING_TAG = regex.compile(r"[<\[][ \t]*/[ \t]*choices?[ \t]*[>\]]", regex.IGNORECASE)
 _HEADING = regex.compile(r"^[\s*#_>\-]*(?:your\s+)?(?:choices?|options)[\s*_]*:?[\s*_]*$", regex.IGNORECASE)
 # "Choice A:", "Option 2)", "A)", "(b)", "1.", "- ", "* " ... with any bold/italic markers around it.
@@ -46,8 +63,12 @@ _INLINE_LABEL = regex.compile(
 )
 _PAIRS = {'"': '"', "'": "'", "“": "”", "‘": "’", "[": "]", "(": ")", "`": "`"}
 _PLACEHOLDER = regex.compile(r"\.\.\.|…|[\[\]<>{}]|\bChoice [A-E1-5]\b|(?i:\bTBD\b)")
+# A choice is a button label: one a model wrote past these caps (by characters, by words, or
+# with a "word" no story has) is not usable, and the repair call or the fallback replaces it.
 MIN_CHOICE_CHARS = 2
 MAX_CHOICE_CHARS = 160
+MAX_CHOICE_WORDS = 24
+MAX_CHOICE_WORD_CHARS = 30
 
 
 class ChoiceBlockFilter:
@@ -86,10 +107,12 @@ class ChoiceBlockFilter:
         return self._emit_until(partial.start() if partial is not None else len(self._text))
 
     def finish(self) -> str:
-        # Held-back text whose match never completed was story after all.
+        # Held-back text whose match never completed was story after all, unless it is a tag
+        # that ends the reply.
         if self._block_start is not None:
             return ""
-        return self._emit_until(len(self._text))
+        self._block_start = block_start(self._text, self._emitted)
+        return self._emit_until(len(self._text) if self._block_start is None else self._block_start)
 
     def _emit_until(self, end: int) -> str:
         out = self._text[self._emitted:end]
@@ -135,18 +158,20 @@ def split_choices(text: str) -> tuple[str, list[str]]:
 
     When some lines carry labels ("Choice A:", "1.", "-") only those count, so a stray
     "What will you do?" inside the block is not taken for a choice."""
-    match = BLOCK_START.search(text)
-    if match is None:
+    start = block_start(text)
+    if start is None:
         return text.rstrip(), []
-    parsed = [_clean_choice(line) for line in _block_lines(text[match.start():])]
+    parsed = [_clean_choice(line) for line in _block_lines(text[start:])]
     parsed = [(labelled, choice) for labelled, choice in parsed if choice]
     if any(labelled for labelled, _ in parsed):
         parsed = [(labelled, choice) for labelled, choice in parsed if labelled]
-    return text[:match.start()].rstrip(), [choice for _, choice in parsed]
+    return text[:start].rstrip(), [choice for _, choice in parsed]
 
 
 def _is_valid_choice(choice: str) -> bool:
-    return MIN_CHOICE_CHARS <= len(choice) <= MAX_CHOICE_CHARS and not _PLACEHOLDER.search(choice)
+    words = choice.split()
+    return (MIN_CHOICE_CHARS <= len(choice) <= MAX_CHOICE_CHARS and len(words) <= MAX_CHOICE_WORDS
+            and max(map(len, words), default=0) <= MAX_CHOICE_WORD_CHARS and not _PLACEHOLDER.search(choice))
 
 
 def valid_choices(choices: list[str]) -> list[str] | None:

@@ -1,9 +1,11 @@
-"""Lessons are judged by the bank, never by the model: the feedback on an answer (right or
-not, the right answer, why) is the service's own paragraph that opens the next chapter, and a
-LESSON chapter whose model did not ask the bank's question word for word gets it added after
-the stream. Nothing the player saw is rewritten.
+"""Lessons are judged by the bank, never by the model. A LESSON chapter's question is shown
+word for word exactly once, as the legend over its answers; the feedback on an answer (right
+or not, the right answer, why) is the service's own paragraph that opens the next chapter.
+Nothing the player saw is rewritten.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from service.domain.instructions import Label
 from service.domain.story import ChapterType, LessonQuestion
@@ -18,11 +20,22 @@ def asks_verbatim(text: str, question: str) -> bool:
     return _normal(question) in _normal(text)
 
 
-def lesson_additions(kind: ChapterType, question: LessonQuestion | None, text: str) -> list[str]:
-    """Paragraphs to append to the finished chapter (empty when it already does its job)."""
-    if kind is ChapterType.LESSON and question is not None and not asks_verbatim(text, question.question):
-        return [question.question]
-    return []
+@dataclass(frozen=True)
+class Legend:
+    """What the answer buttons' group is called. A screen reader meets the question there,
+    with its answers; when the story already asks it word for word, sighted readers have
+    just read it, so the legend is not shown a second time (`shown` False: for screen
+    readers only)."""
+
+    text: str
+    shown: bool = True
+
+
+def lesson_legend(kind: ChapterType, question: LessonQuestion | None, text: str) -> Legend | None:
+    """The legend of a LESSON chapter's answers: its bank question, shown unless `text` asks it."""
+    if kind is not ChapterType.LESSON or question is None:
+        return None
+    return Legend(question.question, shown=not asks_verbatim(text, question.question))
 
 
 def lesson_check(question: LessonQuestion, answer: str, correct: bool) -> str:

@@ -4,6 +4,8 @@ when the reply holds nothing usable.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import json_repair
 import regex
 
@@ -12,16 +14,36 @@ _SUMMARY = regex.compile(r"summary\W*:\s*(.+)", regex.I | regex.S)
 _SENTENCE_END = regex.compile(r"(?<=[.!?][\"”’']?)\s+")
 _NAME = regex.compile(r"^[\p{L}][\p{L}\p{M}' .-]{0,60}$")
 MIN_SUMMARY_WORDS = 20
-MAX_SUMMARY_WORDS = 110
+
+
+@dataclass(frozen=True)
+class Cap:
+    words: int
+    chars: int
+
+
+# What a helper reply may put on a page or into a prompt, by words and by characters: a
+# 30,000-character title or a 200,000-character "word" is neither stored nor shown. No word
+# of a children's story is longer than MAX_WORD_CHARS; a longer one is dropped as garbage.
+MAX_WORD_CHARS = 30
+TITLE = Cap(words=10, chars=80)
+EXTRACT_TITLE = Cap(words=8, chars=80)
+SUMMARY = Cap(words=110, chars=800)
+CHARACTER_NAME = Cap(words=4, chars=60)
+CHARACTER_DESCRIPTION = Cap(words=50, chars=300)
+
+
+def capped(text: str, cap: Cap) -> str:
+    """`text` within `cap`, over-long words dropped, cut at a word with "…" when it was longer."""
+    words = [word for word in text.split() if len(word) <= MAX_WORD_CHARS]
+    kept = words[:cap.words]
+    while kept and len(" ".join(kept)) > cap.chars - 1:
+        kept.pop()
+    return " ".join(kept) + ("…" if len(kept) < len(words) else "")
 
 
 def _clean(text: str) -> str:
     return " ".join(text.replace("*", "").replace("#", "").split()).strip(" \"'")
-
-
-def _words(text: str, limit: int) -> str:
-    words = text.split()
-    return " ".join(words[:limit]) + ("…" if len(words) > limit else "")
 
 
 def extract_summary(chapter_text: str, number: int) -> tuple[str, str]:
@@ -33,7 +55,8 @@ def extract_summary(chapter_text: str, number: int) -> tuple[str, str]:
             break
         summary = f"{summary} {sentence}".strip()
     first = sentences[0] if sentences else f"Chapter {number}"
-    return _words(_clean(first).rstrip(".!?"), 8), _words(summary or first, MAX_SUMMARY_WORDS)
+    title = capped(_clean(first).rstrip(".!?"), EXTRACT_TITLE) or f"Chapter {number}"
+    return title, capped(summary or first, SUMMARY)
 
 
 def parse_summary(reply: str) -> tuple[str, str] | None:
@@ -45,10 +68,11 @@ def parse_summary(reply: str) -> tuple[str, str] | None:
     else:
         lines = [line for line in reply.splitlines() if line.strip() and not _TITLE.match(line)]
         summary = _clean(" ".join(lines))
-    title = _clean(title_match.group(1)) if title_match else ""
-    if not title or len(summary.split()) < MIN_SUMMARY_WORDS:
+    title = capped(_clean(title_match.group(1)).rstrip("."), TITLE) if title_match else ""
+    summary = capped(summary, SUMMARY)
+    if not title.strip("…") or len(summary.split()) < MIN_SUMMARY_WORDS:
         return None
-    return _words(title.rstrip("."), 10), _words(summary, MAX_SUMMARY_WORDS)
+    return title, summary
 
 
 def parse_characters(reply: str) -> dict[str, str]:
@@ -61,7 +85,7 @@ def parse_characters(reply: str) -> dict[str, str]:
         if not isinstance(item, dict):
             continue
         name = _clean(str(item.get("name", "")))
-        description = _clean(str(item.get("description", "")))
-        if _NAME.match(name) and description:
-            found[name] = description[:300]
+        description = capped(_clean(str(item.get("description", ""))), CHARACTER_DESCRIPTION)
+        if _NAME.match(name) and name == capped(name, CHARACTER_NAME) and description.strip("…"):
+            found[name] = description
     return found

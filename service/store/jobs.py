@@ -1,20 +1,28 @@
 """The durable job queue: jobs are rows, claimed by flipping their state, so a job
-survives a crash and is picked up again when the server starts.
+survives a crash and is picked up again when the server starts. Claims are fair: jobs of
+adventures a player is playing (one with a choice made) come first, and among those, and
+then among the rest, the adventure served longest ago goes next (round-robin), so a flood
+of new adventures cannot starve a real player's summaries.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import case, exists, func, select, update
+from sqlalchemy.orm import Session, aliased
 
 from service.store.adventures import ResultWrite
 from service.store.db import Sessions
-from service.store.models import Job, utcnow
+from service.store.models import Answer, Job, utcnow
 
 # How many due jobs one claim looks at; jobs of chapters still streaming are passed over.
 CLAIM_WINDOW = 20
+_Served = aliased(Job)
+# When a job of the same adventure last started (NULL: never): the longest-unserved goes next.
+_LAST_SERVED = (select(func.max(_Served.started_at)).where(_Served.adventure_id == Job.adventure_id)
+                .correlate(Job).scalar_subquery())
+_PLAYED = case((exists().where(Answer.adventure_id == Job.adventure_id), 0), else_=1)
 
 
 class JobQueue:
@@ -28,11 +36,13 @@ class JobQueue:
         ).rowcount or 0)
 
     async def claim(self, skip: set[tuple[str, int]] = frozenset()) -> Job | None:
-        """Take the oldest due pending job, unless its chapter is in `skip`."""
+        """Take the fairest due pending job (see above), unless its chapter is in `skip`."""
         def due(session: Session) -> list[int]:
-            jobs = session.scalars(select(Job).where(Job.state == "pending", Job.run_after <= utcnow())
-                                   .order_by(Job.id).limit(CLAIM_WINDOW))
-            return [job.id for job in jobs if (job.adventure_id, job.chapter_number) not in skip]
+            jobs = session.execute(
+                select(Job.id, Job.adventure_id, Job.chapter_number)
+                .where(Job.state == "pending", Job.run_after <= utcnow())
+                .order_by(_PLAYED, _LAST_SERVED.asc().nulls_first(), Job.id).limit(CLAIM_WINDOW))
+            return [job_id for job_id, adventure_id, number in jobs if (adventure_id, number) not in skip]
 
         # Finding candidates is a read: an idle queue never takes the write lock.
         candidates = await self.sessions.read(due)

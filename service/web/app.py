@@ -12,14 +12,14 @@ import sys
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import HTMLResponse
-from starlette.routing import Mount
+from starlette.responses import FileResponse
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from service.chapters.game import Game, GameError
+from service.chapters.capacity import ChapterCapacity
+from service.chapters.game import Game
 from service.chapters.screening import ChildSafety
 from service.chapters.writer import ChapterWriter
 from service.config import Settings
@@ -32,8 +32,13 @@ from service.llm.client import ModelClient
 from service.store.adventures import AdventureStore
 from service.store.db import create_engine, migrate_async, session_factory
 from service.store.jobs import JobQueue
-from service.web.guards import BodyTooLarge, RequestGuards
+from service.store.secrets import server_secret
+from service.web.errors import EXCEPTION_HANDLERS, ServerErrors
+from service.web.guards import RequestGuards
+from service.web.headers import SecurityHeaders
+from service.web.owner import OwnerCookies
 from service.web.render import Pages
+from service.web.start_limit import StartLimit
 from service.web.views import ROUTES
 
 log = logging.getLogger(__name__)
@@ -49,6 +54,8 @@ class Services:
     jobs: JobQueue
     model: ModelClient
     safety: ChildSafety
+    owners: OwnerCookies
+    start_limit: StartLimit
     writer: ChapterWriter = None
     game: Game = None
     runner: JobRunner = None
@@ -65,9 +72,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await migrate_async(settings.database_url)
         engine = create_engine(settings.database_url)
         sessions = session_factory(engine)
+        secret = settings.secret_key.get_secret_value() if settings.secret_key else None
+        owners = OwnerCookies(secret or await server_secret(sessions, "owner-cookie"))
         services = Services(settings, catalog, pages, AdventureStore(sessions), JobQueue(sessions),
-                            ModelClient(settings), safety)
-        services.writer = ChapterWriter(settings, services.store, catalog, services.model, safety, pages)
+                            ModelClient(settings), safety, owners,
+                            StartLimit(settings.start_limit_burst, settings.start_limit_seconds))
+        services.writer = ChapterWriter(settings, services.store, catalog, services.model, safety, pages,
+                                        ChapterCapacity(settings.chapter_capacity))
         services.game = Game(catalog, services.store, services.writer)
         services.runner = JobRunner(services, HANDLERS)
         services.writer.on_started.append(services.runner.stream_started)
@@ -96,33 +107,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await services.model.close()
             await engine.dispose()
 
+    favicon = settings.static_dir / "favicon.ico"
+    # Outermost first: the client's address is known before anything else runs, and refusals
+    # by the guards carry the security headers too.
+    middleware = [Middleware(SecurityHeaders), Middleware(ServerErrors),
+                  Middleware(RequestGuards, max_body_bytes=settings.max_body_bytes)]
+    if settings.forwarded_allow_ips:
+        middleware.insert(0, Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips))
     return Starlette(
-        routes=[*ROUTES, Mount("/static", StaticFiles(directory=settings.static_dir), name="static")],
-        middleware=[Middleware(RequestGuards, max_body_bytes=settings.max_body_bytes)],
-        exception_handlers={GameError: _game_error, HTTPException: _http_error, BodyTooLarge: _too_large},
+        routes=[*ROUTES, Mount("/static", StaticFiles(directory=settings.static_dir), name="static"),
+                Route("/favicon.ico", lambda request: FileResponse(favicon, headers=_A_DAY))],
+        middleware=middleware,
+        exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
 
 
-_HEADINGS = {400: "That did not work", 403: "Not allowed", 404: "Not found", 405: "Not allowed",
-             409: "Already moved on", 413: "Too large"}
-
-
-async def _error_page(request: Request, status: int, message: str) -> HTMLResponse:
-    html = await request.app.state.services.pages.render(
-        "error.html", status=status, heading=_HEADINGS.get(status, "Something went wrong"), message=message
-    )
-    return HTMLResponse(html, status_code=status)
-
-
-async def _game_error(request: Request, exc: GameError) -> HTMLResponse:
-    return await _error_page(request, exc.status, exc.message)
-
-
-async def _http_error(request: Request, exc: HTTPException) -> HTMLResponse:
-    message = {404: "There is nothing at this address.", 405: "This address does not accept that kind of request."}
-    return await _error_page(request, exc.status_code, message.get(exc.status_code, str(exc.detail)))
-
-
-async def _too_large(request: Request, exc: BodyTooLarge) -> HTMLResponse:
-    return await _error_page(request, 413, "The request is too large.")
+_A_DAY = {"Cache-Control": "public, max-age=86400"}

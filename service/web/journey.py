@@ -1,7 +1,7 @@
 """The summary page: every chapter's title and summary, every lesson question with the
-player's answer, and the statistics. Summaries still being written are waited for a
-while, then filled in over SSE as they complete; failed ones get one more attempt when
-the page asks, and only then does the page say so, with a retry button.
+player's answer, and the statistics. It answers at once with what is written: summaries
+still being written show as such (filled in over SSE with JavaScript, by a plain Refresh
+link without), failed ones offer a retry, which is a POST: reading the page changes nothing.
 """
 from __future__ import annotations
 
@@ -33,22 +33,6 @@ async def _summary_states(services, adventure: Adventure) -> dict[int, str]:
     return {n: "done" if n in summaries else ("failed" if jobs.get(n) == "failed" else "pending") for n in chapters}
 
 
-async def wait_for_summaries(services, adventure: Adventure, wait_seconds: float) -> dict[int, str]:
-    """Wait up to `wait_seconds` for missing summaries, giving failed ones one more attempt."""
-    deadline = time.monotonic() + wait_seconds
-    retried = False
-    while True:
-        states = await _summary_states(services, adventure)
-        if "failed" in states.values() and not retried:
-            await retry_summaries(services, adventure)
-            retried = True
-            continue
-        left = deadline - time.monotonic()
-        if "pending" not in states.values() or left <= 0:
-            return states
-        await services.runner.changed(min(left, 1.0))
-
-
 async def retry_summaries(services, adventure: Adventure) -> None:
     await services.jobs.retry(adventure.id, "summary")
     services.runner.wake()
@@ -78,8 +62,8 @@ def _questions(services, adventure: Adventure, answers: dict) -> list[dict]:
     return questions
 
 
-async def summary(services, adventure: Adventure, wait_seconds: float = 20.0) -> str:
-    states = await wait_for_summaries(services, adventure, wait_seconds)
+async def summary(services, adventure: Adventure) -> str:
+    states = await _summary_states(services, adventure)
     items = await _items(services, adventure, states)
     answers = {a.chapter_number: a for a in await services.store.answers(adventure.id)}
     questions = _questions(services, adventure, answers)

@@ -13,6 +13,7 @@ from markupsafe import Markup
 
 from service.chapters.briefs import question_for
 from service.chapters.writer import Generation
+from service.domain.fidelity import Legend, lesson_legend
 from service.domain.story import CHAPTER_COUNT, ChapterType
 from service.store.models import Adventure, Chapter
 
@@ -68,11 +69,10 @@ def _chapter_context(services, adventure: Adventure, number: int) -> dict:
     }
 
 
-def legend_for(services, adventure: Adventure, chapter: Chapter) -> str | None:
-    if chapter.type == ChapterType.LESSON:
-        question = question_for(services.catalog, adventure, chapter.number)
-        return question.question if question else None
-    return None
+def legend_for(services, adventure: Adventure, chapter: Chapter) -> Legend | None:
+    kind = ChapterType(chapter.type)
+    question = question_for(services.catalog, adventure, chapter.number) if kind is ChapterType.LESSON else None
+    return lesson_legend(kind, question, chapter.text)
 
 
 async def chapter(services, adventure: Adventure, number: int) -> str:
@@ -111,6 +111,7 @@ def streaming_chapter(services, adventure: Adventure, stored: Chapter, generatio
             outcome.added = generation.finished.added
 
     context = _chapter_context(services, adventure, stored.number)
+    context["waiting"] = services.writer.capacity.is_waiting(generation)
     return services.pages.stream("chapter.html", stream=pieces(), outcome=outcome, **context)
 
 
@@ -118,4 +119,6 @@ async def chapter_fragment(services, adventure: Adventure, number: int) -> str:
     """The htmx answer to a choice: the next chapter, its text to arrive over SSE."""
     context = _chapter_context(services, adventure, number)
     context["sse_url"] = f"/adventures/{adventure.id}/chapters/{number}/stream"
+    generation = services.writer.running(adventure.id, number)
+    context["waiting"] = generation is not None and services.writer.capacity.is_waiting(generation)
     return await services.pages.render("_chapter.html", **context)

@@ -10,7 +10,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
-from service.domain.fidelity import is_lesson_check
+from service.domain.fidelity import Legend, is_lesson_check
 
 DEFAULT_LEGEND = "What do you do next?"
 
@@ -42,9 +42,9 @@ class Pages:
     async def chapter(self, paragraphs: list[str]) -> str:
         return (await self.render("_paragraphs.html", paragraphs=paragraphs)).strip()
 
-    async def choices(self, adventure_id: str, number: int, choices: list[str], legend: str | None = None) -> str:
+    async def choices(self, adventure_id: str, number: int, choices: list[str], legend: Legend | None = None) -> str:
         html = await self.render("_choices.html", adventure_id=adventure_id, number=number, choices=choices,
-                                 legend=legend or DEFAULT_LEGEND)
+                                 legend=legend or Legend(DEFAULT_LEGEND))
         return html.strip()
 
     async def error(self, adventure_id: str, number: int, message: str) -> str:

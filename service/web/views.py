@@ -12,12 +12,17 @@ from starlette.routing import Route
 
 from service.chapters.game import GameError
 from service.web import journey, pages
-from service.web.owner import ONE_YEAR, owner_token, with_owner_cookie
+from service.web.owner import ONE_YEAR
+from service.web.start_limit import client_address
 from service.web.streams import chapter_stream
 
 
 def _services(request: Request):
     return request.app.state.services
+
+
+def _owner(request: Request, create: bool = False) -> str | None:
+    return _services(request).owners.token(request, create)
 
 
 def _is_htmx(request: Request) -> bool:
@@ -41,26 +46,27 @@ def _number(request: Request) -> int:
 
 
 async def _owned_chapter(request: Request):
-    return await _services(request).game.owned_chapter(request.path_params["adventure_id"], owner_token(request),
+    return await _services(request).game.owned_chapter(request.path_params["adventure_id"], _owner(request),
                                                        _number(request))
 
 
 async def start_page(request: Request) -> Response:
     html = await pages.start(_services(request))
-    return with_owner_cookie(request, HTMLResponse(html))
+    return _services(request).owners.attach(request, HTMLResponse(html))
 
 
 async def create_adventure(request: Request) -> Response:
+    await _services(request).start_limit.admit(client_address(request))  # before any work at all
     form = await _form(request)
-    token = owner_token(request, create=True)
+    token = _owner(request, create=True)
     adventure = await _services(request).game.begin(token, form.get("story_category"), form.get("lesson_topic"))
     response = RedirectResponse(f"/adventures/{adventure.id}/chapters/1", status_code=303)
-    return with_owner_cookie(request, response, token)
+    return _services(request).owners.attach(request, response, token)
 
 
 async def adventure_page(request: Request) -> Response:
     game = _services(request).game
-    adventure = await game.owned(request.path_params["adventure_id"], owner_token(request))
+    adventure = await game.owned(request.path_params["adventure_id"], _owner(request))
     number = await game.current_chapter(adventure)
     return RedirectResponse(f"/adventures/{adventure.id}/chapters/{number}", status_code=303)
 
@@ -78,7 +84,7 @@ async def chapter_page(request: Request) -> Response:
 async def choose(request: Request) -> Response:
     services = _services(request)
     form = await _form(request)
-    adventure, chapter = await services.game.choose(request.path_params["adventure_id"], owner_token(request),
+    adventure, chapter = await services.game.choose(request.path_params["adventure_id"], _owner(request),
                                                     _number(request), form.get("choice"))
     return await _to_chapter(request, adventure, chapter.number)
 
@@ -99,19 +105,19 @@ async def _to_chapter(request: Request, adventure, number: int) -> Response:
 
 async def summary_page(request: Request) -> Response:
     services = _services(request)
-    adventure = await services.game.owned(request.path_params["adventure_id"], owner_token(request))
-    return HTMLResponse(await journey.summary(services, adventure, services.settings.summary_wait_seconds))
+    adventure = await services.game.owned(request.path_params["adventure_id"], _owner(request))
+    return HTMLResponse(await journey.summary(services, adventure))
 
 
 async def summary_stream(request: Request) -> Response:
     services = _services(request)
-    adventure = await services.game.owned(request.path_params["adventure_id"], owner_token(request))
+    adventure = await services.game.owned(request.path_params["adventure_id"], _owner(request))
     return EventSourceResponse(journey.summary_events(services, adventure), ping=15)
 
 
 async def retry_summaries(request: Request) -> Response:
     services = _services(request)
-    adventure = await services.game.owned(request.path_params["adventure_id"], owner_token(request))
+    adventure = await services.game.owned(request.path_params["adventure_id"], _owner(request))
     await journey.retry_summaries(services, adventure)
     return RedirectResponse(f"/adventures/{adventure.id}/summary", status_code=303)
 

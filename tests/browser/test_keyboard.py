@@ -43,7 +43,7 @@ def test_when_only_the_keyboard_is_used_then_an_adventure_starts_and_two_chapter
     page.keyboard.press("Space")
     for number in (2, 3):
         wait_until_written(page, number)
-        page.wait_for_function("document.activeElement.id === 'chapter-heading'")
+        expect(page.locator("#chapter-heading")).to_be_focused()
         page.keyboard.press("Tab")
         expect(chapter(page, number).locator("#choices button").first,
                f"Tab from chapter {number}'s heading does not reach its first choice").to_be_focused()
