@@ -3,7 +3,7 @@ survives a crash and is picked up again when the server starts.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -27,12 +27,18 @@ class JobQueue:
             update(Job).where(Job.state == "running").values(state="pending")
         ).rowcount or 0)
 
-    async def claim(self, skip: set[tuple[str, int]] = frozenset()) -> Job | None:
-        """Take the oldest due pending job, unless its chapter is in `skip`."""
+    async def claim(self, skip: set[tuple[str, int]] = frozenset(), kinds: Collection[str] | None = None,
+                    while_streaming: Collection[str] = ()) -> Job | None:
+        """Take the oldest due pending job (of `kinds`, if given), unless its chapter is in
+        `skip` and its kind is not one of those that may run `while_streaming`."""
+        query = select(Job).where(Job.state == "pending", Job.run_after <= utcnow())
+        if kinds is not None:
+            query = query.where(Job.kind.in_(sorted(kinds)))
+        query = query.order_by(Job.id).limit(CLAIM_WINDOW)
+
         def due(session: Session) -> list[int]:
-            jobs = session.scalars(select(Job).where(Job.state == "pending", Job.run_after <= utcnow())
-                                   .order_by(Job.id).limit(CLAIM_WINDOW))
-            return [job.id for job in jobs if (job.adventure_id, job.chapter_number) not in skip]
+            return [job.id for job in session.scalars(query)
+                    if job.kind in while_streaming or (job.adventure_id, job.chapter_number) not in skip]
 
         # Finding candidates is a read: an idle queue never takes the write lock.
         candidates = await self.sessions.read(due)
@@ -77,10 +83,11 @@ class JobQueue:
             lambda session: list(session.scalars(select(Job).where(Job.state.in_(states)).order_by(Job.id)))
         )
 
-    async def next_due(self) -> datetime | None:
-        return await self.sessions.read(lambda session: session.scalar(
-            select(Job.run_after).where(Job.state == "pending").order_by(Job.run_after).limit(1)
-        ))
+    async def next_due(self, kinds: Collection[str] | None = None) -> datetime | None:
+        query = select(Job.run_after).where(Job.state == "pending")
+        if kinds is not None:
+            query = query.where(Job.kind.in_(sorted(kinds)))
+        return await self.sessions.read(lambda session: session.scalar(query.order_by(Job.run_after).limit(1)))
 
     async def _set(self, job_id: int, **values) -> None:
         await self.sessions.write(lambda session: _set(session, job_id, **values))

@@ -26,12 +26,15 @@ from service.config import Settings
 from service.content.loader import load_catalog
 from service.content.screen_terms import load_lexicon
 from service.domain.story import Catalog
-from service.jobs.runner import JobRunner
+from service.jobs.pictures import PictureNews
+from service.jobs.runner import JobRunner, Lane
 from service.jobs.work import HANDLERS
 from service.llm.client import ModelClient
+from service.llm.images import ImageClient
 from service.store.adventures import AdventureStore
 from service.store.db import create_engine, migrate_async, session_factory
 from service.store.jobs import JobQueue
+from service.store.pictures import PICTURE_JOBS, WHILE_STREAMING, PictureStore
 from service.web.guards import BodyTooLarge, RequestGuards
 from service.web.render import Pages
 from service.web.views import ROUTES
@@ -49,6 +52,9 @@ class Services:
     jobs: JobQueue
     model: ModelClient
     safety: ChildSafety
+    pictures: PictureStore = None
+    images: ImageClient | None = None  # None: no IMAGE_MODEL, no pictures
+    picture_news: PictureNews = None
     writer: ChapterWriter = None
     game: Game = None
     runner: JobRunner = None
@@ -58,20 +64,26 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     catalog = load_catalog()  # a broken content file stops start-up here, naming file, row and field
     safety = ChildSafety(load_lexicon(settings.screen_terms_file))
-    pages = Pages(settings.templates_dir)
+    pages = Pages(settings.templates_dir, pictures=settings.pictures)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         await migrate_async(settings.database_url)
         engine = create_engine(settings.database_url)
         sessions = session_factory(engine)
-        services = Services(settings, catalog, pages, AdventureStore(sessions), JobQueue(sessions),
-                            ModelClient(settings), safety)
+        services = Services(settings, catalog, pages, AdventureStore(sessions, pictures=settings.pictures),
+                            JobQueue(sessions), ModelClient(settings), safety, PictureStore(sessions),
+                            ImageClient(settings) if settings.pictures else None, PictureNews())
         services.writer = ChapterWriter(settings, services.store, catalog, services.model, safety, pages)
         services.game = Game(catalog, services.store, services.writer)
-        services.runner = JobRunner(services, HANDLERS)
+        services.runner = _runner(services)
         services.writer.on_started.append(services.runner.stream_started)
         services.writer.on_closed.append(services.runner.wake)
+        if services.images is not None:
+            await services.images.load()  # before the first player, and before the freeze below
+            services.writer.on_started.append(_wake_for_first_chapter(services.runner))
+            services.writer.on_closed.append(services.picture_news.chapter_closed)
+            services.runner.on_finished.append(services.picture_news.job_finished)
         await services.store.warm_up()
         interrupted = await services.store.interrupt_unfinished()
         if interrupted:
@@ -102,6 +114,24 @@ def create_app(settings: Settings | None = None) -> Starlette:
         exception_handlers={GameError: _game_error, HTTPException: _http_error, BodyTooLarge: _too_large},
         lifespan=lifespan,
     )
+
+
+def _runner(services: Services) -> JobRunner:
+    """Summaries and characters in one lane of workers; with pictures, pictures in their own."""
+    settings = services.settings
+    text_jobs = frozenset(HANDLERS) - PICTURE_JOBS
+    lanes = [Lane(text_jobs, settings.job_concurrency)]
+    if settings.pictures:
+        lanes.append(Lane(PICTURE_JOBS, settings.image_concurrency))
+    return JobRunner(services, HANDLERS, lanes, while_streaming=WHILE_STREAMING)
+
+
+def _wake_for_first_chapter(runner: JobRunner):
+    """An adventure that has just begun has its choices' pictures to draw: start at once."""
+    def wake(generation) -> None:
+        if generation.number == 1:
+            runner.wake()
+    return wake
 
 
 _HEADINGS = {400: "That did not work", 403: "Not allowed", 404: "Not found", 405: "Not allowed",
