@@ -93,9 +93,11 @@ async def option_pictures_job(services, job: Job) -> None:
 
 async def _draw_option(services, job: Job, adventure: Adventure, number: int, option: AgencyOption,
                        world: StoryWorld) -> None:
-    alt, hits = services.safety.clean(option_alt(option, world))
-    prompt = _screened_prompt(services, option_prompt(option, world), alt, job)
-    if hits or prompt is None:
+    alt, prompt = option_alt(option, world), option_prompt(option, world)
+    # The service's own words, screened all the same: a picture is drawn only from what passes whole.
+    if not (services.safety.fit(alt) and _screened_prompt(services, prompt, prompt, job)):
+        log.warning("the picture of choice %s of %s was not drawn: the screen took out part of it", number,
+                    adventure.id)
         return
     drawing = await services.images.draw(prompt)
     await services.pictures.save(picture_saved(adventure.id, 1, number, drawing.data, drawing.content_type, alt,
@@ -116,12 +118,12 @@ def _scene(services, adventure: Adventure, chapter: Chapter, reply: str, job: Jo
     return parse_scene(kept)  # counts the words left again
 
 
-def _screened_prompt(services, prompt: str, scene: str, job: Job) -> str | None:
-    """The whole prompt screened once more; None when the scene did not come through it whole."""
+def _screened_prompt(services, prompt: str, whole: str, job: Job) -> str | None:
+    """The prompt screened once more; None unless `whole` (its scene) came through it whole."""
     kept, hits = services.safety.clean(prompt)
     log_hits(hits, "a picture's prompt", job.adventure_id, job.chapter_number)
     kept = " ".join(kept.split())
-    return kept if scene.rstrip(".!?") in kept else None
+    return kept if whole.rstrip(".!?") in kept else None
 
 
 def _opening(text: str) -> str:
