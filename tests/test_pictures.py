@@ -133,6 +133,8 @@ def test_when_the_image_model_always_fails_then_the_chapter_has_no_picture_no_im
         assert slot.has_attr("hidden") and not slot.has_attr("sse-connect")
         assert BeautifulSoup(html, "html.parser").select("#chapter img") == []
         assert player.read_sse(client, f"{_adventure_url(page.url)}/chapters/1/pictures").names == ["close"]
+        drawn = [r for r in scripted_model.requests if r.get("kind") == "IMAGE"]
+        assert len(drawn) == 4 * 3, f"{len(drawn)} image calls for 4 pictures tried 3 times each: retried twice over"
 
         moved = client.post(page.action, data={"choice": page.choices[0]})
         assert moved.status_code == 303

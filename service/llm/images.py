@@ -42,7 +42,8 @@ class ImageClient:
 
     def _call_args(self) -> dict:
         model = self.settings.image_model
-        args: dict = {"model": model, "n": 1, "num_retries": 0, "timeout": self.settings.job_timeout}
+        # The job queue retries a failed picture: neither litellm nor the OpenAI client may.
+        args: dict = {"model": model, "n": 1, "num_retries": 0, "max_retries": 0, "timeout": self.settings.job_timeout}
         api_base, api_key = self.settings.image_endpoint
         if api_base:
             args["api_base"] = api_base

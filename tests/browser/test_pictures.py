@@ -44,6 +44,8 @@ def test_when_javascript_is_on_then_the_picture_appears_in_its_slot_without_a_re
     scripted_model.script.update(image_latency=1.5)
     start(page)
     page.evaluate("window.notReloaded = true")
+    for option in (1, 2, 3):  # drawn while chapter 1 was written, they come after its choices
+        _loaded_picture(page, f"#choices #option-picture-{option} img")
     choose_first(page, 1)
     slot = chapter(page, 2).locator('[data-image-chapter="2"]')
     assert slot.locator("img").count() == 0, "the picture was there before it could have been drawn"
