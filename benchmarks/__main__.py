@@ -43,7 +43,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--screen", action="store_true",
                         help="compare the stream with its child-safety screen on and off (1 and 50 players)")
     parser.add_argument("--images", action="store_true",
-                        help="compare streams with pictures being drawn (image model 3 s) and without (1 and 50 players)")
+                        help="compare streams with pictures being drawn (image model 3 s) and without "
+                             "(1 and 50 players)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
     if args.quick:

@@ -7,8 +7,8 @@ import random
 import re
 import ssl
 import time
-from functools import cache
 from dataclasses import dataclass, field
+from functools import cache
 
 import httpx
 

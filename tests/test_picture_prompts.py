@@ -12,8 +12,17 @@ from service.chapters.screening import ChildSafety
 from service.content.loader import load_catalog
 from service.content.screen_terms import load_lexicon
 from service.domain.agency import AGENCY_OPTIONS, offer_agency
-from service.domain.pictures import (ILLUSTRATION_STYLE, MAX_SCENE_WORDS, SlotState, named_in, option_alt,
-                                     option_prompt, parse_scene, scene_prompt, slot_state)
+from service.domain.pictures import (
+    ILLUSTRATION_STYLE,
+    MAX_SCENE_WORDS,
+    SlotState,
+    named_in,
+    option_alt,
+    option_prompt,
+    parse_scene,
+    scene_prompt,
+    slot_state,
+)
 
 CATALOG = load_catalog()
 SAFETY = ChildSafety(load_lexicon())

@@ -13,7 +13,7 @@ from bs4 import BeautifulSoup
 from PIL import Image
 
 from service.config import Settings
-from tests.conftest import scripted_settings
+from tests.conftest import picture_settings, scripted_settings
 from tests.support import player
 from tests.support.database import rows, wait_until
 from tests.support.scripted_replies import find_request_tag
@@ -21,18 +21,12 @@ from tests.support.scripted_replies import find_request_tag
 WORLD, TOPIC = "capwood-hollow", "solar-system"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def litellm_loaded():
-    """litellm's first import takes seconds: paid here once, not inside a server's start-up."""
-    from service.llm.client import _litellm
-
-    _litellm()
+pytestmark = pytest.mark.usefixtures("litellm_loaded")
 
 
 @pytest.fixture
 def settings(scripted_model, database_url) -> Settings:
-    return scripted_settings(scripted_model, database_url, image_model="openai/scripted-images",
-                             job_backoff_seconds=0.2, summary_wait_seconds=0.5)
+    return picture_settings(scripted_model, database_url, job_backoff_seconds=0.2, summary_wait_seconds=0.5)
 
 
 def _jobs(database_url: str, kind: str) -> list[tuple]:

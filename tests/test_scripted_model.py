@@ -203,6 +203,7 @@ async def test_fault_scope_image_fails_pictures_and_spares_chat_calls(scripted_m
 
 
 async def test_picture_task_answers_a_scene_from_the_chapter_it_quotes(scripted_model):
-    prompt = "TASK: PICTURE\nCHAPTER 4:\n[r9] Mira found the key under a glowing cap. She laughed.\n\nPick the one moment"
+    prompt = ("TASK: PICTURE\nCHAPTER 4:\n[r9] Mira found the key under a glowing cap. She laughed.\n\n"
+              "Pick the one moment")
     reply = await call(scripted_model, user(prompt), stream=False)
     assert reply.choices[0].message.content == "Scene: [r9] Mira found the key under a glowing cap."

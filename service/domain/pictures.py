@@ -71,7 +71,8 @@ def named_in(scene: str, characters: Iterable[tuple[str, str]]) -> list[tuple[st
 def scene_prompt(scene: str, characters: Iterable[tuple[str, str]], world: StoryWorld) -> str:
     """The image prompt for a chapter's scene: the style, the scene, the looks of the
     characters in it (the same words in every picture) and the world's sights."""
-    looks = [f"{name} is always drawn as {_lower_first(look).rstrip('.')}." for name, look in named_in(scene, characters)]
+    looks = [f"{name} is always drawn as {_lower_first(look).rstrip('.')}."
+             for name, look in named_in(scene, characters)]
     return " ".join([ILLUSTRATION_STYLE, _sentence(scene), *looks, _setting(world)])
 
 

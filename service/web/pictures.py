@@ -76,14 +76,17 @@ async def picture_events(services, adventure: Adventure, number: int) -> AsyncIt
             finished_at = time.monotonic()
         # A page loaded after the chapter was finished has its choices; one that saw it being
         # written gets them in another response, which is given time to arrive first.
-        choices_shown = finished and (finished_at is None or time.monotonic() >= finished_at + CHOICES_ARRIVE_SECONDS)
+        choices_shown = finished and (finished_at is None
+                                      or time.monotonic() >= finished_at + CHOICES_ARRIVE_SECONDS)
         for key, slot_id, picture in _shown(pictures, choices_shown):
             if key not in sent:
                 sent.add(key)
                 yield await _event(services, slot_id, picture)
         if pictures.settled and (not finished or sent >= _present(pictures)):
             break
-        wait = RECHECK_SECONDS if choices_shown or not finished else finished_at + CHOICES_ARRIVE_SECONDS - time.monotonic()
+        wait = RECHECK_SECONDS
+        if finished and not choices_shown:
+            wait = finished_at + CHOICES_ARRIVE_SECONDS - time.monotonic()
         await services.picture_news.wait(adventure.id, number, max(0.0, min(wait, left)))
     yield ServerSentEvent(data="done", event="close")
 

@@ -8,7 +8,7 @@ from playwright.sync_api import Page
 
 from service.config import Settings
 from tests.browser.adventure import axe_violations, chapter, choose_first, start
-from tests.conftest import scripted_settings
+from tests.conftest import picture_settings
 
 # What a reader sees move: every box on the page but the picture's own content.
 BOXES = """() => Object.fromEntries(
@@ -17,17 +17,12 @@ BOXES = """() => Object.fromEntries(
     .map(([s, e]) => { const r = e.getBoundingClientRect(); return [s, [r.x, r.y, r.width, r.height]]; }))"""
 
 
-@pytest.fixture(scope="module", autouse=True)
-def litellm_loaded():
-    """litellm's first import takes seconds: paid here once, not inside a server's start-up."""
-    from service.llm.client import _litellm
-
-    _litellm()
+pytestmark = pytest.mark.usefixtures("litellm_loaded")
 
 
 @pytest.fixture
 def settings(scripted_model, database_url) -> Settings:
-    return scripted_settings(scripted_model, database_url, image_model="openai/scripted-images")
+    return picture_settings(scripted_model, database_url)
 
 
 def _loaded_picture(page: Page, selector: str):

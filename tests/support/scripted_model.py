@@ -23,8 +23,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from tests.support.live_server import LiveServer
-from tests.support.scripted_replies import (build_reply, request_tag, scripted_png, split_chunks,
-                                            tag_first_chunk, usage)
+from tests.support.scripted_replies import build_reply, request_tag, scripted_png, split_chunks, tag_first_chunk, usage
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error",
                 404: "not_found_error", 429: "rate_limit_exceeded"}
@@ -36,8 +35,9 @@ class Script:
 
     fault_scope ("all" | "stream" | "helper" | "image") limits every fault, inject_html included,
     to streamed (chapter) or non-streamed (helper) chat calls, or to image calls
-    (POST /v1/images/generations, which answers a small real PNG after image_latency). fail_times counts in-scope requests
-    that get the faults fail_status / drop_after / stall_* (None = every one), then recovers.
+    (POST /v1/images/generations, which answers a small real PNG after image_latency).
+    fail_times counts in-scope requests that get the faults fail_status / drop_after /
+    stall_* (None = every one), then recovers.
     A stall ends after stall_seconds (the stream then resumes) or at reset().
     Non-streamed calls: stall_* hang before the answer, drop_after cuts the JSON body in half.
     tag_replies opens each streamed reply with "[rN] ", N the request's serial in this process
