@@ -14,13 +14,17 @@ from pathlib import Path
 from benchmarks import report
 from benchmarks.load import TIMINGS, run_level, scripted_server
 from benchmarks.processes import ModelProcess, machine_load, start_profiler, stop_profiler, stop_server
-from benchmarks.stats import Row, error_kinds, single_player_breakdown, summarize
+from benchmarks.stats import Row, error_kinds, picture_breakdown, single_player_breakdown, summarize
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 MAX_CHAPTERS = 8  # chapters 2..9: chapter 10 (the conclusion) offers no choice to stream from
 
 FULL_LEVELS = [1, 10, 50, 200]
+# --images: the image model takes 3 s; the helper's scene (a one-sentence reply) 0.5 s, where a
+# summary (a paragraph) takes TIMINGS' 2 s. Image workers enough for 50 players' chapters.
+IMAGE_KNOBS = {"image_latency": 3.0, "helper_latencies": {"PICTURE": 0.5}}
+IMAGE_WORKERS = 16
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -38,6 +42,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="compare the loop guard's 4-word preview (the default) with LOOP_PREVIEW_WORDS=0 (1 and 50 players)")
     parser.add_argument("--screen", action="store_true",
                         help="compare the stream with its child-safety screen on and off (1 and 50 players)")
+    parser.add_argument("--images", action="store_true",
+                        help="compare streams with pictures being drawn (image model 3 s) and without "
+                             "(1 and 50 players)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
     if args.quick:
@@ -98,26 +105,52 @@ def compare_screen(args, workdir: Path) -> str:
                    {"on": {}, "off": {"SCREEN_STREAM": "false"}})
 
 
+def compare_images(args, workdir: Path) -> str:
+    """Streams while pictures are drawn (the scripted image model takes 3 s) and without
+    pictures: what drawing them adds, and how soon after `close` each picture is seen."""
+    pictures = {"IMAGE_MODEL": "openai/scripted-images", "IMAGE_CONCURRENCY": str(IMAGE_WORKERS)}
+    notes: list[str] = []
+
+    def breakdown(players: int, label: str, level) -> None:
+        if label == "on" and players == 1:
+            notes.extend(f"- 1 player, {name}: {value:.0f} ms (p50)"
+                         for name, value in picture_breakdown(level).items() if value is not None)
+
+    table = compare(args, workdir, "Pictures on and off", "pictures", (1, 50), {"off": {}, "on": pictures},
+                    knobs=IMAGE_KNOBS, on_level=breakdown)
+    knobs = ", ".join(f"{k}={v}" for k, v in IMAGE_KNOBS.items())
+    return "\n".join([table, "", f"Scripted model for pictures: {knobs}; IMAGE_CONCURRENCY={IMAGE_WORKERS}; "
+                      f"{machine_load()}; {code_version()}.", "", *notes])
+
+
 def compare(args, workdir: Path, title: str, column: str, levels: tuple[int, ...],
-            variants: dict[str, dict[str, str]]) -> str:
+            variants: dict[str, dict[str, str]], knobs: dict | None = None, on_level=None) -> str:
     """The same levels once per variant of the server's settings, each on a fresh server;
-    the table is returned, the plot written to results/ under the column's name."""
+    the table is returned, the plot written to results/ under the column's name. `knobs`:
+    more of the scripted model's script; `on_level(players, label, level)` sees each level."""
     model = ModelProcess(workdir / "scripted-model.log").start()
     results = []
     lines = [f"## {title}", "",
-             f"| players | {column} | chapters | added first text p50 / p99 (ms) | worst added gap p50 / p99 (ms) |",
-             "|---:|---|---:|---|---|"]
+             f"| players | {column} | chapters | added first text p50 / p99 (ms) | worst added gap p50 / p99 (ms) "
+             "| picture seen after close p50 / p99 / max (s) |",
+             "|---:|---|---:|---|---|---|"]
     try:
         for players in levels:
             for label, settings in variants.items():
                 server = scripted_server(model, workdir, f"compare-{players}-{label}", **settings)
                 try:
-                    row = summarize(run_level(model, server, players, args.chapters, args.seed))
+                    level = run_level(model, server, players, args.chapters, args.seed, **(knobs or {}))
                 finally:
                     stop_server(server)
+                row = summarize(level)
+                if on_level is not None:
+                    on_level(players, label, level)
                 first = " / ".join(f"{row.p('added_first', q) * 1e3:.1f}" for q in (50, 99))
                 gap = " / ".join(f"{row.p('added_gap', q) * 1e3:.1f}" for q in (50, 99))
-                lines.append(f"| {players} | {label} | {row.chapters_ok} | {first} | {gap} |")
+                seen = " / ".join("–" if (v := row.p("picture_after_close", q)) is None else f"{v:.2f}"
+                                  for q in (50, 99, 100))
+                seen += f" ({len(row.picture_after_close)} of {row.chapters_ok})" if row.picture_after_close else ""
+                lines.append(f"| {players} | {label} | {row.chapters_ok} | {first} | {gap} | {seen} |")
                 results.append((players, label, row))
                 print(lines[-1], flush=True)
     finally:
@@ -173,7 +206,8 @@ def main(argv: list[str] | None = None) -> None:
         workdir = Path(tmp)
         comparisons = ((args.jobs, compare_jobs, "jobs.md"),
                        (args.loop_preview, compare_loop_preview, "loop-preview.md"),
-                       (args.screen, compare_screen, "screen.md"))
+                       (args.screen, compare_screen, "screen.md"),
+                       (args.images, compare_images, "images.md"))
         for wanted, run, name in comparisons:
             if wanted:
                 text = run(args, workdir) + "\n"

@@ -75,15 +75,17 @@ def scripted_server(model: ModelProcess, workdir: Path, name: str, **settings: s
     return lanternpath_server(workdir, name, {
         "LLM_MODEL": "openai/scripted", "LLM_API_BASE": model.api_base, "LLM_API_KEY": "x",
         "HELPER_MODEL": None, "LLM_FALLBACK_MODELS": None, "JOB_CONCURRENCY": None, "LOOP_PREVIEW_WORDS": None,
-        "SCREEN_STREAM": None, "MAX_CONCURRENT_CHAPTERS": "0", **settings})
+        "SCREEN_STREAM": None, "MAX_CONCURRENT_CHAPTERS": "0", "IMAGE_MODEL": None, "IMAGE_API_BASE": None,
+        "IMAGE_CONCURRENCY": None, **settings})
 
 
 def run_level(model: ModelProcess, server: ServerProcess, players: int, chapters: int,
-              seed: int = 7) -> LevelResult:
-    """Play one level against a running server (the caller starts and stops it)."""
+              seed: int = 7, **knobs) -> LevelResult:
+    """Play one level against a running server (the caller starts and stops it); `knobs`:
+    more of the scripted model's script, e.g. image_latency=3.0."""
     # Tagged replies let each chapter be matched to its own model request, whose measured
     # timing (not the nominal TIMINGS) is what the server's added time is taken against.
-    model.configure(**TIMINGS, tag_replies=True)
+    model.configure(**TIMINGS, tag_replies=True, **knobs)
     idle_rss = psutil.Process(server.process.pid).memory_info().rss
     catalog = load_catalog()
     warm_up()

@@ -7,11 +7,13 @@ import random
 import re
 import ssl
 import time
-from functools import cache
 from dataclasses import dataclass, field
+from functools import cache
 
 import httpx
 
+from benchmarks.pictures import follow_picture, picture_stream
+from benchmarks.sse import SseReader
 from tests.support.player import ChapterPage, choices_from_html
 from tests.support.scripted_replies import find_request_tag
 
@@ -45,35 +47,16 @@ class ChapterRecord:
     closed: float | None = None
     error: str | None = None
     choices_html: str = ""
+    # With pictures: when the chapter's picture event came, and when its bytes were in.
+    picture_event: float | None = None
+    picture_visible: float | None = None
+    picture_serial: int | None = None  # the scripted image request that drew it
+    picture_error: str | None = None
 
 
 class StreamCounter:
     def __init__(self) -> None:
         self.open = 0
-
-
-class SseReader:
-    """Incremental text/event-stream parser: feed text, get (event, data) pairs."""
-
-    def __init__(self) -> None:
-        self._buffer = ""
-
-    def feed(self, text: str) -> list[tuple[str, str]]:
-        self._buffer = (self._buffer + text).replace("\r\n", "\n")
-        events = []
-        while "\n\n" in self._buffer:
-            block, self._buffer = self._buffer.split("\n\n", 1)
-            name, data = "message", []
-            for line in block.split("\n"):
-                field_name, _, value = line.partition(":")
-                value = value[1:] if value.startswith(" ") else value
-                if field_name == "event":
-                    name = value
-                elif field_name == "data":
-                    data.append(value)
-            if data:
-                events.append((name, "\n".join(data)))
-        return events
 
 
 async def read_stream(client: httpx.AsyncClient, url: str, record: ChapterRecord,
@@ -112,7 +95,9 @@ async def read_stream(client: httpx.AsyncClient, url: str, record: ChapterRecord
 
 
 async def play_chapter(client: httpx.AsyncClient, number: int, action: str, choice: str,
-                       streams: StreamCounter, on_first: asyncio.Event | None = None) -> ChapterRecord:
+                       streams: StreamCounter, on_first: asyncio.Event | None = None,
+                       followers: list[asyncio.Task] | None = None) -> ChapterRecord:
+    """`followers`: where the tasks following the chapter's picture go (it comes after the text)."""
     record = ChapterRecord(number, time.monotonic())
 
     async def sent(event: str, _info: dict) -> None:
@@ -129,6 +114,8 @@ async def play_chapter(client: httpx.AsyncClient, number: int, action: str, choi
         if found is None:
             record.error = f"choice answered {response.status_code}"
             return record
+        if followers is not None and (pictures := picture_stream(response.text)):
+            followers.append(asyncio.create_task(follow_picture(client, pictures, record)))
         streams.open += 1
         try:
             await read_stream(client, found.group(1), record, on_first)
@@ -170,20 +157,31 @@ async def play(plan: PlayerPlan, seed: int, streams: StreamCounter,
     """Play chapters 2..chapters+1, appending each record as soon as it is done."""
     rng = random.Random(seed)
     timeout = httpx.Timeout(60.0, connect=30.0)
+    followers: list[asyncio.Task] = []
     async with httpx.AsyncClient(base_url=plan.base_url, timeout=timeout, verify=_tls()) as client:
-        await asyncio.sleep(rng.uniform(0, plan.start_spread))
         try:
-            page = await begin(client, rng.choice(plan.worlds), rng.choice(plan.topics), streams)
-        except (httpx.HTTPError, OSError, RuntimeError) as exc:
-            records.append(ChapterRecord(1, time.monotonic(), error=f"start: {exc!r}"[:200]))
+            await _play(plan, rng, client, streams, records, followers)
+        finally:
+            # The last pictures come after the last chapter: the player waits for them.
+            await asyncio.gather(*followers, return_exceptions=True)
+
+
+async def _play(plan: PlayerPlan, rng: random.Random, client: httpx.AsyncClient, streams: StreamCounter,
+                records: list[ChapterRecord], followers: list[asyncio.Task]) -> None:
+    await asyncio.sleep(rng.uniform(0, plan.start_spread))
+    try:
+        page = await begin(client, rng.choice(plan.worlds), rng.choice(plan.topics), streams)
+    except (httpx.HTTPError, OSError, RuntimeError) as exc:
+        records.append(ChapterRecord(1, time.monotonic(), error=f"start: {exc!r}"[:200]))
+        return
+    action, choices = page.action, page.choices
+    for number in range(2, plan.chapters + 2):
+        if not action or not choices:
             return
-        action, choices = page.action, page.choices
-        for number in range(2, plan.chapters + 2):
-            if not action or not choices:
-                return
-            await asyncio.sleep(rng.uniform(*plan.think))
-            record = await play_chapter(client, number, action, rng.choice(choices), streams)
-            records.append(record)
-            if record.error:
-                return
-            action, choices = choices_from_html(record.choices_html)
+        await asyncio.sleep(rng.uniform(*plan.think))
+        record = await play_chapter(client, number, action, rng.choice(choices), streams, followers=followers)
+        records.append(record)
+        if record.error:
+            return
+        action, choices = choices_from_html(record.choices_html)
+

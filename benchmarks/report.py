@@ -136,7 +136,10 @@ def plot_comparison(title: str, results: list[tuple[int, str, Row]], path) -> No
     """A comparison's variants side by side: added first text and worst added gap, p50 and
     p99, per number of players (one group of bars per variant and level)."""
     labels = [f"{players} · {label}" for players, label, _ in results]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    pictures = any(row.picture_after_close for _, _, row in results)
+    fig, axes = plt.subplots(1, 3 if pictures else 2, figsize=(18 if pictures else 12, 4.2))
+    if pictures:
+        _plot_pictures(axes[2], labels, results)
     for axis, name, heading in ((axes[0], "added_first", "added first text"), (axes[1], "added_gap", "worst added gap")):
         xs = range(len(results))
         for offset, q in ((-0.2, 50), (0.2, 99)):
@@ -149,3 +152,16 @@ def plot_comparison(title: str, results: list[tuple[int, str, Row]], path) -> No
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _plot_pictures(axis, labels: list[str], results: list[tuple[int, str, Row]]) -> None:
+    """How long after its chapter's `close` each picture was seen (4 s target dotted)."""
+    xs = range(len(results))
+    for offset, q in ((-0.2, 50), (0.2, 99)):
+        axis.bar([x + offset for x in xs], [row.p("picture_after_close", q) or 0.0 for _, _, row in results], 0.4,
+                 label=f"p{q}")
+    axis.axhline(4.0, color="grey", linewidth=0.8, linestyle=":")
+    axis.set_xticks(list(xs), labels, fontsize=8)
+    axis.set(ylabel="seconds after the chapter's close", title="picture seen after close")
+    axis.grid(True, axis="y", alpha=0.3)
+    axis.legend(fontsize=8)

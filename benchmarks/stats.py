@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from benchmarks.load import TIMINGS, LevelResult
 from benchmarks.players import ChapterRecord
+from tests.support.scripted_replies import find_request_tag
 
 REPLAY_WORD = 0.020  # the old apps replayed a finished reply at 20 ms a word
 CORES = os.cpu_count() or 1
@@ -100,6 +101,8 @@ class Row:
     model_ttft: list[float]    # the scripted model's own measured first-token times
     model_gap: list[float]     # its own worst gap per stream, minus token_interval
     old_first_text: list[float]
+    # With pictures: from the chapter's `close` to its picture's bytes at the player.
+    picture_after_close: list[float] = field(default_factory=list)
 
     def p(self, name: str, q: float) -> float | None:
         return percentile(getattr(self, name), q)
@@ -127,6 +130,7 @@ def _chapter_timings(level: LevelResult) -> dict:
         added_gap=[gap for r, q in pairs if (gap := added_worst_gap(r, q)) is not None],
         nominal_gap=[max(_gaps(r.chunk_times)) - TIMINGS["token_interval"] for r in ok if len(r.chunk_times) > 1],
         close=[r.closed - r.posted for r in ok],
+        picture_after_close=[r.picture_visible - r.closed for r in ok if r.picture_visible],
         post=[r.answered - r.posted for r in ok if r.answered],
     )
 
@@ -181,3 +185,35 @@ def single_player_breakdown(level: LevelResult) -> dict[str, float | None]:
         "model's own first token": ms([q["first_chunk"] - q["received"] for _, q in pairs]),
         "model's first token to the player's first chunk": ms([r.first_chunk - q["first_chunk"] for r, q in pairs]),
     }
+
+
+def picture_breakdown(level: LevelResult) -> dict[str, float | None]:
+    """Where a picture's time after its chapter's `close` goes, p50 in ms: each chapter matched
+    to its scene's helper call and image request by the chapter's request tag, which its scene
+    (and so the image prompt) quotes."""
+    log = level.model_log
+    helper = {q["tag_seen"]: q for q in _quoting(log, "PICTURE")}
+    images = {q["tag_seen"]: q for q in _quoting(log, "IMAGE")}
+    rows = [(r, helper[r.tag], images[r.tag]) for r in finished(level)
+            if r.picture_visible and r.tag in helper and r.tag in images]
+    ms = lambda values: percentile([v * 1e3 for v in values], 50)  # noqa: E731
+    return {
+        "close to the scene's helper call": ms([h["received"] - r.closed for r, h, _ in rows]),
+        "the helper's own reply": ms([h["finished"] - h["received"] for _, h, _ in rows]),
+        "helper reply to the image request": ms([i["received"] - h["finished"] for _, h, i in rows]),
+        "the image model's own time": ms([i["finished"] - i["received"] for _, _, i in rows]),
+        "image reply to the picture event at the player": ms([r.picture_event - i["finished"] for r, _, i in rows]),
+        "picture event to its bytes at the player": ms([r.picture_visible - r.picture_event for r, _, _ in rows]),
+        "close to visible": ms([r.picture_visible - r.closed for r, _, _ in rows]),
+    }
+
+
+def _quoting(log: list[dict], kind: str) -> list[dict]:
+    """The requests of a kind, each with the chapter tag ("r17") its text quotes."""
+    found = []
+    for request in log:
+        if request.get("kind") == kind and request.get("finished"):
+            text = " ".join(m.get("content", "") for m in request["messages"])
+            if (tag := find_request_tag(text)) is not None:
+                found.append({**request, "tag_seen": tag})
+    return found

@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     helper_model: str | None = None
     llm_fallback_models: str = ""
     image_model: str | None = None
+    # Unset: LLM_API_BASE (and LLM_API_KEY with it), or the image provider's own variables.
+    image_api_base: str | None = None
+    image_api_key: str | None = None
     database_url: str = "sqlite+aiosqlite:///lanternpath.db"
 
     # How a chapter is written.
@@ -62,6 +65,13 @@ class Settings(BaseSettings):
     job_timeout: float = Field(default=120.0, gt=0)
     job_attempts: int = Field(default=3, ge=1)
     job_backoff_seconds: float = Field(default=2.0, gt=0)
+    # Pictures (only with IMAGE_MODEL): image jobs at once, in workers of their own beside
+    # JOB_CONCURRENCY's, so a slow image model never holds up the summaries the next
+    # chapters are written from.
+    image_concurrency: int = Field(default=2, ge=0)
+    # Asked of the image model as is ("1536x1024"); unset: its own default. Pages show
+    # every picture in a 3:2 frame, cropped to fit.
+    image_size: str | None = None
     # Requests.
     # Adventures one client address may start at once, and the seconds after which it may
     # start one more (a leaky bucket). 0 turns the limit off.
@@ -108,6 +118,17 @@ class Settings(BaseSettings):
         if self.max_concurrent_chapters is not None:
             return self.max_concurrent_chapters
         return 1 if self.uses_local_model else 100
+
+    @property
+    def pictures(self) -> bool:
+        return bool(self.image_model)
+
+    @property
+    def image_endpoint(self) -> tuple[str | None, str | None]:
+        """(base URL, key) of the image model's server; None: the provider's own."""
+        if self.image_api_base:
+            return self.image_api_base, self.image_api_key
+        return self.llm_api_base, self.image_api_key or self.llm_api_key
 
     @property
     def uses_local_model(self) -> bool:

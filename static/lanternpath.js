@@ -14,6 +14,7 @@
   });
 
   document.addEventListener("htmx:sseOpen", function (event) {
+    if (event.target.id !== "chapter") return;  // a picture slot's stream has no text to start over
     var before = sources.get(event.target), text = byId("chapter-text");
     sources.set(event.target, event.detail.source);
     // htmx re-creates a closed EventSource without Last-Event-ID: the stream starts over.

@@ -45,3 +45,17 @@ def server(settings: Settings) -> Iterator[LiveServer]:
 def client(server: LiveServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.base_url, timeout=30) as http:
         yield http
+
+
+@pytest.fixture(scope="session")
+def litellm_loaded() -> None:
+    """A server with IMAGE_MODEL imports litellm as it starts: seconds, once per process.
+    Tests of such servers pay for it here, not inside a server's start-up time limit."""
+    from service.llm.client import _litellm
+
+    _litellm()
+
+
+def picture_settings(model: ScriptedModelServer, database_url: str, **overrides) -> Settings:
+    """Settings with pictures drawn by the scripted model's images endpoint."""
+    return scripted_settings(model, database_url, image_model="openai/scripted-images", **overrides)

@@ -142,3 +142,35 @@ def test_when_the_server_is_stopped_with_sigterm_mid_chapter_then_the_stream_end
     assert events[-2:] == ["chapter-error", "close"], f"the stream ended with {events[-3:]}"
     number = int(stream_url.split("/chapters/")[1].split("/")[0])
     assert rows(database_url, "SELECT state, text FROM chapters WHERE number = ?", number) == [("failed", "")]
+
+
+def test_when_the_server_is_killed_while_pictures_are_drawn_then_they_are_drawn_after_restart(
+    scripted_model, process_env, database_url, tmp_path
+):
+    env = {**process_env, "IMAGE_MODEL": "openai/scripted-images"}
+    scripted_model.script.update(stall_before_first=True, fault_scope="image")  # drawing until the kill
+    first = ServerProcess(env, tmp_path / "server.log").start()
+    try:
+        with httpx.Client(base_url=first.base_url, timeout=30) as client:
+            page = player.read_chapter(client, player.start(client, WORLD, TOPIC))
+            cookies = dict(client.cookies)
+        wait_until(lambda: len([r for r in scripted_model.requests if r.get("kind") == "IMAGE"]) == 4, 20,
+                   "the four pictures (the scene and three choices) were not all being drawn")
+        assert rows(database_url, "SELECT kind, state FROM jobs WHERE kind LIKE '%picture%' ORDER BY kind") == [
+            ("option-pictures", "running"), ("picture", "running")]
+    finally:
+        first.kill()
+    assert rows(database_url, "SELECT count(*) FROM pictures") == [(0,)]
+
+    scripted_model.script.update(stall_before_first=False)
+    second = _restart(env, tmp_path, first)
+    try:
+        wait_until(lambda: rows(database_url, "SELECT count(*) FROM pictures") == [(4,)], 30,
+                   "the pictures were not drawn after the restart")
+        with httpx.Client(base_url=second.base_url, timeout=30, cookies=cookies) as client:
+            img = BeautifulSoup(client.get(page.url).text, "html.parser").select_one('[data-image-chapter="1"] img')
+            assert img is not None and img["alt"], "the chapter's slot holds no picture after the restart"
+            picture = client.get(img["src"])
+            assert picture.status_code == 200 and picture.headers["content-type"] == "image/png"
+    finally:
+        second.stop()

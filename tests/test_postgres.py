@@ -71,3 +71,22 @@ def test_when_the_database_is_postgresql_then_chapters_stream_over_sse(pg_client
     page = player.read_chapter(pg_client, player.start(pg_client, "clockwork-harbor", "plants"))
     result = player.read_sse(pg_client, player.choose_htmx(pg_client, page.action, page.choices[0]))
     assert result.names[-3:] == ["replace-content", "choices", "close"]
+
+
+@pytest.mark.usefixtures("litellm_loaded")
+def test_when_the_database_is_postgresql_then_a_chapters_picture_is_stored_and_served(scripted_model, postgres_url):
+    from tests.conftest import picture_settings
+    from tests.support.database import wait_until
+
+    settings = picture_settings(scripted_model, postgres_url)
+    with LiveServer(create_app(settings)) as live, httpx.Client(base_url=live.base_url, timeout=30) as client:
+        page = player.read_chapter(client, player.start(client, "clockwork-harbor", "plants"))
+
+        def picture():
+            soup = BeautifulSoup(client.get(page.url).text, "html.parser")
+            return soup.select_one('[data-image-chapter="1"] img')
+
+        img = wait_until(picture, 20, "the chapter's picture was never shown", interval=0.3)
+        served = client.get(img["src"])
+    assert served.status_code == 200 and served.headers["content-type"] == "image/png"
+    assert served.content.startswith(b"\x89PNG")

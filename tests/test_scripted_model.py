@@ -167,3 +167,43 @@ def test_reply_shapes_follow_the_prompt_markers():
     names = [c["name"] for c in json.loads(characters.split("```json\n")[1].split("```")[0])]
     assert names == ["Mira"]
     assert build_reply(user("CHAPTER TYPE: STORY")) == build_reply(user("CHAPTER TYPE: STORY"))
+
+
+async def draw(server, prompt="a lantern on a bridge"):
+    return await litellm.aimage_generation(model="openai/scripted-images", api_base=server.url, api_key="test",
+                                           prompt=prompt, num_retries=0, max_retries=0)
+
+
+async def test_images_endpoint_answers_a_real_png_after_image_latency_and_logs_the_prompt(scripted_model):
+    import base64
+    import io
+
+    from PIL import Image
+
+    scripted_model.script.image_latency = 0.3
+    started = time.monotonic()
+    reply = await draw(scripted_model, "Mira on the bridge")
+    assert time.monotonic() - started >= 0.3
+    with Image.open(io.BytesIO(base64.b64decode(reply.data[0].b64_json))) as picture:
+        picture.load()
+        assert picture.format == "PNG" and picture.size == (48, 32)
+        assert picture.text["prompt"] == "Mira on the bridge"
+        serial = int(picture.text["serial"])
+    [record] = scripted_model.requests
+    assert (record["kind"], record["prompt"], record["serial"], record["outcome"]) == (
+        "IMAGE", "Mira on the bridge", serial, "ok")
+
+
+async def test_fault_scope_image_fails_pictures_and_spares_chat_calls(scripted_model):
+    scripted_model.script.update(fail_status=500, fault_scope="image", fail_times=1)
+    assert await read_stream(await call(scripted_model, user("CHAPTER TYPE: STORY")))
+    with pytest.raises(litellm.InternalServerError):
+        await draw(scripted_model)
+    assert (await draw(scripted_model)).data[0].b64_json  # fail_times used up
+
+
+async def test_picture_task_answers_a_scene_from_the_chapter_it_quotes(scripted_model):
+    prompt = ("TASK: PICTURE\nCHAPTER 4:\n[r9] Mira found the key under a glowing cap. She laughed.\n\n"
+              "Pick the one moment")
+    reply = await call(scripted_model, user(prompt), stream=False)
+    assert reply.choices[0].message.content == "Scene: [r9] Mira found the key under a glowing cap."

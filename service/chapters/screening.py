@@ -5,13 +5,14 @@ chapters, the question's answers, which only the lesson bank may state.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from glin_profanity import Filter
 
 from service.domain.instructions import PROMPT_LABELS
 from service.domain.paragraphs import split_sentences, to_paragraphs
 from service.domain.screen import ANSWER, Hit, Lexicon, ScreenRules, screen_text
-from service.domain.story import ChapterType
+from service.domain.story import ChapterType, LessonQuestion
 from service.llm.prompts import ChapterBrief, chapter_directives
 
 log = logging.getLogger(__name__)
@@ -33,9 +34,11 @@ class ChildSafety:
             lexicons.append(Lexicon({ANSWER: answers}))
         return ScreenRules(lexicons, chapter_directives(brief), PROMPT_LABELS)
 
-    def clean(self, text: str) -> tuple[str, list[Hit]]:
-        """The text without the sentences unfit for a child or echoing instructions."""
-        kept, hits = screen_text(text, ScreenRules([self.lexicon], labels=PROMPT_LABELS))
+    def clean(self, text: str, answers: Sequence[str] = ()) -> tuple[str, list[Hit]]:
+        """The text without the sentences unfit for a child or echoing instructions (or
+        naming one of a lesson question's `answers`)."""
+        lexicons = [self.lexicon, Lexicon({ANSWER: answers})] if answers else [self.lexicon]
+        kept, hits = screen_text(text, ScreenRules(lexicons, labels=PROMPT_LABELS))
         paragraphs = []
         for paragraph in to_paragraphs(kept):
             sentences = split_sentences(paragraph)
@@ -60,8 +63,16 @@ def lesson_answers(brief: ChapterBrief) -> list[str]:
         questions.append(brief.question)
     if brief.previous_correct is not None and brief.previous_question:
         questions.append(brief.previous_question)
-    answers = []
-    for question in questions:
-        asked = " ".join(question.question.casefold().split())
-        answers.extend(a for a in question.answers if " ".join(a.casefold().split()) not in asked)
-    return answers
+    return [answer for question in questions for answer in unsayable_answers(question)]
+
+
+def unsayable_answers(question: LessonQuestion) -> list[str]:
+    """The question's answers, but for words the question itself says."""
+    asked = " ".join(question.question.casefold().split())
+    return [a for a in question.answers if " ".join(a.casefold().split()) not in asked]
+
+
+def log_hits(hits: Sequence[Hit], where: str, adventure_id: str, number: int) -> None:
+    """One log line per sentence the screen dropped from a text other than a chapter's."""
+    for hit in hits:
+        log.info("%s of %s/%s: a sentence was dropped (%s: %s)", where, adventure_id, number, hit.category, hit.term)

@@ -1,1 +1,1 @@
-"""Deferred work after each chapter: summaries and character descriptions."""
+"""Deferred work after each chapter: summaries, character descriptions and pictures."""

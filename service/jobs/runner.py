@@ -1,12 +1,16 @@
 """The worker pool inside the server process. Streams come first: jobs for a chapter wait
-until its stream has closed, and with the embedded local model (which shares the CPU)
-no model-calling job runs while any chapter streams: a job under way is set back.
+until its stream has closed (unless their kind reads none of its text), and with the
+embedded local model (which shares the CPU) no model-calling job runs while any chapter
+streams: a job under way is set back. Workers come in lanes, each taking its own kinds of
+job, so that slow pictures never hold up the summaries the next chapters are written from.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from datetime import datetime
 
 from service.store.jobs import JobQueue, backoff
@@ -16,13 +20,26 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 5.0
 
 
+@dataclass(frozen=True)
+class Lane:
+    """`workers` workers that take only jobs of these kinds."""
+
+    kinds: frozenset[str]
+    workers: int
+
+
 class JobRunner:
-    def __init__(self, services, handlers: dict):
+    def __init__(self, services, handlers: dict, lanes: list[Lane] | None = None,
+                 while_streaming: Collection[str] = ()):
         settings = services.settings
         self.services = services
         self.queue: JobQueue = services.jobs
         self.handlers = handlers
-        self.concurrency = settings.job_concurrency
+        self.lanes = lanes if lanes is not None else [Lane(frozenset(handlers), settings.job_concurrency)]
+        # Kinds that read no chapter text: they may run while their chapter streams.
+        self.while_streaming = frozenset(while_streaming)
+        # Called with each job whose attempt has ended (done, failed, or to be retried).
+        self.on_finished: list[Callable[[Job], None]] = []
         self.timeout = settings.job_timeout
         self.attempts = settings.job_attempts
         self.backoff_seconds = settings.job_backoff_seconds
@@ -39,7 +56,8 @@ class JobRunner:
         recovered = await self.queue.recover()
         if recovered:
             log.info("picked up %d jobs left running by a stopped process", recovered)
-        self._workers = [asyncio.create_task(self._work(i), name=f"job worker {i}") for i in range(self.concurrency)]
+        self._workers = [asyncio.create_task(self._work(lane), name=f"job worker {n}.{i}")
+                         for n, lane in enumerate(self.lanes) for i in range(lane.workers)]
 
     async def stop(self) -> None:
         for task in self._workers:
@@ -63,19 +81,19 @@ class JobRunner:
         except TimeoutError:
             pass
 
-    async def _work(self, index: int) -> None:
+    async def _work(self, lane: Lane) -> None:
         while True:
             if self._streams_first:
                 await self.services.writer.idle.wait()
-            job = await self.queue.claim(skip=self.services.writer.streaming_chapters())
+            job = await self.queue.claim(self.services.writer.streaming_chapters(), lane.kinds, self.while_streaming)
             if job is None:
-                await self._sleep()
+                await self._sleep(lane)
                 continue
             await self._run(job)
 
-    async def _sleep(self) -> None:
+    async def _sleep(self, lane: Lane) -> None:
         self._wake.clear()
-        due = await self.queue.next_due()
+        due = await self.queue.next_due(lane.kinds)
         wait = POLL_SECONDS
         if due is not None:
             wait = min(POLL_SECONDS, max(0.05, (as_utc(due) - utcnow()).total_seconds()))
@@ -106,6 +124,8 @@ class JobRunner:
             self._running.pop(job.id, None)
             self._changed.set()
             self._changed = asyncio.Event()
+        for callback in self.on_finished:
+            callback(job)
 
     async def _give_way(self, job: Job) -> None:
         log.info("job %s %s set back: a chapter is streaming", job.id, job.kind)

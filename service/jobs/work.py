@@ -1,17 +1,18 @@
-"""What each kind of job does. A job returns the write that stores its result, and the
-runner stores it with the job's `done`. Each is idempotent: running one twice leaves one result.
+"""What each kind of job does (pictures: service/jobs/pictures.py). A job returns the write
+that stores its result, and the runner stores it with the job's `done`. Each is idempotent:
+running one twice leaves one result.
 """
 from __future__ import annotations
 
 import logging
 
 from service.chapters.briefs import question_for
-from service.chapters.screening import ChildSafety
+from service.chapters.screening import ChildSafety, log_hits
 from service.domain.fidelity import story_text
-from service.domain.screen import Hit
 from service.domain.summaries import extract_summary, parse_characters, parse_summary
+from service.jobs.pictures import option_pictures_job, scene_picture_job
 from service.llm.prompts import characters_messages, summary_messages
-from service.store.adventures import ResultWrite, characters_merged, summary_saved
+from service.store.adventures import OPTIONS_JOB, SCENE_JOB, ResultWrite, characters_merged, summary_saved
 from service.store.models import Job
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ async def characters_job(services, job: Job) -> ResultWrite:
     for name, description in parse_characters(reply).items():
         _, name_hits = services.safety.clean(name)
         description, hits = services.safety.clean(description)
-        _log_hits([*name_hits, *hits], "a character", job)
+        log_hits([*name_hits, *hits], "a character", job.adventure_id, job.chapter_number)
         if not name_hits and description:
             found[name] = description
     return characters_merged(job.adventure_id, found)
@@ -55,16 +56,11 @@ def _screened_summary(safety: ChildSafety, parsed: tuple[str, str] | None, job: 
     title, summary = parsed
     kept_title, title_hits = safety.clean(title)
     summary, hits = safety.clean(summary)
-    _log_hits([*title_hits, *hits], "the summary", job)
+    log_hits([*title_hits, *hits], "the summary", job.adventure_id, job.chapter_number)
     if title_hits or not kept_title:
         return None
     return parse_summary(f"Title: {title}\nSummary: {summary}")  # checks the length again
 
 
-def _log_hits(hits: list[Hit], where: str, job: Job) -> None:
-    for hit in hits:
-        log.info("%s of %s/%s: a sentence was dropped (%s: %s)", where, job.adventure_id, job.chapter_number,
-                 hit.category, hit.term)
-
-
-HANDLERS = {"summary": summary_job, "characters": characters_job}
+HANDLERS = {"summary": summary_job, "characters": characters_job,
+            SCENE_JOB: scene_picture_job, OPTIONS_JOB: option_pictures_job}

@@ -167,3 +167,17 @@ def characters_messages(number: int, chapter_text: str, known: list[tuple[str, s
             '"a short visual description"}]. Return only the JSON.'
         )},
     ]
+
+
+def picture_messages(number: int, chapter_text: str) -> list[dict]:
+    """The helper is asked for the chapter's most picturable moment: what the picture shows
+    (and, read aloud, what its alt text tells a reader who cannot see it)."""
+    return [
+        {"role": "system", "content": "You choose the pictures for a children's adventure book."},
+        {"role": "user", "content": (
+            f"{Label.TASK}: PICTURE\n{Label.CHAPTER} {number}:\n{chapter_text[-4000:]}\n\n"
+            "Pick the one moment of this chapter that would make the best picture and describe what "
+            "the picture shows: who is there, where, doing what. Keep it kind and calm, for readers "
+            "aged 8 to 12. Answer in exactly this format:\nScene: <one or two sentences, under 40 words>"
+        )},
+    ]

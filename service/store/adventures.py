@@ -13,6 +13,10 @@ from sqlalchemy.orm import Session
 from service.store.db import Sessions
 from service.store.models import Adventure, Answer, Chapter, Character, Job, Summary, utcnow
 
+# The kinds of picture job (the store enqueues them; service/jobs/pictures.py runs them).
+SCENE_JOB = "picture"
+OPTIONS_JOB = "option-pictures"
+
 # A write that another transaction carries out, e.g. a job's result stored with its `done`.
 ResultWrite = Callable[[Session], None]
 
@@ -61,8 +65,11 @@ class StorySoFar:
 
 
 class AdventureStore:
-    def __init__(self, sessions: Sessions):
+    def __init__(self, sessions: Sessions, pictures: bool = False):
         self.sessions = sessions
+        # With an image model, an adventure's start and each finished chapter also enqueue
+        # their picture jobs, in the same transaction as the rest.
+        self.pictures = pictures
 
     async def create_adventure(self, adventure: Adventure, first_chapter_type: str) -> Adventure:
         """The adventure and its first chapter, marked as being written: its generation starts next."""
@@ -70,6 +77,8 @@ class AdventureStore:
             session.add(adventure)
             session.flush()
             session.add(Chapter(adventure_id=adventure.id, number=1, type=first_chapter_type, state="writing"))
+            if self.pictures:
+                session.execute(insert(Job), [{"kind": OPTIONS_JOB, "adventure_id": adventure.id, "chapter_number": 1}])
             return adventure
 
         return await self.sessions.write(create)
@@ -114,6 +123,8 @@ class AdventureStore:
 
     async def complete_chapter(self, adventure_id: str, number: int, values: dict, job_kinds: list[str]) -> None:
         """Store the finished chapter and enqueue its deferred jobs in the same transaction."""
+        if self.pictures:
+            job_kinds = [*job_kinds, SCENE_JOB]
         await self.sessions.write(lambda session: _complete(session, adventure_id, number, values, job_kinds))
 
     async def record_choice(self, answer: Answer, next_type: str | None, agency: str | None) -> ChoiceOutcome:

@@ -6,7 +6,7 @@ of new adventures cannot starve a real player's summaries.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, exists, func, select, update
@@ -35,14 +35,19 @@ class JobQueue:
             update(Job).where(Job.state == "running").values(state="pending")
         ).rowcount or 0)
 
-    async def claim(self, skip: set[tuple[str, int]] = frozenset()) -> Job | None:
-        """Take the fairest due pending job (see above), unless its chapter is in `skip`."""
+    async def claim(self, skip: set[tuple[str, int]] = frozenset(), kinds: Collection[str] | None = None,
+                    while_streaming: Collection[str] = ()) -> Job | None:
+        """Take the fairest due pending job (see above; of `kinds`, if given), unless its
+        chapter is in `skip` and its kind is not one of those that may run `while_streaming`."""
+        query = select(Job.id, Job.kind, Job.adventure_id, Job.chapter_number).where(
+            Job.state == "pending", Job.run_after <= utcnow())
+        if kinds is not None:
+            query = query.where(Job.kind.in_(sorted(kinds)))
+        query = query.order_by(_PLAYED, _LAST_SERVED.asc().nulls_first(), Job.id).limit(CLAIM_WINDOW)
+
         def due(session: Session) -> list[int]:
-            jobs = session.execute(
-                select(Job.id, Job.adventure_id, Job.chapter_number)
-                .where(Job.state == "pending", Job.run_after <= utcnow())
-                .order_by(_PLAYED, _LAST_SERVED.asc().nulls_first(), Job.id).limit(CLAIM_WINDOW))
-            return [job_id for job_id, adventure_id, number in jobs if (adventure_id, number) not in skip]
+            return [job_id for job_id, kind, adventure_id, number in session.execute(query)
+                    if kind in while_streaming or (adventure_id, number) not in skip]
 
         # Finding candidates is a read: an idle queue never takes the write lock.
         candidates = await self.sessions.read(due)
@@ -87,10 +92,11 @@ class JobQueue:
             lambda session: list(session.scalars(select(Job).where(Job.state.in_(states)).order_by(Job.id)))
         )
 
-    async def next_due(self) -> datetime | None:
-        return await self.sessions.read(lambda session: session.scalar(
-            select(Job.run_after).where(Job.state == "pending").order_by(Job.run_after).limit(1)
-        ))
+    async def next_due(self, kinds: Collection[str] | None = None) -> datetime | None:
+        query = select(Job.run_after).where(Job.state == "pending")
+        if kinds is not None:
+            query = query.where(Job.kind.in_(sorted(kinds)))
+        return await self.sessions.read(lambda session: session.scalar(query.order_by(Job.run_after).limit(1)))
 
     async def _set(self, job_id: int, **values) -> None:
         await self.sessions.write(lambda session: _set(session, job_id, **values))

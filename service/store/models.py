@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -93,6 +93,27 @@ class Character(Base):
     name: Mapped[str] = mapped_column(String(120))
     description: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class Picture(Base):
+    """A picture the image model drew, with the words it was drawn from and its alt text."""
+
+    __tablename__ = "pictures"
+    __table_args__ = (UniqueConstraint("adventure_id", "chapter_number", "option"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    adventure_id: Mapped[str] = mapped_column(ForeignKey("adventures.id", ondelete="CASCADE"), index=True)
+    chapter_number: Mapped[int] = mapped_column(Integer)
+    # 0: the chapter's own scene; 1-3: the picture beside that choice of the first chapter.
+    option: Mapped[int] = mapped_column(Integer, default=0)
+    # sha256 of `data`, in hex: the picture's address, so a browser may keep it for good.
+    digest: Mapped[str] = mapped_column(String(64))
+    content_type: Mapped[str] = mapped_column(String(32))
+    alt: Mapped[str] = mapped_column(Text)
+    prompt: Mapped[str] = mapped_column(Text)
+    # Loaded only when the picture itself is asked for, never with the rest of the row.
+    data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Job(Base):

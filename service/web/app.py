@@ -26,12 +26,15 @@ from service.config import Settings
 from service.content.loader import load_catalog
 from service.content.screen_terms import load_lexicon
 from service.domain.story import Catalog
-from service.jobs.runner import JobRunner
+from service.jobs.pictures import PictureNews
+from service.jobs.runner import JobRunner, Lane
 from service.jobs.work import HANDLERS
 from service.llm.client import ModelClient
+from service.llm.images import ImageClient
 from service.store.adventures import AdventureStore
 from service.store.db import create_engine, migrate_async, session_factory
 from service.store.jobs import JobQueue
+from service.store.pictures import PICTURE_JOBS, WHILE_STREAMING, PictureStore
 from service.store.secrets import server_secret
 from service.web.errors import EXCEPTION_HANDLERS, ServerErrors
 from service.web.guards import RequestGuards
@@ -56,6 +59,9 @@ class Services:
     safety: ChildSafety
     owners: OwnerCookies
     start_limit: StartLimit
+    pictures: PictureStore = None
+    images: ImageClient | None = None  # None: no IMAGE_MODEL, no pictures
+    picture_news: PictureNews = None
     writer: ChapterWriter = None
     game: Game = None
     runner: JobRunner = None
@@ -65,7 +71,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     catalog = load_catalog()  # a broken content file stops start-up here, naming file, row and field
     safety = ChildSafety(load_lexicon(settings.screen_terms_file))
-    pages = Pages(settings.templates_dir)
+    pages = Pages(settings.templates_dir, pictures=settings.pictures)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
@@ -74,15 +80,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
         sessions = session_factory(engine)
         secret = settings.secret_key.get_secret_value() if settings.secret_key else None
         owners = OwnerCookies(secret or await server_secret(sessions, "owner-cookie"))
-        services = Services(settings, catalog, pages, AdventureStore(sessions), JobQueue(sessions),
-                            ModelClient(settings), safety, owners,
-                            StartLimit(settings.start_limit_burst, settings.start_limit_seconds))
+        services = Services(settings, catalog, pages, AdventureStore(sessions, pictures=settings.pictures),
+                            JobQueue(sessions), ModelClient(settings), safety, owners,
+                            StartLimit(settings.start_limit_burst, settings.start_limit_seconds),
+                            pictures=PictureStore(sessions),
+                            images=ImageClient(settings) if settings.pictures else None,
+                            picture_news=PictureNews())
         services.writer = ChapterWriter(settings, services.store, catalog, services.model, safety, pages,
                                         ChapterCapacity(settings.chapter_capacity))
         services.game = Game(catalog, services.store, services.writer)
-        services.runner = JobRunner(services, HANDLERS)
+        services.runner = _runner(services)
         services.writer.on_started.append(services.runner.stream_started)
         services.writer.on_closed.append(services.runner.wake)
+        if services.images is not None:
+            await services.images.load()  # before the first player, and before the freeze below
+            services.writer.on_started.append(_wake_for_first_chapter(services.runner))
+            services.writer.on_closed.append(services.picture_news.chapter_closed)
+            services.runner.on_finished.append(services.picture_news.job_finished)
         await services.store.warm_up()
         interrupted = await services.store.interrupt_unfinished()
         if interrupted:
@@ -124,3 +138,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
 
 _A_DAY = {"Cache-Control": "public, max-age=86400"}
+
+
+def _runner(services: Services) -> JobRunner:
+    """Summaries and characters in one lane of workers; with pictures, pictures in their own."""
+    settings = services.settings
+    text_jobs = frozenset(HANDLERS) - PICTURE_JOBS
+    lanes = [Lane(text_jobs, settings.job_concurrency)]
+    if settings.pictures:
+        lanes.append(Lane(PICTURE_JOBS, settings.image_concurrency))
+    return JobRunner(services, HANDLERS, lanes, while_streaming=WHILE_STREAMING)
+
+
+def _wake_for_first_chapter(runner: JobRunner):
+    """An adventure that has just begun has its choices' pictures to draw: start at once."""
+    def wake(generation) -> None:
+        if generation.number == 1:
+            runner.wake()
+    return wake

@@ -15,6 +15,7 @@ from service.domain.story import CHAPTER_COUNT, ChapterType
 from service.domain.fidelity import story_text
 from service.domain.summaries import extract_summary
 from service.store.models import Adventure, as_utc
+from service.web.pictures import image
 
 # How long the summary stream waits for the last summaries before it closes.
 STREAM_SECONDS = 300.0
@@ -42,12 +43,13 @@ async def _items(services, adventure: Adventure, states: dict[int, str]) -> list
     chapters = {c.number: c for c in await services.store.chapters(adventure.id)}
     summaries = await services.store.summaries(adventure.id)
     answers = {a.chapter_number: a.choice for a in await services.store.answers(adventure.id)}
+    scenes = await services.pictures.scenes(adventure.id) if services.settings.pictures else {}
     items = []
     for number, state in sorted(states.items()):
         stored = summaries.get(number)
         title, text = (stored.title, stored.summary) if stored else extract_summary(story_text(chapters[number].text), number)
         items.append({"number": number, "title": title, "summary": text, "state": state,
-                      "choice": answers.get(number)})
+                      "choice": answers.get(number), "image": image(scenes.get(number))})
     return items
 
 

@@ -16,6 +16,8 @@ from service.chapters.writer import Generation
 from service.domain.fidelity import Legend, lesson_legend
 from service.domain.story import CHAPTER_COUNT, ChapterType
 from service.store.models import Adventure, Chapter
+from service.store.pictures import ChapterPictures
+from service.web import pictures
 
 # The reader's settings: each cookie and the values it may take, the first the default.
 COMFORT = {"text_size": ("normal", "large", "larger"), "contrast": ("normal", "high")}
@@ -59,13 +61,14 @@ async def start(services) -> str:
     )
 
 
-def _chapter_context(services, adventure: Adventure, number: int) -> dict:
+def _chapter_context(services, adventure: Adventure, number: int, found: ChapterPictures | None = None) -> dict:
     return {
         "adventure_id": adventure.id,
         "number": number,
         "chapter_count": CHAPTER_COUNT,
         "world_name": services.catalog.worlds[adventure.world_key].name,
         "topic_name": services.catalog.topics[adventure.topic_key].name,
+        "picture_slot": pictures.scene_slot(services, adventure.id, number, found),
     }
 
 
@@ -79,13 +82,14 @@ async def chapter(services, adventure: Adventure, number: int) -> str:
     """A chapter that is finished, failed or interrupted: everything is in the HTML."""
     stored = await services.store.chapter(adventure.id, number)
     answers = {a.chapter_number: a.choice for a in await services.store.answers(adventure.id)}
-    context = _chapter_context(services, adventure, number)
+    found = await pictures.chapter_pictures(services, adventure.id, number)
+    context = _chapter_context(services, adventure, number, found)
     context["paragraphs"] = [p for p in stored.text.split("\n\n") if p] if stored.state == "complete" else []
     context["answered"] = answers.get(number)
     context["message"] = None if stored.state == "complete" else unfinished_message(stored)
-    context["choices_html"] = Markup(
-        await services.pages.choices(adventure.id, number, stored.choices, legend_for(services, adventure, stored))
-    ) if stored.state == "complete" else Markup("")
+    context["choices_html"] = Markup(await services.pages.choices(
+        adventure.id, number, stored.choices, legend_for(services, adventure, stored), found,
+    )) if stored.state == "complete" else Markup("")
     return await services.pages.render("chapter.html", **context)
 
 
@@ -109,10 +113,20 @@ def streaming_chapter(services, adventure: Adventure, stored: Chapter, generatio
                 outcome.error_html = Markup(event.data)
         if generation.finished is not None:
             outcome.added = generation.finished.added
+            if stored.number == 1 and services.settings.pictures:
+                outcome.choices_html = await _choices_with_pictures(services, adventure, stored, generation)
 
     context = _chapter_context(services, adventure, stored.number)
     context["waiting"] = services.writer.capacity.is_waiting(generation)
     return services.pages.stream("chapter.html", stream=pieces(), outcome=outcome, **context)
+
+
+async def _choices_with_pictures(services, adventure: Adventure, stored: Chapter, generation: Generation) -> Markup:
+    """The first chapter's choices with the pictures beside them drawn so far (they are drawn
+    while the chapter is written): no JavaScript needed to see them."""
+    found = await pictures.chapter_pictures(services, adventure.id, stored.number)
+    finished = generation.finished
+    return Markup(await services.pages.choices(adventure.id, stored.number, finished.choices, finished.legend, found))
 
 
 async def chapter_fragment(services, adventure: Adventure, number: int) -> str:

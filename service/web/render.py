@@ -11,12 +11,16 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
 from service.domain.fidelity import Legend, is_lesson_check
+from service.store.pictures import ChapterPictures
+from service.web.pictures import option_slots
 
 DEFAULT_LEGEND = "What do you do next?"
 
 
 class Pages:
-    def __init__(self, templates_dir: Path):
+    def __init__(self, templates_dir: Path, pictures: bool = False):
+        # With an image model, the first chapter's choices each have a picture slot beside them.
+        self.pictures = pictures
         self.env = Environment(
             loader=FileSystemLoader(templates_dir),
             autoescape=select_autoescape(default=True),
@@ -42,9 +46,12 @@ class Pages:
     async def chapter(self, paragraphs: list[str]) -> str:
         return (await self.render("_paragraphs.html", paragraphs=paragraphs)).strip()
 
-    async def choices(self, adventure_id: str, number: int, choices: list[str], legend: Legend | None = None) -> str:
+    async def choices(self, adventure_id: str, number: int, choices: list[str], legend: Legend | None = None,
+                      pictures: ChapterPictures | None = None) -> str:
+        """The choice forms; `pictures`: the first chapter's, as far as they are known."""
+        slots = option_slots(pictures, len(choices)) if self.pictures and number == 1 and choices else None
         html = await self.render("_choices.html", adventure_id=adventure_id, number=number, choices=choices,
-                                 legend=legend or Legend(DEFAULT_LEGEND))
+                                 legend=legend or Legend(DEFAULT_LEGEND), option_slots=slots)
         return html.strip()
 
     async def error(self, adventure_id: str, number: int, message: str) -> str:

@@ -11,7 +11,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response, Stream
 from starlette.routing import Route
 
 from service.chapters.game import GameError
-from service.web import journey, pages
+from service.web import journey, pages, pictures
 from service.web.owner import ONE_YEAR
 from service.web.start_limit import client_address
 from service.web.streams import chapter_stream
@@ -122,6 +122,24 @@ async def retry_summaries(request: Request) -> Response:
     return RedirectResponse(f"/adventures/{adventure.id}/summary", status_code=303)
 
 
+async def picture(request: Request) -> Response:
+    services = _services(request)
+    adventure = await services.game.owned(request.path_params["adventure_id"], _owner(request))
+    found = await services.pictures.picture(adventure.id, request.path_params["digest"])
+    if found is None:
+        raise GameError(404, "There is no such picture in this adventure.")
+    return pictures.picture_response(request, found)
+
+
+async def picture_stream(request: Request) -> Response:
+    services = _services(request)
+    adventure, chapter = await _owned_chapter(request)
+    if not services.settings.pictures:
+        raise GameError(404, "This story has no pictures.")
+    return EventSourceResponse(pictures.picture_events(services, adventure, chapter.number), ping=15,
+                               headers={"Cache-Control": "no-store"})
+
+
 async def change_settings(request: Request) -> Response:
     form = await _form(request)
     response = RedirectResponse(pages.back_path(request.headers.get("referer"), request.headers.get("host")), 303)
@@ -152,6 +170,8 @@ ROUTES = [Route(route.path, _with_comfort(route.endpoint), methods=route.methods
     Route("/adventures/{adventure_id}/chapters/{number:int}/choice", choose, methods=["POST"]),
     Route("/adventures/{adventure_id}/chapters/{number:int}/retry", retry, methods=["POST"]),
     Route("/adventures/{adventure_id}/chapters/{number:int}/stream", stream, methods=["GET"]),
+    Route("/adventures/{adventure_id}/chapters/{number:int}/pictures", picture_stream, methods=["GET"]),
+    Route("/adventures/{adventure_id}/pictures/{digest}", picture, methods=["GET"]),
     Route("/adventures/{adventure_id}/summary", summary_page, methods=["GET"]),
     Route("/adventures/{adventure_id}/summary/stream", summary_stream, methods=["GET"]),
     Route("/adventures/{adventure_id}/summary/retry", retry_summaries, methods=["POST"]),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import dataclasses
 import itertools
 import json
@@ -22,7 +23,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from tests.support.live_server import LiveServer
-from tests.support.scripted_replies import build_reply, request_tag, split_chunks, tag_first_chunk, usage
+from tests.support.scripted_replies import build_reply, request_tag, scripted_png, split_chunks, tag_first_chunk, usage
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error",
                 404: "not_found_error", 429: "rate_limit_exceeded"}
@@ -32,9 +33,11 @@ _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error",
 class Script:
     """Knobs read at the start of each request (mutate freely between requests).
 
-    fault_scope ("all" | "stream" | "helper") limits every fault, inject_html included, to
-    streamed (chapter) or non-streamed (helper) calls. fail_times counts in-scope requests
-    that get the faults fail_status / drop_after / stall_* (None = every one), then recovers.
+    fault_scope ("all" | "stream" | "helper" | "image") limits every fault, inject_html included,
+    to streamed (chapter) or non-streamed (helper) chat calls, or to image calls
+    (POST /v1/images/generations, which answers a small real PNG after image_latency).
+    fail_times counts in-scope requests that get the faults fail_status / drop_after /
+    stall_* (None = every one), then recovers.
     A stall ends after stall_seconds (the stream then resumes) or at reset().
     Non-streamed calls: stall_* hang before the answer, drop_after cuts the JSON body in half.
     tag_replies opens each streamed reply with "[rN] ", N the request's serial in this process
@@ -59,7 +62,9 @@ class Script:
     repeat_loop: bool = False          # streamed calls only
     tag_replies: bool = False          # streamed calls only
     flood_after: int | None = None     # streamed: after N chunks, one endless line (no event ends)
-    helper_replies: dict | None = None  # non-streamed: {"SUMMARY" | "CHARACTERS" | "CHOICES": reply text}
+    helper_replies: dict | None = None  # non-streamed: {"SUMMARY" | "CHARACTERS" | "CHOICES" | "PICTURE": reply}
+    helper_latencies: dict | None = None  # non-streamed: {kind: delay}, instead of helper_latency
+    image_latency: float = 0.0          # images: delay before the picture
 
     def update(self, **fields: Any) -> None:
         unknown = set(fields) - {f.name for f in dataclasses.fields(self)}
@@ -106,6 +111,7 @@ class ScriptedModelServer:
         self._live: LiveServer | None = None
         self.app = Starlette(routes=[
             Route("/v1/chat/completions", self._chat, methods=["POST"]),
+            Route("/v1/images/generations", self._image, methods=["POST"]),
             Route("/v1/models", self._models, methods=["GET"]),
             Route("/_script", self._script_endpoint, methods=["GET", "POST"]),
             Route("/_reset", self._reset_endpoint, methods=["POST"]),
@@ -156,12 +162,7 @@ class ScriptedModelServer:
         except (ValueError, KeyError, TypeError):
             return _error(400, "request body must be JSON with a 'messages' list")
         stream = bool(body.get("stream"))
-        live = self.script
-        in_scope = live.fault_scope == "all" or (live.fault_scope == "stream") == stream
-        faulty = in_scope and live.has_failure() and live.fail_times != 0
-        if faulty and live.fail_times is not None:
-            live.fail_times -= 1
-        script = dataclasses.replace(live)  # snapshot: mid-stream edits affect only new requests
+        script, in_scope, faulty = self._take_script("stream" if stream else "helper")
         kind, text = _reply(messages, script, stream, in_scope)
         serial = next(self._serials)
         tag = request_tag(serial) if stream and script.tag_replies else None
@@ -185,19 +186,57 @@ class ScriptedModelServer:
                                      headers={"cache-control": "no-cache"})
         return await self._complete(record, text, script, faulty, model)
 
+    def _take_script(self, scope: str) -> tuple[Script, bool, bool]:
+        """(a snapshot of the script, whether this call is in the faults' scope, whether it gets
+        them); a faulty call counts against fail_times."""
+        live = self.script
+        in_scope = live.fault_scope in ("all", scope)
+        faulty = in_scope and live.has_failure() and live.fail_times != 0
+        if faulty and live.fail_times is not None:
+            live.fail_times -= 1
+        return dataclasses.replace(live), in_scope, faulty  # mid-stream edits affect only new requests
+
+    async def _image(self, request: Request):
+        received = time.monotonic()
+        try:
+            body = await request.json()
+            prompt = str(body["prompt"])
+        except (ValueError, KeyError, TypeError):
+            return _error(400, "request body must be JSON with a 'prompt'")
+        script, _, faulty = self._take_script("image")
+        serial = next(self._serials)
+        record = {"received": received, "model": body.get("model"), "stream": False, "kind": "IMAGE",
+                  "messages": [{"role": "user", "content": prompt}], "prompt": prompt, "reply": None, "tag": None,
+                  "serial": serial, "faulty": faulty, "first_chunk": None, "last_chunk": None, "chunk_times": [],
+                  "finished": None, "outcome": "pending", "authorization": request.headers.get("authorization")}
+        self.requests.append(record)
+        if faulty and script.fail_status:
+            record["outcome"] = f"error {script.fail_status}"
+            return _error(script.fail_status, "scripted failure")
+        if faulty and (script.stall_before_first or script.stall_after is not None):
+            await self._stall(record, script.stall_seconds, self._generation)
+        await asyncio.sleep(script.image_latency)
+        picture = base64.b64encode(scripted_png(serial, prompt)).decode()
+        payload = json.dumps({"created": int(time.time()), "data": [{"b64_json": picture, "revised_prompt": prompt}]})
+        return self._answer(record, payload, faulty and script.drop_after is not None)
+
     async def _complete(self, record: dict, text: str, script: Script, faulty: bool, model: str):
         if faulty and (script.stall_before_first or script.stall_after is not None):
             await self._stall(record, script.stall_seconds, self._generation)
-        await asyncio.sleep(script.helper_latency)
+        await asyncio.sleep((script.helper_latencies or {}).get(record["kind"], script.helper_latency))
         payload = json.dumps({
             "id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion",
             "created": int(time.time()), "model": model,
             "choices": [{"index": 0, "finish_reason": "stop",
                          "message": {"role": "assistant", "content": text}}],
             "usage": usage(record["messages"], text)})
+        return self._answer(record, payload, faulty and script.drop_after is not None)
+
+    def _answer(self, record: dict, payload: str, drop: bool) -> Response:
+        """The JSON answer of a non-streamed call, or (drop) half of it and a cut connection."""
         now = time.monotonic()
         record.update(first_chunk=now, last_chunk=now, chunk_times=[now])
-        if not (faulty and script.drop_after is not None):
+        if not drop:
             record.update(finished=now, outcome="ok")
             return Response(payload, media_type="application/json")
 

@@ -1,12 +1,14 @@
 """Deterministic reply texts for the scripted model server (tests.support.scripted_model).
 
 Reads the product's prompt markers (CHAPTER TYPE / LESSON QUESTION / TASK) and returns text
-shaped like a real model's answer, so parsers and the UI see realistic input without a model.
+shaped like a real model's answer, so parsers and the UI see realistic input without a model;
+and draws the small PNGs of the scripted images endpoint.
 """
 
 from __future__ import annotations
 
 import re
+import struct
 import zlib
 
 INJECTED_HTML = '<script>alert(1)</script><b>bold</b> & "quotes"'
@@ -158,6 +160,8 @@ def build_reply(messages: list[dict], choices_style: str = "good",
         return "CHOICES", choices_block(options, "good").lstrip("\n")
     if task == "CHARACTERS":
         return "CHARACTERS", _CHARACTERS
+    if task == "PICTURE":
+        return "PICTURE", f"Scene: {picturable_moment(text)}"
     if chapter in ("STORY", "REFLECT"):
         body = _REFLECT if chapter == "REFLECT" else paragraphs
         if chapter == "REFLECT" and inject_html:
@@ -173,6 +177,36 @@ def build_reply(messages: list[dict], choices_style: str = "good",
     if chapter == "CONCLUSION":
         return "CONCLUSION", "\n\n".join(_CONCLUSION)
     return "GENERIC", paragraphs[0] + choices_block(options, choices_style)
+
+
+_PICTURE_CHAPTER = re.compile(r"^CHAPTER \d+:\n(.*?)(?:\n\n(?:Pick the one moment)|\Z)", re.MULTILINE | re.DOTALL)
+_FIRST_SENTENCE = re.compile(r".+?[.!?](?=\s|$)", re.DOTALL)
+_DEFAULT_MOMENT = "Mira holds up her lantern at the edge of an old rope bridge in the silver mist."
+
+
+def picturable_moment(text: str) -> str:
+    """The first sentence of the chapter the PICTURE request quotes (its story, not the
+    lesson feedback): a tagged chapter's moment carries its tag, so a test can tell which
+    chapter a picture was drawn from."""
+    found = _PICTURE_CHAPTER.search(text)
+    paragraphs = [p for p in (found.group(1) if found else "").split("\n\n")
+                  if p.strip() and not p.startswith("Lesson check")]
+    sentence = _FIRST_SENTENCE.match(" ".join(paragraphs[0].split())) if paragraphs else None
+    return sentence.group() if sentence else _DEFAULT_MOMENT
+
+
+def scripted_png(serial: int, prompt: str, width: int = 48, height: int = 32) -> bytes:
+    """A small real PNG (3:2), coloured by its prompt, that says in its text chunks which
+    request drew it and from what prompt (read them with Pillow's `Image.text`)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    colour = zlib.crc32(prompt.encode()).to_bytes(4, "big")[:3]
+    rows = b"".join(b"\x00" + colour * width for _ in range(height))
+    text = [chunk(b"iTXt", key + b"\x00\x00\x00\x00\x00" + value.encode())
+            for key, value in ((b"serial", str(serial)), (b"prompt", prompt))]
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + b"".join(text) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
 def split_chunks(text: str, tokens_per_chunk: int = 1, chunk_chars: int | None = None) -> list[str]:

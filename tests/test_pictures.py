@@ -1,0 +1,229 @@
+"""Pictures with the scripted model's images endpoint: each chapter's slot only ever holds
+that chapter's own picture (also when the player clicks fast and streams reconnect), a
+failed picture leaves no <img>, pictures are served only to their adventure's owner, and
+what a model wrote passes the child-safety screen before it reaches a prompt or an alt."""
+from __future__ import annotations
+
+import io
+import re
+
+import httpx
+import pytest
+from bs4 import BeautifulSoup
+from PIL import Image
+
+from service.config import Settings
+from tests.conftest import picture_settings, scripted_settings
+from tests.support import player
+from tests.support.database import rows, wait_until
+from tests.support.scripted_replies import find_request_tag
+
+WORLD, TOPIC = "capwood-hollow", "solar-system"
+
+
+pytestmark = pytest.mark.usefixtures("litellm_loaded")
+
+
+@pytest.fixture
+def settings(scripted_model, database_url) -> Settings:
+    return picture_settings(scripted_model, database_url, job_backoff_seconds=0.2, summary_wait_seconds=0.5)
+
+
+def _jobs(database_url: str, kind: str) -> list[tuple]:
+    return rows(database_url, "SELECT chapter_number, state FROM jobs WHERE kind = ? ORDER BY chapter_number", kind)
+
+
+def _all_done(database_url: str, kind: str, count: int):
+    jobs = _jobs(database_url, kind)
+    return len(jobs) == count and all(state in ("done", "failed") for _, state in jobs)
+
+
+def _slot(html: str, number: int):
+    slots = BeautifulSoup(html, "html.parser").select("[data-image-chapter]")
+    assert [s["data-image-chapter"] for s in slots] == [str(number)], f"slots on chapter {number}'s page: {slots}"
+    return slots[0]
+
+
+def _drawn_from(client: httpx.Client, src: str) -> str:
+    """The prompt the served picture was drawn from (the scripted PNG carries it)."""
+    response = client.get(src)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("image/"), (
+        f"{src} answered {response.status_code} {response.headers.get('content-type')}")
+    with Image.open(io.BytesIO(response.content)) as picture:
+        picture.load()
+        return picture.text["prompt"]
+
+
+def _adventure_url(page_url: str) -> str:
+    return page_url.rsplit("/chapters/", 1)[0]
+
+
+def test_when_a_chapter_is_finished_then_its_slot_and_its_choices_hold_their_pictures_served_for_good(
+    client, scripted_model, database_url
+):
+    page = player.read_chapter(client, player.start(client, WORLD, TOPIC))
+    slot = _slot(page.html, 1)
+    assert slot.find("img") is None, "the slot of a chapter just written already holds an <img>"
+    wait_until(lambda: _all_done(database_url, "picture", 1) and _all_done(database_url, "option-pictures", 1),
+               20, "the pictures were not drawn")
+
+    html = client.get(page.url).text
+    img = _slot(html, 1).find("img")
+    assert img is not None and img["alt"].strip(), f"the finished chapter's slot holds {_slot(html, 1)}"
+    assert img["alt"] in _drawn_from(client, img["src"])
+    options = BeautifulSoup(html, "html.parser").select("#choices .choice-with-picture")
+    assert len(options) == 3 and all(o.select_one(".option-picture img")["alt"] for o in options)
+    assert [o.select_one("button[name=choice]")["value"] for o in options] == page.choices
+
+    first = client.get(img["src"])
+    assert "immutable" in first.headers["cache-control"] and first.headers["etag"]
+    again = client.get(img["src"], headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304
+
+
+def test_when_the_player_clicks_fast_and_streams_reconnect_then_each_slot_holds_only_its_own_chapters_picture(
+    client, scripted_model, database_url
+):
+    scripted_model.script.update(tag_replies=True, image_latency=1.0)
+    page = player.read_chapter(client, player.start(client, WORLD, TOPIC))
+    adventure = _adventure_url(page.url)
+    action, choices = page.action, page.choices
+    for number in (2, 3, 4):  # on as soon as the choices are there, long before any picture
+        result = player.read_sse(client, player.choose_htmx(client, action, choices[0]))
+        action, choices = player.choices_from_html(result.data("choices"))
+        if number == 3:  # a stream that drops before its picture comes: the browser reconnects
+            with client.stream("GET", f"{adventure}/chapters/2/pictures") as dropped:
+                assert dropped.status_code == 200
+    tags = {n: find_request_tag(player.read_chapter(client, f"{adventure}/chapters/{n}").text) for n in range(1, 5)}
+    assert all(tags.values()) and len(set(tags.values())) == 4, f"chapters' request tags: {tags}"
+
+    for number in range(1, 5):
+        events = player.read_sse(client, f"{adventure}/chapters/{number}/pictures")
+        swaps = BeautifulSoup("".join(e.data for e in events.events if e.event == "picture"), "html.parser")
+        targets = {element["id"] for element in swaps.select("[hx-swap-oob]")}
+        assert f"chapter-picture-{number}" in targets and events.names[-1] == "close"
+        assert targets <= {f"chapter-picture-{number}", *(f"option-picture-{n}" for n in (1, 2, 3))}
+        assert number == 1 or targets == {f"chapter-picture-{number}"}, f"chapter {number}'s stream sent {targets}"
+        streamed = swaps.select_one(f"#chapter-picture-{number} img")
+        shown = _slot(client.get(f"{adventure}/chapters/{number}").text, number).find("img")
+        assert shown is not None and shown["src"] == streamed["src"]
+        drawn_from = _drawn_from(client, shown["src"])
+        others = [tag for n, tag in tags.items() if n != number]
+        assert f"[{tags[number]}]" in drawn_from and not any(f"[{tag}]" in drawn_from for tag in others), (
+            f"chapter {number}'s slot shows a picture drawn from {drawn_from!r}")
+
+
+def test_when_the_image_model_always_fails_then_the_chapter_has_no_picture_no_img_and_the_game_goes_on(
+    server, scripted_model, database_url
+):
+    scripted_model.script.update(fail_status=500, fault_scope="image")
+    with httpx.Client(base_url=server.base_url, timeout=30) as client:
+        page = player.read_chapter(client, player.start(client, WORLD, TOPIC))
+        wait_until(lambda: [s for _, s in _jobs(database_url, "picture")] == ["failed"]
+                   and [s for _, s in _jobs(database_url, "option-pictures")] == ["failed"],
+                   30, "the picture jobs did not fail for good")
+        html = client.get(page.url).text
+        slot = _slot(html, 1)
+        assert slot.has_attr("hidden") and not slot.has_attr("sse-connect")
+        assert BeautifulSoup(html, "html.parser").select("#chapter img") == []
+        assert player.read_sse(client, f"{_adventure_url(page.url)}/chapters/1/pictures").names == ["close"]
+        drawn = [r for r in scripted_model.requests if r.get("kind") == "IMAGE"]
+        assert len(drawn) == 4 * 3, f"{len(drawn)} image calls for 4 pictures tried 3 times each: retried twice over"
+
+        moved = client.post(page.action, data={"choice": page.choices[0]})
+        assert moved.status_code == 303
+        assert len(player.read_chapter(client, moved.headers["location"]).choices) == 3
+    attempts = rows(database_url, "SELECT attempts FROM jobs WHERE kind = 'picture' AND chapter_number = 1")
+    assert attempts == [(3,)], f"the failed picture was tried {attempts} times, not JOB_ATTEMPTS (3)"
+
+
+def test_when_another_browser_asks_for_a_picture_or_its_stream_then_it_answers_404(
+    server, scripted_model, database_url
+):
+    with httpx.Client(base_url=server.base_url, timeout=30) as owner:
+        page = player.read_chapter(owner, player.start(owner, WORLD, TOPIC))
+        wait_until(lambda: _all_done(database_url, "picture", 1), 20, "the picture was not drawn")
+        src = _slot(owner.get(page.url).text, 1).find("img")["src"]
+        adventure = _adventure_url(page.url)
+        assert owner.get(src).status_code == 200
+        assert owner.get(re.sub(r"[0-9a-f]{64}$", "0" * 64, src)).status_code == 404
+    with httpx.Client(base_url=server.base_url, timeout=30) as stranger:
+        stranger.get("/")  # a browser of its own, with its own cookie
+        for url in (src, f"{adventure}/chapters/1/pictures"):
+            response = stranger.get(url)
+            assert response.status_code == 404 and not response.headers["content-type"].startswith("image/"), url
+
+
+def test_when_the_helpers_scene_holds_an_unfit_word_then_it_reaches_neither_the_prompt_nor_the_alt(
+    client, scripted_model, database_url
+):
+    scripted_model.script.update(helper_replies={"PICTURE": (
+        "Scene: Mira sips a cold beer on the mossy bank. Mira waves at the fireflies carrying "
+        "tiny envelopes over the glowing mushroom caps.")})
+    page = player.read_chapter(client, player.start(client, WORLD, TOPIC))
+    wait_until(lambda: _all_done(database_url, "picture", 1), 20, "the picture was not drawn")
+
+    prompts = [r["prompt"] for r in scripted_model.requests if r.get("kind") == "IMAGE"]
+    assert len(prompts) == 4 and not any("beer" in p.casefold() for p in prompts), prompts
+    img = _slot(client.get(page.url).text, 1).find("img")
+    assert "fireflies" in img["alt"] and "beer" not in img["alt"].casefold()
+
+
+def test_when_nothing_of_the_scene_is_fit_then_no_picture_is_drawn_and_the_slot_is_hidden(
+    client, scripted_model, database_url
+):
+    scripted_model.script.update(helper_replies={"PICTURE": "Scene: Mira drinks beer and wine by the pond."},
+                                 reply_override="Mira drank a beer by the pond with her friends all night.")
+    page = player.read_chapter(client, player.start(client, WORLD, TOPIC))
+    wait_until(lambda: _all_done(database_url, "picture", 1), 20, "the picture job did not end")
+
+    assert [s for _, s in _jobs(database_url, "picture")] == ["done"]
+    assert rows(database_url, "SELECT count(*) FROM pictures WHERE option = 0") == [(0,)]
+    prompts = [r["prompt"] for r in scripted_model.requests if r.get("kind") == "IMAGE"]
+    assert not any("beer" in p.casefold() or "wine" in p.casefold() for p in prompts)
+    slot = _slot(client.get(page.url).text, 1)
+    assert slot.has_attr("hidden") and slot.find("img") is None
+
+
+def test_when_the_summary_page_is_shown_then_each_chapter_has_its_picture_beside_its_title(
+    client, scripted_model, database_url
+):
+    page = player.read_chapter(client, player.start(client, WORLD, TOPIC))
+    moved = client.post(page.action, data={"choice": page.choices[0]})
+    player.read_chapter(client, moved.headers["location"])
+    wait_until(lambda: _all_done(database_url, "picture", 2), 20, "the pictures were not drawn")
+
+    summary = BeautifulSoup(client.get(f"{_adventure_url(page.url)}/summary").text, "html.parser")
+    for number in (1, 2):
+        item = summary.select_one(f'[data-chapter="{number}"]')
+        img = item.select_one("img")
+        assert img is not None and img["alt"] and item.select_one("h3").get_text(strip=True)
+        chapter_src = _slot(client.get(f"{_adventure_url(page.url)}/chapters/{number}").text, number).img["src"]
+        assert img["src"] == chapter_src
+    assert not summary.select("[data-image-chapter]")
+
+
+def test_when_no_image_model_is_set_then_no_page_has_a_slot_and_no_picture_is_asked_for(
+    scripted_model, database_url
+):
+    from service.web.app import create_app
+    from tests.support.live_server import LiveServer
+
+    with LiveServer(create_app(scripted_settings(scripted_model, database_url))) as live, \
+            httpx.Client(base_url=live.base_url, timeout=30) as client:
+        page = player.read_chapter(client, player.start(client, WORLD, TOPIC))  # streamed as it is written
+        fragment = client.post(page.action, data={"choice": page.choices[0]}, headers={"HX-Request": "true"}).text
+        events = player.read_sse(client, player.sse_url(fragment))
+        adventure = _adventure_url(page.url)
+        wait_until(lambda: rows(database_url, "SELECT count(*) FROM jobs WHERE state = 'done'") == [(4,)], 20,
+                   "the summaries and characters were not written")
+        pages = [page.html, fragment, events.data("choices"), client.get(page.url).text,
+                 client.get(f"{adventure}/chapters/2").text, client.get(f"{adventure}/summary").text]
+        stream = client.get(f"{adventure}/chapters/1/pictures")
+
+    for html in pages:
+        soup = BeautifulSoup(html, "html.parser")
+        assert not soup.select("[data-image-chapter], .option-picture, img"), html[:300]
+    assert stream.status_code == 404
+    assert rows(database_url, "SELECT DISTINCT kind FROM jobs ORDER BY kind") == [("characters",), ("summary",)]
+    assert not [r for r in scripted_model.requests if r.get("kind") in ("IMAGE", "PICTURE")]
