@@ -4,11 +4,14 @@ page through autoescaped variables or `escape`.
 """
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from markupsafe import Markup, escape
+from markupsafe import Markup
+
+from service.domain.formatting import PARAGRAPH_BREAK
+from service.domain.lifecycle import StreamEvent
 
 DEFAULT_LEGEND = "What do you do next?"
 
@@ -25,6 +28,8 @@ class Pages:
             # every render (one stat per SSE event's template, seen in profiles at load).
             auto_reload=False,
         )
+        self.env.globals["StreamEvent"] = StreamEvent
+        self.env.filters["paragraph_breaks"] = paragraph_breaks
 
     async def render(self, name: str, **context) -> str:
         return await self.env.get_template(name).render_async(**context)
@@ -32,14 +37,11 @@ class Pages:
     def stream(self, name: str, **context) -> AsyncIterator[str]:
         return self.env.get_template(name).generate_async(**context)
 
-    # The chapter renderer used by the writer for SSE events.
-    def chunk(self, text: str) -> str:
-        return str(escape(text))
-
-    async def chapter(self, paragraphs: list[str]) -> str:
+    # The parts of a chapter that its events carry (see web/chapter_events.py).
+    async def paragraphs(self, paragraphs: Sequence[str]) -> str:
         return (await self.render("_paragraphs.html", paragraphs=paragraphs)).strip()
 
-    async def choices(self, adventure_id: str, number: int, choices: list[str], legend: str | None = None) -> str:
+    async def choices(self, adventure_id: str, number: int, choices: Sequence[str], legend: str | None = None) -> str:
         html = await self.render("_choices.html", adventure_id=adventure_id, number=number, choices=choices,
                                  legend=legend or DEFAULT_LEGEND)
         return html.strip()
@@ -52,3 +54,10 @@ class Pages:
 def markup(html: str) -> Markup:
     """HTML that this service rendered itself (never model text)."""
     return Markup(html)
+
+
+def paragraph_breaks(escaped: Markup) -> Markup:
+    """Escaped story text as the inside of paragraphs: each break closes one and opens the
+    next. A page streamed as HTML gets its paragraphs as they form; the browser's parser
+    closes the last one when the draft's element ends."""
+    return Markup(str(escaped).replace(PARAGRAPH_BREAK, "</p>\n<p>"))

@@ -13,10 +13,13 @@ from tests.browser.adventure import chapter, choose_first, start, wait_until_wri
 SAMPLER = """
 window.samples = [];
 setInterval(() => {
-  const text = document.getElementById("chapter-text"), status = document.getElementById("chapter-status");
-  const article = document.getElementById("chapter"), caret = text && getComputedStyle(text, "::after");
+  // The text grows in #chapter-text over SSE, or in the draft of a page streamed as HTML.
+  const text = document.getElementById("chapter-text") || document.querySelector("#chapter .chapter-draft");
+  const status = document.getElementById("chapter-status"), article = document.getElementById("chapter");
+  const drafting = text && text.classList.contains("chapter-draft"), caret = text && getComputedStyle(text, "::after");
   if (text) samples.push({chapter: article.dataset.number, length: text.textContent.length,
-                          replaced: text.querySelector("p") !== null,  // the final paragraphs came
+                          // the final paragraphs came
+                          replaced: !drafting && text.querySelector("p") !== null,
                           caret: caret.content === "none" ? null : caret.animationName,
                           busy: text.getAttribute("aria-busy"), status: status ? status.textContent : null});
 }, 40);
