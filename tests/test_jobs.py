@@ -93,7 +93,7 @@ def test_when_the_helper_always_fails_then_the_job_fails_and_the_summary_page_re
 
 async def test_when_a_summary_job_runs_twice_then_one_summary_is_left(scripted_model, database_url):
     from service.content.loader import load_catalog
-    from service.jobs.work import summary_job
+    from service.jobs.work import ChapterJobs
     from service.llm.client import ModelClient
     from service.store.adventures import AdventureStore
     from service.store.db import create_engine, migrate_async, session_factory
@@ -111,12 +111,12 @@ async def test_when_a_summary_job_runs_twice_then_one_summary_is_left(scripted_m
                           plan=["STORY"] * 9 + ["CONCLUSION"], question_ids=[q.id for q in topic.questions[:3]])
     await store.create_adventure(adventure, "STORY")
     await store.complete_chapter("twice", 1, {"text": "Mira found a map. " * 20, "choices": ["a", "b", "c"]}, [])
-    services = type("Services", (), {"store": store, "catalog": catalog, "model": ModelClient(settings)})
+    jobs = ChapterJobs(store, catalog, ModelClient(settings))
     job = Job(id=0, kind="summary", adventure_id="twice", chapter_number=1)
 
     # The runner stores what a job returns together with the job's `done`.
-    await queue.done(job.id, await summary_job(services, job))
-    await queue.done(job.id, await summary_job(services, job))
+    await queue.done(job.id, await jobs.summary(job))
+    await queue.done(job.id, await jobs.summary(job))
 
     assert len(await store.summaries("twice")) == 1
     await engine.dispose()

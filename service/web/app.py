@@ -1,15 +1,12 @@
-"""Builds the Starlette application and, in its lifespan, everything it runs on: the
-catalog, the database (migrated to the newest schema), the model client, the chapter
-writer and the job workers.
+"""Builds the Starlette application: its routes, guards and error pages. The services it
+calls are built and started by the composition root (service/runtime.py) in its lifespan.
 """
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import gc
-import logging
-import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -19,78 +16,21 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from service.chapters.game import Game, GameError
-from service.chapters.writer import ChapterWriter
+from service.chapters.game import GameError
 from service.config import Settings
-from service.content.loader import load_catalog
-from service.domain.story import Catalog
-from service.jobs.runner import JobRunner
-from service.jobs.work import HANDLERS
-from service.llm.client import ModelClient
-from service.store.adventures import AdventureStore
-from service.store.db import create_engine, migrate_async, session_factory
-from service.store.jobs import JobQueue
 from service.web.guards import BodyTooLarge, RequestGuards
-from service.web.render import Pages
 from service.web.views import ROUTES
 
-log = logging.getLogger(__name__)
-SWITCH_INTERVAL = 0.001  # seconds
+if TYPE_CHECKING:
+    from service.runtime import Services
 
 
-@dataclass
-class Services:
-    settings: Settings
-    catalog: Catalog
-    pages: Pages
-    store: AdventureStore
-    jobs: JobQueue
-    model: ModelClient
-    writer: ChapterWriter = None
-    game: Game = None
-    runner: JobRunner = None
-
-
-def create_app(settings: Settings | None = None) -> Starlette:
-    settings = settings or Settings()
-    catalog = load_catalog()  # a broken content file stops start-up here, naming file, row and field
-    pages = Pages(settings.templates_dir)
-
+def build_app(settings: Settings, services: Callable[[], AbstractAsyncContextManager[Services]]) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
-        await migrate_async(settings.database_url)
-        engine = create_engine(settings.database_url)
-        sessions = session_factory(engine)
-        services = Services(settings, catalog, pages, AdventureStore(sessions), JobQueue(sessions),
-                            ModelClient(settings))
-        services.writer = ChapterWriter(settings, services.store, catalog, services.model, pages)
-        services.game = Game(catalog, services.store, services.writer)
-        services.runner = JobRunner(services, HANDLERS)
-        services.writer.on_started.append(services.runner.stream_started)
-        services.writer.on_closed.append(services.runner.wake)
-        await services.store.warm_up()
-        interrupted = await services.store.interrupt_unfinished()
-        if interrupted:
-            log.info("%d chapters were interrupted by a stop; their pages offer to write them again", interrupted)
-        await services.runner.start()
-        warm_up = asyncio.create_task(services.model.warm_up())
-        app.state.services = services
-        # Everything loaded so far lives as long as the process: keep the collector from
-        # walking it again and again (full collections showed up as pauses in streams).
-        gc.collect()
-        gc.freeze()
-        # The database's threads hold the interpreter's lock for their Python work; when the
-        # event loop wants it back, it waits out the switch interval (5 ms by default), a
-        # wait that fell between a choice and its model request. 1 ms bounds that wait.
-        sys.setswitchinterval(SWITCH_INTERVAL)
-        try:
+        async with services() as running:
+            app.state.services = running
             yield
-        finally:
-            warm_up.cancel()
-            await services.writer.shutdown()
-            await services.runner.stop()
-            await services.model.close()
-            await engine.dispose()
 
     return Starlette(
         routes=[*ROUTES, Mount("/static", StaticFiles(directory=settings.static_dir), name="static")],
