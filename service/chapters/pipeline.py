@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from service.domain.choices import fallback_choices, sensible_choices, split_choices
 from service.domain.fidelity import lesson_additions
+from service.domain.formatting import PARAGRAPH_BREAK
 from service.domain.lessons import shuffled_answers
 from service.domain.paragraphs import to_paragraphs
 from service.domain.story import ChapterType
@@ -31,7 +32,8 @@ class Chunk:
 @dataclass
 class FinishedChapter:
     paragraphs: list[str]
-    # Paragraphs the stream did not show (added after it, e.g. the exact lesson question).
+    # Paragraphs added after the model's story (e.g. the exact lesson question); they
+    # streamed as a chunk of their own once the story was over.
     added: list[str]
     choices: list[str]
     quality: dict = field(default_factory=dict)
@@ -41,7 +43,22 @@ class FinishedChapter:
 
     @property
     def text(self) -> str:
-        return "\n\n".join(self.paragraphs)
+        return PARAGRAPH_BREAK.join(self.paragraphs)
+
+
+@dataclass(frozen=True)
+class Additions:
+    """What the chapter adds after the model's story: a sentence when nothing was shown, and
+    what lesson fidelity asks for (`lesson` says whether it asked for anything)."""
+
+    paragraphs: list[str]
+    lesson: bool
+
+    def chunk(self, shown: str) -> Chunk | None:
+        """The additions as streamed text: new paragraphs after what was shown."""
+        if not self.paragraphs:
+            return None
+        return Chunk((PARAGRAPH_BREAK if shown else "") + PARAGRAPH_BREAK.join(self.paragraphs))
 
 
 async def write_chapter(brief: ChapterBrief, model: ModelClient, rng: random.Random,
@@ -50,28 +67,43 @@ async def write_chapter(brief: ChapterBrief, model: ModelClient, rng: random.Ran
                         ) -> AsyncIterator[Chunk | FinishedChapter]:
     stats = stats or StreamStats()
     visible = VisibleText(max_chars, loop_preview_words)
+    additions: Additions | None = None
     async with aclosing(model.stream(chapter_messages(brief), stats)) as tokens:
         async for token in tokens:
             if text := visible.feed(token):
                 yield Chunk(text)
             if visible.stopped:
                 break  # a loop or the length cap: the rest of the reply is never shown
+            if additions is None and visible.story_over:
+                # The choices block has begun: what the chapter adds streams now, not once
+                # the whole block has come.
+                additions = _additions(brief, visible.text)
+                if chunk := additions.chunk(visible.shown):
+                    yield chunk
     if text := visible.finish():
         yield Chunk(text)
-    yield await finish_chapter(brief, visible, model, rng, stats, repair_timeout)
+    if additions is None:
+        additions = _additions(brief, visible.text)
+        if chunk := additions.chunk(visible.shown):
+            yield chunk
+    yield await finish_chapter(brief, visible, additions, model, rng, stats, repair_timeout)
 
 
-async def finish_chapter(brief: ChapterBrief, visible: VisibleText, model: ModelClient, rng: random.Random,
-                         stats: StreamStats, repair_timeout: float) -> FinishedChapter:
-    kept = visible.text  # built from every shown piece: once per chapter
-    streamed = to_paragraphs(kept)
+def _additions(brief: ChapterBrief, kept: str) -> Additions:
     added = []
-    if not streamed:
+    if not to_paragraphs(kept):
         added.append(f"You pause for a moment in {brief.world.settings[0]}, listening and looking around.")
     lesson_added = lesson_additions(brief.type, brief.question, kept)
-    added.extend(lesson_added)
+    return Additions(added + lesson_added, bool(lesson_added))
+
+
+async def finish_chapter(brief: ChapterBrief, visible: VisibleText, additions: Additions, model: ModelClient,
+                         rng: random.Random, stats: StreamStats, repair_timeout: float) -> FinishedChapter:
+    kept = visible.text  # built from every shown piece: once per chapter
+    streamed = to_paragraphs(kept)
+    added = additions.paragraphs
     quality = {"model": stats.model, "tokens": stats.tokens, "paragraphs": len(streamed) + len(added),
-               "lesson_added": bool(lesson_added), "stream_seconds": stats.stream_seconds,
+               "lesson_added": additions.lesson, "stream_seconds": stats.stream_seconds,
                "stopped": visible.guard.reason}
     choices, quality["choices"] = await _choices(brief, visible.raw, kept, model, rng, repair_timeout)
     legend = brief.question.question if brief.type is ChapterType.LESSON and brief.question else None
