@@ -14,6 +14,7 @@ from service.domain.chapter_events import ChapterEnd, EndEvent, EventIds, TextPi
 class EventLog:
     def __init__(self, ids: EventIds, end: ChapterEnd | None = None) -> None:
         self.ids = ids
+        self._first_id = ids.piece(1)
         self.pieces: list[TextPiece] = []
         self.end = end
         self._wakeup = asyncio.Event()
@@ -32,7 +33,7 @@ class EventLog:
         return EventLog.stored(self.ids, self.end)
 
     def text(self, text: str) -> None:
-        self.pieces.append(TextPiece(self.ids.piece(len(self.pieces) + 1), text))
+        self.pieces.append(TextPiece(self._first_id + len(self.pieces), text))
         self._notify()
 
     def close(self, end: ChapterEnd) -> None:
