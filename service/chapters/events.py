@@ -34,7 +34,8 @@ class EventLog:
 
     def text(self, text: str) -> None:
         self.pieces.append(TextPiece(self._first_id + len(self.pieces), text))
-        self._notify()
+        self._wakeup.set()  # _notify, inlined: this runs once per token
+        self._wakeup = asyncio.Event()
 
     def close(self, end: ChapterEnd) -> None:
         """The attempt's end; only the first counts (a failure while finishing comes second)."""
@@ -54,8 +55,12 @@ class EventLog:
         position = min(resume - self.ids.base, len(self.pieces))
         while True:
             wakeup = self._wakeup
+            if position + 1 == len(self.pieces):  # a reader who keeps up: the next piece alone
+                position += 1
+                yield self.pieces[-1]
+                continue
             if position < len(self.pieces):
-                piece, position = self._next(position)
+                piece, position = self._merged(position)
                 yield piece
                 continue
             if self.end is not None:
@@ -65,8 +70,6 @@ class EventLog:
                 return
             await wakeup.wait()
 
-    def _next(self, position: int) -> tuple[TextPiece, int]:
+    def _merged(self, position: int) -> tuple[TextPiece, int]:
         end = len(self.pieces)
-        if end == position + 1:
-            return self.pieces[position], end
         return TextPiece(self.pieces[end - 1].id, "".join(p.text for p in self.pieces[position:end])), end

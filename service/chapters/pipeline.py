@@ -47,18 +47,30 @@ class FinishedChapter:
 
 
 @dataclass(frozen=True)
-class Additions:
-    """What the chapter adds after the model's story: a sentence when nothing was shown, and
-    what lesson fidelity asks for (`lesson` says whether it asked for anything)."""
+class KeptStory:
+    """The model's story as the chapter keeps it, once the story is over (built once per
+    chapter), and what the chapter adds after it: a sentence when no story came, and what
+    lesson fidelity asks for (`lesson_added`: whether it asked for anything)."""
 
+    text: str
     paragraphs: list[str]
-    lesson: bool
+    added: list[str]
+    lesson_added: bool
+
+    @classmethod
+    def of(cls, brief: ChapterBrief, visible: VisibleText) -> KeptStory:
+        text = visible.text
+        paragraphs = to_paragraphs(text)
+        added = [] if paragraphs else [
+            f"You pause for a moment in {brief.world.settings[0]}, listening and looking around."]
+        lesson_added = lesson_additions(brief.type, brief.question, text)
+        return cls(text, paragraphs, added + lesson_added, bool(lesson_added))
 
     def chunk(self, shown: str) -> Chunk | None:
-        """The additions as streamed text: new paragraphs after what was shown."""
-        if not self.paragraphs:
+        """What the chapter adds, as streamed text: new paragraphs after what was shown."""
+        if not self.added:
             return None
-        return Chunk((PARAGRAPH_BREAK if shown else "") + PARAGRAPH_BREAK.join(self.paragraphs))
+        return Chunk((PARAGRAPH_BREAK if shown else "") + PARAGRAPH_BREAK.join(self.added))
 
 
 async def write_chapter(brief: ChapterBrief, model: ModelClient, rng: random.Random,
@@ -67,47 +79,37 @@ async def write_chapter(brief: ChapterBrief, model: ModelClient, rng: random.Ran
                         ) -> AsyncIterator[Chunk | FinishedChapter]:
     stats = stats or StreamStats()
     visible = VisibleText(max_chars, loop_preview_words)
-    additions: Additions | None = None
+    story: KeptStory | None = None
     async with aclosing(model.stream(chapter_messages(brief), stats)) as tokens:
         async for token in tokens:
             if text := visible.feed(token):
                 yield Chunk(text)
             if visible.stopped:
                 break  # a loop or the length cap: the rest of the reply is never shown
-            if additions is None and visible.story_over:
+            if story is None and visible.story_over:
                 # The choices block has begun: what the chapter adds streams now, not once
                 # the whole block has come.
-                additions = _additions(brief, visible.text)
-                if chunk := additions.chunk(visible.shown):
+                story = KeptStory.of(brief, visible)
+                if chunk := story.chunk(visible.shown):
                     yield chunk
     if text := visible.finish():
         yield Chunk(text)
-    if additions is None:
-        additions = _additions(brief, visible.text)
-        if chunk := additions.chunk(visible.shown):
+    if story is None:
+        story = KeptStory.of(brief, visible)
+        if chunk := story.chunk(visible.shown):
             yield chunk
-    yield await finish_chapter(brief, visible, additions, model, rng, stats, repair_timeout)
+    yield await finish_chapter(brief, visible, story, model, rng, stats, repair_timeout)
 
 
-def _additions(brief: ChapterBrief, kept: str) -> Additions:
-    added = []
-    if not to_paragraphs(kept):
-        added.append(f"You pause for a moment in {brief.world.settings[0]}, listening and looking around.")
-    lesson_added = lesson_additions(brief.type, brief.question, kept)
-    return Additions(added + lesson_added, bool(lesson_added))
-
-
-async def finish_chapter(brief: ChapterBrief, visible: VisibleText, additions: Additions, model: ModelClient,
+async def finish_chapter(brief: ChapterBrief, visible: VisibleText, story: KeptStory, model: ModelClient,
                          rng: random.Random, stats: StreamStats, repair_timeout: float) -> FinishedChapter:
-    kept = visible.text  # built from every shown piece: once per chapter
-    streamed = to_paragraphs(kept)
-    added = additions.paragraphs
-    quality = {"model": stats.model, "tokens": stats.tokens, "paragraphs": len(streamed) + len(added),
-               "lesson_added": additions.lesson, "stream_seconds": stats.stream_seconds,
+    quality = {"model": stats.model, "tokens": stats.tokens, "paragraphs": len(story.paragraphs) + len(story.added),
+               "lesson_added": story.lesson_added, "stream_seconds": stats.stream_seconds,
                "stopped": visible.guard.reason}
-    choices, quality["choices"] = await _choices(brief, visible.raw, kept, model, rng, repair_timeout)
+    choices, quality["choices"] = await _choices(brief, visible.raw, story.text, model, rng, repair_timeout)
     legend = brief.question.question if brief.type is ChapterType.LESSON and brief.question else None
-    return FinishedChapter(streamed + added, added, choices, quality, stats.first_token_seconds, legend)
+    return FinishedChapter(story.paragraphs + story.added, story.added, choices, quality,
+                           stats.first_token_seconds, legend)
 
 
 async def _choices(brief: ChapterBrief, raw: str, text: str, model: ModelClient, rng: random.Random,
