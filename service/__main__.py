@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
         import uvicorn
 
         from service.content.loader import ContentError
-        from service.web.app import create_app
+        from service.runtime import create_app
 
         try:
             app = create_app(settings)

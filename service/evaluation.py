@@ -112,7 +112,7 @@ async def _play(client: httpx.AsyncClient, world: str, topic: str, rng: random.R
 
 
 async def evaluate(settings: Settings, adventures: int, seed: int = 7) -> Report:
-    from service.web.app import create_app
+    from service.runtime import create_app
 
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))

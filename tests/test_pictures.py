@@ -206,7 +206,7 @@ def test_when_the_summary_page_is_shown_then_each_chapter_has_its_picture_beside
 def test_when_no_image_model_is_set_then_no_page_has_a_slot_and_no_picture_is_asked_for(
     scripted_model, database_url
 ):
-    from service.web.app import create_app
+    from service.runtime import create_app
     from tests.support.live_server import LiveServer
 
     with LiveServer(create_app(scripted_settings(scripted_model, database_url))) as live, \

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from bs4 import BeautifulSoup
 
-from service.web.app import create_app
+from service.runtime import create_app
 from tests.conftest import scripted_settings
 from tests.support import player
 from tests.support.live_server import LiveServer

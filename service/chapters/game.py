@@ -14,17 +14,21 @@ from dataclasses import replace
 from typing import NoReturn
 
 from service.chapters.briefs import agency_labels, question_for
+from service.chapters.events import EventLog
+from service.chapters.handoff import HandOff
 from service.chapters.writer import ChapterWriter, Generation
 from service.domain.agency import find_agency
+from service.domain.chapter_events import ChapterEnd, EventIds, Failed, Finished, paragraphs_of
 from service.domain.lessons import is_correct, sample_questions
+from service.domain.lifecycle import TO_BE_WRITTEN, UNFINISHED, ChapterState
 from service.domain.plan import make_plan
 from service.domain.story import CHAPTER_COUNT, Catalog, ChapterType
 from service.store.adventures import AdventureStore, ChoiceConflict, StorySoFar
 from service.store.models import Adventure, Answer, Chapter
 
 LESSONS_PER_ADVENTURE = 3
-# A choice is stored once the model has its request, or after this long at most (seconds).
-ASK_WAIT = 0.05
+INTERRUPTED = "This chapter was interrupted before it was finished. Your earlier chapters and answers are safe."
+NOT_WRITTEN = "This chapter could not be written."
 NOT_FOUND = "There is no such adventure here. It may belong to another browser."
 
 
@@ -60,7 +64,7 @@ class Game:
             topic_key=topic_key, seed=seed, plan=[t.value for t in plan], question_ids=[q.id for q in questions],
         )
         await self.store.create_adventure(adventure, plan[0].value)
-        self.writer.start(adventure.id, 1, StorySoFar(adventure))
+        self.writer.start(adventure.id, 1, EventIds(), StorySoFar(adventure))
         return adventure
 
     async def owned(self, adventure_id: str, owner_token: str | None) -> Adventure:
@@ -86,9 +90,31 @@ class Game:
         off before it could start it (a restart turns the others into 'interrupted' first).
         """
         running = self.writer.running(adventure.id, chapter.number)
-        if running is None and chapter.state in ("pending", "writing"):
-            return self.writer.start(adventure.id, chapter.number)
+        if running is None and chapter.state in TO_BE_WRITTEN:
+            return self._attempt(adventure, chapter)
         return running
+
+    def events(self, adventure: Adventure, chapter: Chapter) -> EventLog:
+        """The chapter's events: its generation's while one writes it (or has just written
+        it), else its stored end."""
+        generation = self.follow(adventure, chapter)
+        if generation is not None:
+            return generation.log
+        return EventLog.stored(EventIds(chapter.last_event_id), self._stored_end(adventure, chapter))
+
+    def _stored_end(self, adventure: Adventure, chapter: Chapter) -> ChapterEnd:
+        if chapter.state == ChapterState.COMPLETE:
+            return Finished(paragraphs_of(chapter.text), tuple(chapter.choices), self.legend(adventure, chapter))
+        if chapter.state == ChapterState.INTERRUPTED:
+            return Failed(INTERRUPTED)
+        return Failed(chapter.error or NOT_WRITTEN)
+
+    def legend(self, adventure: Adventure, chapter: Chapter) -> str | None:
+        """What a chapter's choices answer: a LESSON chapter's bank question."""
+        if chapter.type == ChapterType.LESSON:
+            question = question_for(self.catalog, adventure, chapter.number)
+            return question.question if question else None
+        return None
 
     async def choose(self, adventure_id: str, owner_token: str | None, number: int,
                      choice: str | None) -> tuple[Adventure, Chapter]:
@@ -117,23 +143,20 @@ class Game:
         agency = choice if number == 1 and choice in agency_labels(adventure) and find_agency(choice) else None
         if agency is not None:
             adventure.agency = agency  # stored with the answer; the next chapter is written with it
-        # The generation stores nothing until the choice is stored; if that fails, it is called
-        # off. Until then no page or stream can reach it: the next chapter is not in the store.
-        # It gets an answer of its own: the store's is flushed on the database's thread.
+        # The generation stores nothing until the choice is stored (see HandOff); if that
+        # fails, it is called off. Until then no page or stream can reach it: the next chapter
+        # is not in the store. It gets an answer of its own: the store's is flushed on the
+        # database's thread.
         story = replace(story, last_answer=self._answer(adventure, chapter, choice))
-        generation = self.writer.start(adventure.id, number + 1, story, stored=False)
+        generation = self.writer.start(adventure.id, number + 1, EventIds(), story, HandOff())
         try:
-            # The model is asked first: the write's thread would otherwise hold the
-            # interpreter's lock while the request is on its way (3–5 ms measured).
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(ASK_WAIT):
-                    await generation.stats.asked.wait()
+            await generation.handoff.model_asked()
             outcome = await self.store.record_choice(answer, adventure.plan[number], agency)
         except BaseException:
             self.writer.call_off(generation)
             raise
         if outcome.created:
-            generation.stored.set()
+            generation.handoff.stored()
         else:  # another server process stored the same choice a moment ago: its chapter stands
             self.writer.call_off(generation)
             self.follow(adventure, outcome.next_chapter)
@@ -153,8 +176,12 @@ class Game:
                       correct=is_correct(question, choice) if question else None)
 
     def retry(self, adventure: Adventure, chapter: Chapter) -> None:
-        if chapter.state in ("failed", "interrupted"):
-            self.writer.start(adventure.id, chapter.number)  # the generation marks it 'writing' again
+        if chapter.state in UNFINISHED:
+            self._attempt(adventure, chapter)
+
+    def _attempt(self, adventure: Adventure, chapter: Chapter) -> Generation:
+        """A new attempt at a stored chapter; its generation marks it 'writing' again."""
+        return self.writer.start(adventure.id, chapter.number, EventIds(chapter.last_event_id).next_attempt())
 
 
 def _owned(adventure: Adventure | None, owner_token: str | None) -> Adventure:
@@ -167,7 +194,7 @@ def _owned(adventure: Adventure | None, owner_token: str | None) -> Adventure:
 
 
 def _check_choice(chapter: Chapter, choice: str | None) -> None:
-    if chapter.state != "complete":
+    if chapter.state != ChapterState.COMPLETE:
         raise GameError(409, "This chapter is still being written; choose when its choices appear.")
     if not choice or choice not in chapter.choices:
         raise GameError(400, "That choice is not one of this chapter's choices. Please pick one of the buttons.")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from service.chapters.screening import ChildSafety
 from service.domain.choices import fallback_choices, sensible_choices, split_choices
 from service.domain.fidelity import Legend, lesson_check, lesson_legend
+from service.domain.formatting import PARAGRAPH_BREAK
 from service.domain.lessons import shuffled_answers
 from service.domain.paragraphs import to_paragraphs
 from service.domain.screen import Hit
@@ -33,7 +34,8 @@ class Chunk:
 @dataclass
 class FinishedChapter:
     paragraphs: list[str]
-    # Paragraphs the stream did not show (added after it, e.g. the exact lesson question).
+    # Paragraphs added after the model's story (a sentence when no story came); they
+    # streamed as a chunk of their own once the story was over.
     added: list[str]
     choices: list[str]
     quality: dict = field(default_factory=dict)
@@ -45,7 +47,31 @@ class FinishedChapter:
 
     @property
     def text(self) -> str:
-        return "\n\n".join(self.paragraphs)
+        return PARAGRAPH_BREAK.join(self.paragraphs)
+
+
+@dataclass(frozen=True)
+class KeptStory:
+    """The model's story as the chapter keeps it, once the story is over (built once per
+    chapter), and what the chapter adds after it: a sentence when no story came."""
+
+    text: str
+    paragraphs: list[str]
+    added: list[str]
+
+    @classmethod
+    def of(cls, brief: ChapterBrief, visible: VisibleText) -> KeptStory:
+        text = visible.text
+        paragraphs = to_paragraphs(text)
+        added = [] if paragraphs else [
+            f"You pause for a moment in {brief.world.settings[0]}, listening and looking around."]
+        return cls(text, paragraphs, added)
+
+    def chunk(self, shown: str) -> Chunk | None:
+        """What the chapter adds, as streamed text: new paragraphs after what was shown."""
+        if not self.added:
+            return None
+        return Chunk((PARAGRAPH_BREAK if shown else "") + PARAGRAPH_BREAK.join(self.added))
 
 
 async def write_chapter(brief: ChapterBrief, model: ModelClient, safety: ChildSafety, rng: random.Random,
@@ -56,16 +82,27 @@ async def write_chapter(brief: ChapterBrief, model: ModelClient, safety: ChildSa
     visible = VisibleText(max_chars, loop_preview_words, safety.chapter_rules(brief), screened)
     opening = _opening(brief)
     if opening:
-        yield Chunk(opening + "\n\n")
+        yield Chunk(opening + PARAGRAPH_BREAK)
+    story: KeptStory | None = None
     async with aclosing(model.stream(chapter_messages(brief), stats)) as tokens:
         async for token in tokens:
             if text := visible.feed(token):
                 yield Chunk(text)
             if visible.stopped:
                 break  # a loop, the length cap or unfit text: the rest of the reply is never shown
+            if story is None and visible.story_over:
+                # The choices block has begun: what the chapter adds streams now, not once
+                # the whole block has come.
+                story = KeptStory.of(brief, visible)
+                if chunk := story.chunk(visible.shown):
+                    yield chunk
     if text := visible.finish():
         yield Chunk(text)
-    yield await finish_chapter(brief, visible, model, safety, rng, stats, repair_timeout, opening)
+    if story is None:
+        story = KeptStory.of(brief, visible)
+        if chunk := story.chunk(visible.shown):
+            yield chunk
+    yield await finish_chapter(brief, visible, story, model, safety, rng, stats, repair_timeout, opening)
 
 
 def _opening(brief: ChapterBrief) -> str | None:
@@ -75,22 +112,17 @@ def _opening(brief: ChapterBrief) -> str | None:
     return lesson_check(brief.previous_question, brief.previous_choice, brief.previous_correct)
 
 
-async def finish_chapter(brief: ChapterBrief, visible: VisibleText, model: ModelClient, safety: ChildSafety,
-                         rng: random.Random, stats: StreamStats, repair_timeout: float,
+async def finish_chapter(brief: ChapterBrief, visible: VisibleText, story: KeptStory, model: ModelClient,
+                         safety: ChildSafety, rng: random.Random, stats: StreamStats, repair_timeout: float,
                          opening: str | None = None) -> FinishedChapter:
-    kept = visible.text  # built from every shown piece: once per chapter
-    streamed = to_paragraphs(kept)
-    added = []
-    if not streamed:
-        added.append(f"You pause for a moment in {brief.world.settings[0]}, listening and looking around.")
-    quality = {"model": stats.model, "tokens": stats.tokens, "paragraphs": len(streamed) + len(added),
+    quality = {"model": stats.model, "tokens": stats.tokens, "paragraphs": len(story.paragraphs) + len(story.added),
                "stream_seconds": stats.stream_seconds,
                "stopped": visible.guard.reason or ("unfit" if visible.screen.stopped else None),
                "screened": visible.screened()}
-    choices, quality["choices"] = await _choices(brief, visible.raw, kept, model, safety, rng, repair_timeout)
-    legend = lesson_legend(brief.type, brief.question, kept)
-    paragraphs = ([opening] if opening else []) + streamed + added
-    return FinishedChapter(paragraphs, added, choices, quality, stats.first_token_seconds, legend,
+    choices, quality["choices"] = await _choices(brief, visible.raw, story.text, model, safety, rng, repair_timeout)
+    legend = lesson_legend(brief.type, brief.question, story.text)
+    paragraphs = ([opening] if opening else []) + story.paragraphs + story.added
+    return FinishedChapter(paragraphs, story.added, choices, quality, stats.first_token_seconds, legend,
                            visible.screen.hits)
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from service.domain.lifecycle import ChapterState
 from service.store.db import Sessions
 from service.store.models import Adventure, Answer, Chapter, Character, Job, Summary, utcnow
 
@@ -76,7 +77,8 @@ class AdventureStore:
         def create(session: Session) -> Adventure:
             session.add(adventure)
             session.flush()
-            session.add(Chapter(adventure_id=adventure.id, number=1, type=first_chapter_type, state="writing"))
+            session.add(Chapter(adventure_id=adventure.id, number=1, type=first_chapter_type,
+                                state=ChapterState.WRITING))
             if self.pictures:
                 session.execute(insert(Job), [{"kind": OPTIONS_JOB, "adventure_id": adventure.id, "chapter_number": 1}])
             return adventure
@@ -114,15 +116,26 @@ class AdventureStore:
         """Everything chapter `number` is written from, in one read; None for no such adventure."""
         return await self.sessions.read(lambda session: _story_so_far(session, adventure_id, number))
 
-    async def set_chapter_state(self, adventure_id: str, number: int, state: str, error: str | None = None) -> None:
+    async def begin_attempt(self, adventure_id: str, number: int, last_event_id: int) -> None:
+        """A chapter not yet complete is being written again (pending, failed, interrupted, or
+        left 'writing' by a move that was cut off): its new attempt's stream ends at `last_event_id`."""
+        await self._unless_complete(adventure_id, number, state=ChapterState.WRITING, error=None,
+                                    last_event_id=last_event_id)
+
+    async def fail_chapter(self, adventure_id: str, number: int, message: str) -> None:
+        """The chapter could not be written; `message` is shown to the player with a retry."""
+        await self._unless_complete(adventure_id, number, state=ChapterState.FAILED, error=message)
+
+    async def _unless_complete(self, adventure_id: str, number: int, **values) -> None:
         await self.sessions.write(lambda session: session.execute(
             update(Chapter)
-            .where(Chapter.adventure_id == adventure_id, Chapter.number == number, Chapter.state != "complete")
-            .values(state=state, error=error)
+            .where(Chapter.adventure_id == adventure_id, Chapter.number == number,
+                   Chapter.state != ChapterState.COMPLETE)
+            .values(**values)
         ))
 
     async def complete_chapter(self, adventure_id: str, number: int, values: dict, job_kinds: list[str]) -> None:
-        """Store the finished chapter and enqueue its deferred jobs in the same transaction."""
+        """The finished chapter is stored, and its deferred jobs enqueued, in one transaction."""
         if self.pictures:
             job_kinds = [*job_kinds, SCENE_JOB]
         await self.sessions.write(lambda session: _complete(session, adventure_id, number, values, job_kinds))
@@ -156,7 +169,7 @@ class AdventureStore:
             adventure_id = "~warm-up"
             session.add(Adventure(id=adventure_id, owner_hash="", world_key="", topic_key="", seed=0,
                                   plan=[], question_ids=[]))
-            session.add(Chapter(adventure_id=adventure_id, number=1, type="STORY", state="complete"))
+            session.add(Chapter(adventure_id=adventure_id, number=1, type="STORY", state=ChapterState.COMPLETE))
             session.flush()
             _story_so_far(session, adventure_id, 2)
             _record_choice(session, Answer(adventure_id=adventure_id, chapter_number=1, choice="~"), "STORY", None)
@@ -167,9 +180,10 @@ class AdventureStore:
         await self.sessions.read(rehearse)
 
     async def interrupt_unfinished(self) -> int:
-        """At start-up: chapters a stopped process was writing can only be written again."""
+        """At start-up: chapters a stopped process was writing can only be written again. Their
+        last event id stays that of the attempt cut off: its end follows whatever it had sent."""
         return await self.sessions.write(lambda session: session.execute(
-            update(Chapter).where(Chapter.state == "writing").values(state="interrupted")
+            update(Chapter).where(Chapter.state == ChapterState.WRITING).values(state=ChapterState.INTERRUPTED)
         ).rowcount or 0)
 
     async def summaries(self, adventure_id: str) -> dict[int, Summary]:
@@ -224,7 +238,7 @@ def _record_choice(session: Session, answer: Answer, next_type: str | None, agen
     if next_type is None:
         return None
     next_chapter = Chapter(adventure_id=answer.adventure_id, number=answer.chapter_number + 1,
-                           type=next_type, state="writing")
+                           type=next_type, state=ChapterState.WRITING)
     session.add(next_chapter)
     return next_chapter
 
@@ -233,7 +247,7 @@ def _complete(session: Session, adventure_id: str, number: int, values: dict, jo
     session.execute(
         update(Chapter)
         .where(Chapter.adventure_id == adventure_id, Chapter.number == number)
-        .values(state="complete", error=None, completed_at=utcnow(), **values)
+        .values(state=ChapterState.COMPLETE, error=None, completed_at=utcnow(), **values)
     )
     if job_kinds:  # plain inserts: the unit of work's bookkeeping is most of their cost
         session.execute(insert(Job), [{"kind": kind, "adventure_id": adventure_id, "chapter_number": number}

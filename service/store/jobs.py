@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import case, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
+from service.domain.lifecycle import JobState
 from service.store.adventures import ResultWrite
 from service.store.db import Sessions
 from service.store.models import Answer, Job, utcnow
@@ -32,7 +33,7 @@ class JobQueue:
     async def recover(self) -> int:
         """At start-up: jobs a stopped process was running are pending again."""
         return await self.sessions.write(lambda session: session.execute(
-            update(Job).where(Job.state == "running").values(state="pending")
+            update(Job).where(Job.state == JobState.RUNNING).values(state=JobState.PENDING)
         ).rowcount or 0)
 
     async def claim(self, skip: set[tuple[str, int]] = frozenset(), kinds: Collection[str] | None = None,
@@ -40,7 +41,7 @@ class JobQueue:
         """Take the fairest due pending job (see above; of `kinds`, if given), unless its
         chapter is in `skip` and its kind is not one of those that may run `while_streaming`."""
         query = select(Job.id, Job.kind, Job.adventure_id, Job.chapter_number).where(
-            Job.state == "pending", Job.run_after <= utcnow())
+            Job.state == JobState.PENDING, Job.run_after <= utcnow())
         if kinds is not None:
             query = query.where(Job.kind.in_(sorted(kinds)))
         query = query.order_by(_PLAYED, _LAST_SERVED.asc().nulls_first(), Job.id).limit(CLAIM_WINDOW)
@@ -60,26 +61,28 @@ class JobQueue:
         def finish(session: Session) -> None:
             if result is not None:
                 result(session)
-            _set(session, job_id, state="done", finished_at=utcnow(), last_error=None)
+            _set(session, job_id, state=JobState.DONE, finished_at=utcnow(), last_error=None)
 
         await self.sessions.write(finish)
 
-    async def failed(self, job_id: int, error: str, retry_at: datetime | None) -> None:
-        if retry_at is None:
-            await self._set(job_id, state="failed", finished_at=utcnow(), last_error=error)
-        else:
-            await self._set(job_id, state="pending", run_after=retry_at, last_error=error)
+    async def failed(self, job_id: int, error: str) -> None:
+        """The job's last attempt failed: it stays failed until someone retries it."""
+        await self._set(job_id, state=JobState.FAILED, finished_at=utcnow(), last_error=error)
+
+    async def retry_later(self, job_id: int, error: str, retry_at: datetime) -> None:
+        """An attempt failed and the job has attempts left: pending again from `retry_at`."""
+        await self._set(job_id, state=JobState.PENDING, run_after=retry_at, last_error=error)
 
     async def set_back(self, job_id: int) -> None:
         """Pending again at once; an attempt that was set back, not failed, does not count."""
-        await self._set(job_id, state="pending", run_after=utcnow(), attempts=Job.attempts - 1)
+        await self._set(job_id, state=JobState.PENDING, run_after=utcnow(), attempts=Job.attempts - 1)
 
     async def retry(self, adventure_id: str, kind: str | None = None) -> int:
         """Give an adventure's failed jobs one more attempt each."""
-        query = update(Job).where(Job.adventure_id == adventure_id, Job.state == "failed")
+        query = update(Job).where(Job.adventure_id == adventure_id, Job.state == JobState.FAILED)
         if kind:
             query = query.where(Job.kind == kind)
-        query = query.values(state="pending", run_after=utcnow(), attempts=Job.attempts - 1)
+        query = query.values(state=JobState.PENDING, run_after=utcnow(), attempts=Job.attempts - 1)
         return await self.sessions.write(lambda session: session.execute(query).rowcount or 0)
 
     async def for_adventure(self, adventure_id: str) -> list[Job]:
@@ -87,13 +90,14 @@ class JobQueue:
             lambda session: list(session.scalars(select(Job).where(Job.adventure_id == adventure_id)))
         )
 
-    async def listing(self, states: tuple[str, ...] = ("pending", "running", "failed")) -> list[Job]:
+    async def listing(self, states: tuple[JobState, ...] = (JobState.PENDING, JobState.RUNNING, JobState.FAILED)
+                      ) -> list[Job]:
         return await self.sessions.read(
             lambda session: list(session.scalars(select(Job).where(Job.state.in_(states)).order_by(Job.id)))
         )
 
     async def next_due(self, kinds: Collection[str] | None = None) -> datetime | None:
-        query = select(Job.run_after).where(Job.state == "pending")
+        query = select(Job.run_after).where(Job.state == JobState.PENDING)
         if kinds is not None:
             query = query.where(Job.kind.in_(sorted(kinds)))
         return await self.sessions.read(lambda session: session.scalar(query.order_by(Job.run_after).limit(1)))
@@ -106,8 +110,8 @@ def _claim_first(session: Session, candidates: Iterable[int]) -> Job | None:
     """The first candidate still pending, marked running; another worker may have taken some."""
     for job_id in candidates:
         claimed = session.scalar(
-            update(Job).where(Job.id == job_id, Job.state == "pending")
-            .values(state="running", attempts=Job.attempts + 1, started_at=utcnow()).returning(Job)
+            update(Job).where(Job.id == job_id, Job.state == JobState.PENDING)
+            .values(state=JobState.RUNNING, attempts=Job.attempts + 1, started_at=utcnow()).returning(Job)
         )
         if claimed is not None:
             return claimed

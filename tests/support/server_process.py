@@ -64,3 +64,9 @@ class ServerProcess:
 
     def kill(self) -> int:
         return self.stop(signal.SIGKILL)
+
+    def restart(self, timeout: float = 60.0) -> ServerProcess:
+        """A new server process on this one's port, database and log (this one has stopped)."""
+        again = ServerProcess({}, self.log_path)
+        again.env, again.port = self.env, self.port
+        return again.start(timeout)
