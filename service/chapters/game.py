@@ -19,6 +19,7 @@ from service.chapters.handoff import HandOff
 from service.chapters.writer import ChapterWriter, Generation
 from service.domain.agency import find_agency
 from service.domain.chapter_events import ChapterEnd, EventIds, Failed, Finished, paragraphs_of
+from service.domain.fidelity import Legend, lesson_legend
 from service.domain.lessons import is_correct, sample_questions
 from service.domain.lifecycle import TO_BE_WRITTEN, UNFINISHED, ChapterState
 from service.domain.plan import make_plan
@@ -109,12 +110,12 @@ class Game:
             return Failed(INTERRUPTED)
         return Failed(chapter.error or NOT_WRITTEN)
 
-    def legend(self, adventure: Adventure, chapter: Chapter) -> str | None:
-        """What a chapter's choices answer: a LESSON chapter's bank question."""
-        if chapter.type == ChapterType.LESSON:
-            question = question_for(self.catalog, adventure, chapter.number)
-            return question.question if question else None
-        return None
+    def legend(self, adventure: Adventure, chapter: Chapter) -> Legend | None:
+        """What a chapter's choices answer: a LESSON chapter's bank question, shown unless
+        its story asked it word for word."""
+        kind = ChapterType(chapter.type)
+        question = question_for(self.catalog, adventure, chapter.number) if kind is ChapterType.LESSON else None
+        return lesson_legend(kind, question, chapter.text)
 
     async def choose(self, adventure_id: str, owner_token: str | None, number: int,
                      choice: str | None) -> tuple[Adventure, Chapter]:

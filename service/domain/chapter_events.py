@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
+from service.domain.fidelity import Legend
 from service.domain.formatting import PARAGRAPH_BREAK
 from service.domain.lifecycle import StreamEvent
 
@@ -37,7 +38,7 @@ class Finished:
 
     paragraphs: tuple[str, ...]
     choices: tuple[str, ...]
-    legend: str | None = None
+    legend: Legend | None = None
     events: ClassVar[tuple[StreamEvent, ...]] = (StreamEvent.REPLACE_CONTENT, StreamEvent.CHOICES,
                                                  StreamEvent.CLOSE)
 
