@@ -78,11 +78,13 @@ async def running(settings: Settings, catalog: Catalog, safety: ChildSafety, pag
     writer = ChapterWriter(settings, store, catalog, model, safety, ChapterCapacity(settings.chapter_capacity))
     pictures, news = PictureStore(sessions), PictureNews()
     images = ImageClient(settings) if settings.pictures else None
-    runner = _runner(settings, queue, writer, ChapterJobs(store, catalog, model, safety),
-                     PictureJobs(store, pictures, catalog, model, images, safety, news) if images else None)
-    if images is not None:
+    picture_jobs = PictureJobs(store, pictures, catalog, model, images, safety, news) if images else None
+    runner = _runner(settings, queue, writer, ChapterJobs(store, catalog, model, safety), picture_jobs)
+    if picture_jobs is not None:
         await images.load()  # before the first player, and before the freeze below
         writer.watch(news)
+        if not settings.uses_local_model:  # the embedded model's one worker serves the streams first
+            writer.on_story_written(picture_jobs.story_written)
         runner.on_finished.append(news.job_finished)
     services = Services(settings, catalog, pages, store, queue, writer, Game(catalog, store, writer), runner,
                         await _owner_cookies(settings, sessions),

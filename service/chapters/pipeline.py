@@ -31,6 +31,13 @@ class Chunk:
     text: str
 
 
+@dataclass(frozen=True)
+class StoryWritten:
+    """The story's text is complete (what is left to stream is the choices block, if any):
+    work that needs only the text, such as the chapter's picture, may begin."""
+    text: str
+
+
 @dataclass
 class FinishedChapter:
     paragraphs: list[str]
@@ -77,7 +84,7 @@ class KeptStory:
 async def write_chapter(brief: ChapterBrief, model: ModelClient, safety: ChildSafety, rng: random.Random,
                         repair_timeout: float = 30.0, max_chars: int = 4000,
                         loop_preview_words: int = 4, stats: StreamStats | None = None,
-                        screened: bool = True) -> AsyncIterator[Chunk | FinishedChapter]:
+                        screened: bool = True) -> AsyncIterator[Chunk | StoryWritten | FinishedChapter]:
     stats = stats or StreamStats()
     visible = VisibleText(max_chars, loop_preview_words, safety.chapter_rules(brief), screened)
     opening = _opening(brief)
@@ -94,12 +101,14 @@ async def write_chapter(brief: ChapterBrief, model: ModelClient, safety: ChildSa
                 # The choices block has begun: what the chapter adds streams now, not once
                 # the whole block has come.
                 story = KeptStory.of(brief, visible)
+                yield StoryWritten(story.text)
                 if chunk := story.chunk(visible.shown):
                     yield chunk
     if text := visible.finish():
         yield Chunk(text)
     if story is None:
         story = KeptStory.of(brief, visible)
+        yield StoryWritten(story.text)
         if chunk := story.chunk(visible.shown):
             yield chunk
     yield await finish_chapter(brief, visible, story, model, safety, rng, stats, repair_timeout, opening)

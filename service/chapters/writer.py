@@ -9,13 +9,14 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from service.chapters.briefs import build_brief
 from service.chapters.capacity import ChapterCapacity
 from service.chapters.events import EventLog
 from service.chapters.handoff import HandOff
-from service.chapters.pipeline import Chunk, FinishedChapter, write_chapter
+from service.chapters.pipeline import Chunk, FinishedChapter, StoryWritten, write_chapter
 from service.chapters.screening import ChildSafety
 from service.config import Settings
 from service.domain.chapter_events import EventIds, Failed, Finished
@@ -53,6 +54,7 @@ class Generation:
         self.handoff = handoff or HandOff.done()
         self.stats = StreamStats(asked=self.handoff.asked)
         self.finished: FinishedChapter | None = None
+        self.story_told: asyncio.Task | None = None  # telling the story's readers it is written
         self.error: str | None = None
         self.ended_at: float | None = None
         self.task: asyncio.Task | None = None
@@ -73,11 +75,16 @@ class ChapterWriter:
         self.capacity = capacity or ChapterCapacity(0)
         self.generations: dict[ChapterKey, Generation] = {}
         self._watchers: list[StreamWatcher] = []
+        # Called with a chapter and its story's text as soon as the story is written.
+        self._story_readers: list[Callable[[ChapterKey, str], None]] = []
         self.idle = asyncio.Event()
         self.idle.set()
 
     def watch(self, watcher: StreamWatcher) -> None:
         self._watchers.append(watcher)
+
+    def on_story_written(self, reader: Callable[[ChapterKey, str], None]) -> None:
+        self._story_readers.append(reader)
 
     def streaming_chapters(self) -> set[ChapterKey]:
         """(adventure, chapter) of every chapter being written now."""
@@ -144,8 +151,18 @@ class ChapterWriter:
                                        generation.stats, self.settings.screen_stream):
             if isinstance(item, Chunk):
                 generation.log.text(item.text)
+            elif isinstance(item, StoryWritten):
+                if self._story_readers:
+                    generation.story_told = asyncio.create_task(self._tell_story(generation, item.text))
             else:
                 await self._finish(generation, item)
+
+    async def _tell_story(self, generation: Generation, text: str) -> None:
+        """The story's readers learn it once the chapter's row is stored (a move stores it
+        while the model writes): never holding up the stream."""
+        if await generation.handoff.row_stored():
+            for reader in self._story_readers:
+                reader((generation.adventure_id, generation.number), text)
 
     async def _found_story(self, generation: Generation) -> StorySoFar:
         """A chapter found waiting (a retry, or one whose move was cut off) is marked as being

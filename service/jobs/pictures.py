@@ -10,6 +10,8 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
+from dataclasses import dataclass
 
 from service.chapters.briefs import question_for
 from service.chapters.screening import ChildSafety, log_hits, unsayable_answers
@@ -19,7 +21,7 @@ from service.domain.pictures import option_alt, option_prompt, parse_scene, scen
 from service.domain.story import AgencyOption, Catalog, ChapterType, StoryWorld
 from service.jobs.work import JobHandler
 from service.llm.client import ModelClient
-from service.llm.images import ImageClient
+from service.llm.images import Drawing, ImageClient
 from service.llm.prompts import picture_messages
 from service.store.adventures import OPTIONS_JOB, SCENE_JOB, AdventureStore, ResultWrite
 from service.store.models import Adventure, Chapter, Job
@@ -28,6 +30,8 @@ from service.store.pictures import PICTURE_JOBS, SCENE, PictureStore, picture_sa
 log = logging.getLogger(__name__)
 # A scene is one or two sentences: a short reply.
 SCENE_MAX_TOKENS = 120
+# A picture begun early whose job has not come for it by then is let go.
+EARLY_KEEP_SECONDS = 600.0
 
 
 class PictureNews:
@@ -66,8 +70,21 @@ class PictureNews:
                 del self._waiting[key], self._events[key]
 
 
+@dataclass(frozen=True)
+class SceneDrawing:
+    """A chapter's picture as drawn: its scene (the alt text), its prompt and its bytes."""
+    scene: str
+    prompt: str
+    drawing: Drawing
+
+
 class PictureJobs:
-    """A chapter's picture (its scene) and the first chapter's choices' pictures."""
+    """A chapter's picture (its scene) and the first chapter's choices' pictures.
+
+    A chapter's picture is begun as soon as its story is written (`story_written`), while the
+    choices block still streams and the chapter is stored: the durable job that follows takes
+    that drawing when it is ready, and draws one itself when there is none (another process,
+    a restart, an early attempt that failed)."""
 
     def __init__(self, store: AdventureStore, pictures: PictureStore, catalog: Catalog, model: ModelClient,
                  images: ImageClient, safety: ChildSafety, news: PictureNews):
@@ -78,28 +95,48 @@ class PictureJobs:
         self.images = images
         self.safety = safety
         self.news = news
+        self._early: dict[tuple[str, int], tuple[float, asyncio.Task]] = {}
 
     def handlers(self) -> dict[str, JobHandler]:
         return {SCENE_JOB: self.scene, OPTIONS_JOB: self.options}
 
+    def story_written(self, chapter: tuple[str, int], text: str) -> None:
+        horizon = time.monotonic() - EARLY_KEEP_SECONDS
+        for key, (began, task) in list(self._early.items()):
+            if began < horizon:  # its chapter was never stored (or its job ran elsewhere)
+                task.cancel()
+                del self._early[key]
+        task = asyncio.create_task(self._draw_scene(*chapter, text), name=f"picture {chapter}")
+        task.add_done_callback(_quietly)  # its job reads the result; an error there is logged there
+        self._early[chapter] = (time.monotonic(), task)
+
     async def scene(self, job: Job) -> ResultWrite | None:
-        inputs = await self.pictures.scene_inputs(job.adventure_id, job.chapter_number)
+        key = (job.adventure_id, job.chapter_number)
+        early = self._early.pop(key, None)
+        # The drawing begun early is this job's first attempt: if it failed, so did the
+        # attempt, and the job's retries draw afresh.
+        drawn = await early[1] if early is not None else await self._draw_scene(*key)
+        if drawn is None:
+            return None  # too little of the scene was fit to draw
+        return picture_saved(job.adventure_id, job.chapter_number, SCENE, drawn.drawing.data,
+                             drawn.drawing.content_type, drawn.scene, drawn.prompt)
+
+    async def _draw_scene(self, adventure_id: str, number: int, text: str | None = None) -> SceneDrawing | None:
+        """The chapter's picture, from `text` (its story) or else from the stored chapter."""
+        inputs = await self.pictures.scene_inputs(adventure_id, number)
         adventure, chapter = inputs.adventure, inputs.chapter
-        reply = await self.model.complete(picture_messages(chapter.number, story_text(chapter.text)),
-                                          max_tokens=SCENE_MAX_TOKENS)
-        scene = self._scene(adventure, chapter, reply, job)
+        story = text if text is not None else story_text(chapter.text)
+        reply = await self.model.complete(picture_messages(number, story), max_tokens=SCENE_MAX_TOKENS)
+        scene = self._scene(adventure, chapter, story, reply)
         if scene is None:
-            log.info("picture of %s/%s: too little of the scene was fit to draw; no picture", job.adventure_id,
-                     job.chapter_number)
+            log.info("picture of %s/%s: too little of the scene was fit to draw; no picture", adventure_id, number)
             return None
         world = self.catalog.worlds[adventure.world_key]
         looks = [(c.name, c.description) for c in inputs.characters]
-        prompt = self._screened_prompt(scene_prompt(scene, looks, world), scene, job)
+        prompt = self._screened_prompt(scene_prompt(scene, looks, world), scene, adventure_id, number)
         if prompt is None:
             return None
-        drawing = await self.images.draw(prompt)
-        return picture_saved(job.adventure_id, job.chapter_number, SCENE, drawing.data, drawing.content_type,
-                             scene, prompt)
+        return SceneDrawing(scene, prompt, await self.images.draw(prompt))
 
     async def options(self, job: Job) -> None:
         """Each choice's picture is stored as soon as it is drawn; a retry draws only the missing ones."""
@@ -117,7 +154,7 @@ class PictureJobs:
                            world: StoryWorld) -> None:
         alt, prompt = option_alt(option, world), option_prompt(option, world)
         # The service's own words, screened all the same: a picture is drawn only from what passes whole.
-        if not (self.safety.fit(alt) and self._screened_prompt(prompt, prompt, job)):
+        if not (self.safety.fit(alt) and self._screened_prompt(prompt, prompt, job.adventure_id, 1)):
             log.warning("the picture of choice %s of %s was not drawn: the screen took out part of it", number,
                         adventure.id)
             return
@@ -126,24 +163,29 @@ class PictureJobs:
                                                prompt))
         self.news.notify(adventure.id, 1)
 
-    def _scene(self, adventure: Adventure, chapter: Chapter, reply: str, job: Job) -> str | None:
-        """The helper's scene, screened; when its reply holds none, the chapter's opening stands in."""
+    def _scene(self, adventure: Adventure, chapter: Chapter, story: str, reply: str) -> str | None:
+        """The helper's scene, screened; when its reply holds none, the story's opening stands in."""
         question = question_for(self.catalog, adventure, chapter.number) if chapter.type in (
             ChapterType.LESSON, ChapterType.REFLECT) else None
         answers = unsayable_answers(question) if question else []
-        scene = parse_scene(reply) or parse_scene(_opening(chapter.text))
+        scene = parse_scene(reply) or parse_scene(_opening(story))
         if scene is None:
             return None
         kept, hits = self.safety.clean(scene, answers)
-        log_hits(hits, "a picture's scene", job.adventure_id, job.chapter_number)
+        log_hits(hits, "a picture's scene", adventure.id, chapter.number)
         return parse_scene(kept)  # counts the words left again
 
-    def _screened_prompt(self, prompt: str, whole: str, job: Job) -> str | None:
+    def _screened_prompt(self, prompt: str, whole: str, adventure_id: str, number: int) -> str | None:
         """The prompt screened once more; None unless `whole` (its scene) came through it whole."""
         kept, hits = self.safety.clean(prompt)
-        log_hits(hits, "a picture's prompt", job.adventure_id, job.chapter_number)
+        log_hits(hits, "a picture's prompt", adventure_id, number)
         kept = " ".join(kept.split())
         return kept if whole.rstrip(".!?") in kept else None
+
+
+def _quietly(task: asyncio.Task) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _opening(text: str) -> str:
