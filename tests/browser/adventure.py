@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 from bs4 import BeautifulSoup
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, expect
 
 from service.web.render import DEFAULT_LEGEND
@@ -83,10 +84,21 @@ def axe_violations(page: Page) -> list[str]:
     return [f"{v['id']}: {v['help']} at {node['target']}" for v in result["violations"] for node in v["nodes"]]
 
 
-def story_paragraphs_read_aloud(page: Page) -> list[str]:
+def story_paragraphs_read_aloud(page: Page, tries: int = 5) -> list[str]:
     """The chapter's story paragraphs as Chromium's own accessibility tree has them (what a
     screen reader navigates by paragraph), in order: the paragraph nodes inside #chapter that
-    are not ignored, less the chapter's progress line and writing note."""
+    are not ignored, less the chapter's progress line and writing note. A page still loading
+    may replace its document between two questions: then they are asked again."""
+    for _ in range(tries - 1):
+        try:
+            return _paragraphs_read_aloud(page)
+        except PlaywrightError as exc:
+            if "Could not find node" not in str(exc):
+                raise
+    return _paragraphs_read_aloud(page)
+
+
+def _paragraphs_read_aloud(page: Page) -> list[str]:
     cdp = page.context.new_cdp_session(page)
     try:
         root = cdp.send("DOM.getDocument", {"depth": 0})["root"]["nodeId"]
