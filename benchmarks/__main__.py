@@ -13,7 +13,7 @@ from pathlib import Path
 
 from benchmarks import report
 from benchmarks.load import TIMINGS, run_level, scripted_server
-from benchmarks.processes import ModelProcess, machine_load, start_profiler, stop_profiler, stop_server
+from benchmarks.processes import ModelProcess, machine_load, relay_server, start_profiler, stop_profiler, stop_server
 from benchmarks.stats import Row, error_kinds, picture_breakdown, single_player_breakdown, summarize
 
 HERE = Path(__file__).resolve().parent
@@ -45,6 +45,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--images", action="store_true",
                         help="compare streams with pictures being drawn (image model 3 s) and without "
                              "(1 and 50 players)")
+    parser.add_argument("--no-relay", action="store_true",
+                        help="leave out the bare relay's row at each level (benchmarks/relay.py)")
+    parser.add_argument("--cpu", action="store_true",
+                        help="split the server's CPU into a cost per token and a cost per chapter, for the "
+                             "bare relay and Lanternpath (at --players)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
     if args.quick:
@@ -54,6 +59,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def run_relay(model: ModelProcess, workdir: Path, players: int, chapters: int, seed: int, **knobs) -> Row:
+    """The bare relay at one level, on a fresh process: the floor of this stack's CPU per token."""
+    relay = relay_server(model, workdir, f"relay-{players}")
+    try:
+        row = summarize(run_level(model, relay, players, chapters, seed, label="bare relay", **knobs))
+    finally:
+        stop_server(relay)
+    print(f"{players:>4} players, bare relay: {row.cpu_per_token_us:.0f} µs CPU per token", flush=True)
+    return row
+
+
 def run_scripted(args, workdir: Path) -> tuple[list[Row], list[str]]:
     """Each level on a fresh server (a clean memory baseline); --quick shares one to save time."""
     rows, notes = [], []
@@ -61,6 +77,8 @@ def run_scripted(args, workdir: Path) -> tuple[list[Row], list[str]]:
     shared = scripted_server(model, workdir, "bench-quick") if args.quick else None
     try:
         for players in args.levels:
+            if not args.no_relay:
+                rows.append(run_relay(model, workdir, players, args.chapters, args.seed))
             started = time.monotonic()
             server = shared or scripted_server(model, workdir, f"bench-{players}")
             profiling = args.profile and players == args.levels[-1]
@@ -171,6 +189,43 @@ def code_version() -> str:
         return "commit unknown"
 
 
+def compare_cpu(args, workdir: Path) -> str:
+    """The server's CPU split into what each token costs and what each chapter costs besides,
+    for the bare relay and Lanternpath alike: each runs the same level twice, the model's
+    text sent one token a chunk and then two (see stats.token_and_chapter_cpu)."""
+    from benchmarks.stats import token_and_chapter_cpu
+
+    model = ModelProcess(workdir / "scripted-model.log").start()
+    lines = ["## CPU per token and per chapter", "",
+             "| players | server | tokens (1 / 2 a chunk) | CPU s (1 / 2 a chunk) | all-in µs per token "
+             "| token path µs per token | per chapter outside the token path (ms) |",
+             "|---:|---|---|---|---:|---:|---:|"]
+    try:
+        for players in args.levels:
+            for label in ("bare relay", "lanternpath"):
+                runs = []
+                for per_chunk in (1, 2):
+                    knobs = {"tokens_per_chunk": per_chunk}
+                    if label == "bare relay":
+                        runs.append(run_relay(model, workdir, players, args.chapters, args.seed, **knobs))
+                        continue
+                    server = scripted_server(model, workdir, f"cpu-{players}-{per_chunk}")
+                    try:
+                        runs.append(summarize(run_level(model, server, players, args.chapters, args.seed, **knobs)))
+                    finally:
+                        stop_server(server)
+                fine, coarse = runs
+                split = token_and_chapter_cpu(fine, coarse)
+                token, chapter = ("–", "–") if split is None else (f"{split[0]:.0f}", f"{split[1]:.1f}")
+                lines.append(f"| {players} | {label} | {fine.tokens} / {coarse.tokens} "
+                             f"| {fine.cpu_seconds:.1f} / {coarse.cpu_seconds:.1f} | {fine.cpu_per_token_us:.0f} "
+                             f"| {token} | {chapter} |")
+                print(lines[-1], flush=True)
+    finally:
+        model.stop()
+    return "\n".join(lines + ["", f"{machine_load()}; {code_version()}."])
+
+
 def compose(args, rows: list[Row], notes: list[str], local_md: str) -> str:
     timings = ", ".join(f"{k}={v * 1e3:.0f} ms" for k, v in TIMINGS.items())
     parts = [
@@ -190,7 +245,8 @@ def compose(args, rows: list[Row], notes: list[str], local_md: str) -> str:
         "instead (TTFT 300 ms, 20 ms a token). "
         "Old = summary call + character call + whole reply + first replayed word, "
         "computed from the nominal timings with zero overhead; worst = fastest old ÷ p99 new.", "",
-        "## Targets", "", report.targets_table({r.players: r for r in rows}), "",
+        "## Targets", "", report.targets_table({r.players: r for r in rows if r.server == "lanternpath"},
+                                               {r.players: r for r in rows if r.server == "bare relay"}), "",
         "## Context", "", report.context_table(rows), "",
         *[f"- {note}" for note in notes],
     ]
@@ -207,7 +263,8 @@ def main(argv: list[str] | None = None) -> None:
         comparisons = ((args.jobs, compare_jobs, "jobs.md"),
                        (args.loop_preview, compare_loop_preview, "loop-preview.md"),
                        (args.screen, compare_screen, "screen.md"),
-                       (args.images, compare_images, "images.md"))
+                       (args.images, compare_images, "images.md"),
+                       (args.cpu, compare_cpu, "cpu.md"))
         for wanted, run, name in comparisons:
             if wanted:
                 text = run(args, workdir) + "\n"
@@ -226,7 +283,7 @@ def main(argv: list[str] | None = None) -> None:
             shutil.copy(log, RESULTS / log.name)
     (RESULTS / "latest.md").write_text(text)
     if rows:
-        report.plot(rows, RESULTS / "latency.png")
+        report.plot([r for r in rows if r.server == "lanternpath"], RESULTS / "latency.png")
     print(text)
     if args.levels == FULL_LEVELS:  # only a run of every load level stands for the report
         shutil.copy(RESULTS / "latest.md", HERE / "report.md")

@@ -9,6 +9,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import deque
 from typing import Protocol
 
 from service.chapters.briefs import build_brief
@@ -72,6 +73,10 @@ class ChapterWriter:
         self.safety = safety
         self.capacity = capacity or ChapterCapacity(0)
         self.generations: dict[ChapterKey, Generation] = {}
+        # The chapters being written now, and the generations that have ended, oldest first:
+        # kept apart so that neither a start nor an end walks every generation kept.
+        self._writing: set[ChapterKey] = set()
+        self._ended_order: deque[Generation] = deque()
         self._watchers: list[StreamWatcher] = []
         self.idle = asyncio.Event()
         self.idle.set()
@@ -81,7 +86,7 @@ class ChapterWriter:
 
     def streaming_chapters(self) -> set[ChapterKey]:
         """(adventure, chapter) of every chapter being written now."""
-        return {key for key, g in self.generations.items() if g.writing}
+        return set(self._writing)
 
     def running(self, adventure_id: str, number: int) -> Generation | None:
         return self.generations.get((adventure_id, number))
@@ -101,6 +106,7 @@ class ChapterWriter:
         self._forget_old()
         generation = Generation(adventure_id, number, ids, story, handoff)
         self.generations[key] = generation
+        self._writing.add(key)
         self.idle.clear()
         generation.task = asyncio.create_task(self._run(generation), name=f"chapter {adventure_id}/{number}")
         for watcher in self._watchers:
@@ -115,6 +121,7 @@ class ChapterWriter:
         key = (generation.adventure_id, generation.number)
         if self.generations.get(key) is generation:
             del self.generations[key]
+            self._writing.discard(key)
         self._mark_idle_if_quiet()  # a task cancelled before its first step never reaches _ended
 
     async def _run(self, generation: Generation) -> None:
@@ -181,19 +188,25 @@ class ChapterWriter:
     def _ended(self, generation: Generation) -> None:
         generation.ended_at = time.monotonic()
         generation.log.close(Failed(BROKEN))  # only if nothing ended it: every stream ends
+        key = (generation.adventure_id, generation.number)
+        if self.generations.get(key) is generation:
+            self._writing.discard(key)
+            self._ended_order.append(generation)
         self._mark_idle_if_quiet()
         for watcher in self._watchers:
             watcher.stream_ended((generation.adventure_id, generation.number))
 
     def _mark_idle_if_quiet(self) -> None:
-        if not self.streaming_chapters():
+        if not self._writing:
             self.idle.set()
 
     def _forget_old(self) -> None:
         """Finished generations are kept a while so that reconnects replay them exactly."""
         horizon = time.monotonic() - self.settings.generation_keep_seconds
-        for key, g in list(self.generations.items()):
-            if g.ended_at is not None and g.ended_at < horizon:
+        while self._ended_order and self._ended_order[0].ended_at < horizon:
+            old = self._ended_order.popleft()
+            key = (old.adventure_id, old.number)
+            if self.generations.get(key) is old:
                 del self.generations[key]
 
     def stop_all(self) -> list[asyncio.Task]:
