@@ -1,12 +1,13 @@
 """A chapter's event log in memory: the text pieces an attempt has streamed, then its end,
 and the readers following it. A reader who falls behind gets consecutive pieces merged into
 one carrying the last id, so a slow reader never slows the writer. A stored chapter is
-followed through a log that holds only its end.
+followed through a log that holds only its end. With several server processes, the writer's
+log is also shared (`share`), and a reader elsewhere follows a mirror of it (chapters/shared.py).
 """
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from service.domain.chapter_events import ChapterEnd, EndEvent, EventIds, TextPiece
 
@@ -18,6 +19,7 @@ class EventLog:
         self.pieces: list[TextPiece] = []
         self.end = end
         self._wakeup = asyncio.Event()
+        self._sink: Callable[[TextPiece | ChapterEnd], None] | None = None
 
     @classmethod
     def stored(cls, ids: EventIds, end: ChapterEnd) -> EventLog:
@@ -33,15 +35,29 @@ class EventLog:
         return EventLog.stored(self.ids, self.end)
 
     def text(self, text: str) -> None:
-        self.pieces.append(TextPiece(self._first_id + len(self.pieces), text))
+        piece = TextPiece(self._first_id + len(self.pieces), text)
+        self.pieces.append(piece)
         self._wakeup.set()  # _notify, inlined: this runs once per token
         self._wakeup = asyncio.Event()
+        if self._sink is not None:
+            self._sink(piece)
 
     def close(self, end: ChapterEnd) -> None:
         """The attempt's end; only the first counts (a failure while finishing comes second)."""
         if self.end is None:
             self.end = end
             self._notify()
+            if self._sink is not None:
+                self._sink(end)
+
+    def share(self, sink: Callable[[TextPiece | ChapterEnd], None]) -> None:
+        """From now on every event also goes to `sink`, and those so far go there at once."""
+        for piece in self.pieces:
+            sink(piece)
+        if self.end is not None:
+            sink(self.end)
+        else:
+            self._sink = sink
 
     def _notify(self) -> None:
         # Waking every follower is one set(); a fresh Event makes the next wait block again.

@@ -46,10 +46,12 @@ class Generation:
     finished, its outcome."""
 
     def __init__(self, adventure_id: str, number: int, ids: EventIds, story: StorySoFar | None = None,
-                 handoff: HandOff | None = None):
+                 handoff: HandOff | None = None, begun: bool = False):
         self.adventure_id = adventure_id
         self.number = number
         self.story = story
+        # The attempt is already stored as begun (a retry that claimed it): only its story is read.
+        self.begun = begun
         self.log = EventLog(ids)
         self.handoff = handoff or HandOff.done()
         self.stats = StreamStats(asked=self.handoff.asked)
@@ -57,16 +59,25 @@ class Generation:
         self.error: str | None = None
         self.ended_at: float | None = None
         self.task: asyncio.Task | None = None
+        self.sharing: asyncio.Task | None = None
 
     @property
     def writing(self) -> bool:
         return self.ended_at is None
 
 
+class LogPublisher(Protocol):
+    """Shares a generation's events with the other server processes (shared/events.py)."""
+
+    def publish(self, adventure_id: str, number: int, events: EventLog) -> None: ...
+
+
 class ChapterWriter:
     def __init__(self, settings: Settings, store: AdventureStore, catalog: Catalog, model: ModelClient,
-                 safety: ChildSafety, capacity: ChapterCapacity | None = None):
+                 safety: ChildSafety, capacity: ChapterCapacity | None = None,
+                 publisher: LogPublisher | None = None):
         self.settings = settings
+        self.publisher = publisher
         self.store = store
         self.catalog = catalog
         self.model = model
@@ -92,7 +103,7 @@ class ChapterWriter:
         return self.generations.get((adventure_id, number))
 
     def start(self, adventure_id: str, number: int, ids: EventIds, story: StorySoFar | None = None,
-              handoff: HandOff | None = None) -> Generation:
+              handoff: HandOff | None = None, begun: bool = False) -> Generation:
         """Start writing the chapter unless a generation of it is running or just finished.
 
         A move hands over the story so far, which it had to load anyway: the model is then
@@ -104,11 +115,13 @@ class ChapterWriter:
         if current is not None and current.error is None:
             return current
         self._forget_old()
-        generation = Generation(adventure_id, number, ids, story, handoff)
+        generation = Generation(adventure_id, number, ids, story, handoff, begun)
         self.generations[key] = generation
         self._writing.add(key)
         self.idle.clear()
         generation.task = asyncio.create_task(self._run(generation), name=f"chapter {adventure_id}/{number}")
+        if self.publisher is not None:
+            generation.sharing = asyncio.create_task(self._publish(generation), name=f"sharing {adventure_id}/{number}")
         for watcher in self._watchers:
             watcher.stream_started(key)
         return generation
@@ -123,6 +136,12 @@ class ChapterWriter:
             del self.generations[key]
             self._writing.discard(key)
         self._mark_idle_if_quiet()  # a task cancelled before its first step never reaches _ended
+
+    async def _publish(self, generation: Generation) -> None:
+        """Other processes may follow the chapter once its row is stored (before, nothing
+        leads them to it); one that is called off is never shared."""
+        if await generation.handoff.row_stored():
+            self.publisher.publish(generation.adventure_id, generation.number, generation.log)
 
     async def _run(self, generation: Generation) -> None:
         try:
@@ -158,6 +177,8 @@ class ChapterWriter:
         """A chapter found waiting (a retry, or one whose move was cut off) is marked as being
         written, with this attempt's ids, while its story is read."""
         aid, number = generation.adventure_id, generation.number
+        if generation.begun:
+            return await self.store.story_so_far(aid, number)
         story, _ = await asyncio.gather(self.store.story_so_far(aid, number),
                                         self.store.begin_attempt(aid, number, generation.log.ids.last))
         return story

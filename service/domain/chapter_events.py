@@ -10,9 +10,11 @@ to number any of its events again.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
+from service.domain.fidelity import Legend
 from service.domain.formatting import PARAGRAPH_BREAK
 from service.domain.lifecycle import StreamEvent
 
@@ -37,7 +39,7 @@ class Finished:
 
     paragraphs: tuple[str, ...]
     choices: tuple[str, ...]
-    legend: str | None = None
+    legend: Legend | str | None = None
     events: ClassVar[tuple[StreamEvent, ...]] = (StreamEvent.REPLACE_CONTENT, StreamEvent.CHOICES,
                                                  StreamEvent.CLOSE)
 
@@ -59,6 +61,26 @@ class EndEvent(NamedTuple):
     id: int
     name: StreamEvent
     end: ChapterEnd
+
+
+def end_to_json(end: ChapterEnd) -> str:
+    """An end as it travels between server processes (see end_from_json)."""
+    if isinstance(end, Failed):
+        return json.dumps({"failed": end.message})
+    legend = end.legend
+    if isinstance(legend, Legend):
+        legend = {"text": legend.text, "shown": legend.shown}
+    return json.dumps({"paragraphs": end.paragraphs, "choices": end.choices, "legend": legend})
+
+
+def end_from_json(data: str | bytes) -> ChapterEnd:
+    found = json.loads(data)
+    if "failed" in found:
+        return Failed(found["failed"])
+    legend = found["legend"]
+    if isinstance(legend, dict):
+        legend = Legend(legend["text"], legend["shown"])
+    return Finished(tuple(found["paragraphs"]), tuple(found["choices"]), legend)
 
 
 def paragraphs_of(text: str) -> tuple[str, ...]:

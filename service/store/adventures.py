@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.domain.chapter_events import FIRST_LAST_ID
-from service.domain.lifecycle import ChapterState
+from service.domain.lifecycle import TO_BE_WRITTEN, UNFINISHED, ChapterState
 from service.store.db import Sessions
 from service.store.models import Adventure, Answer, Chapter, Character, Job, Summary, utcnow
 
@@ -137,23 +137,43 @@ class AdventureStore:
         """Everything chapter `number` is written from, in one read; None for no such adventure."""
         return await self.sessions.read(lambda session: _story_so_far(session, adventure_id, number))
 
-    async def begin_attempt(self, adventure_id: str, number: int, last_event_id: int) -> None:
+    async def begin_attempt(self, adventure_id: str, number: int, last_event_id: int,
+                            replacing: int | None = None) -> bool:
         """A chapter not yet complete is being written again (pending, failed, interrupted, or
-        left 'writing' by a move that was cut off): its new attempt's stream ends at `last_event_id`."""
-        await self._unless_complete(adventure_id, number, state=ChapterState.WRITING, error=None,
-                                    last_event_id=last_event_id)
+        left 'writing' by a move that was cut off): its new attempt's stream ends at
+        `last_event_id`. With `replacing` (the last event id of the attempt it follows), only
+        if no one else began one since: True when this attempt is the one begun."""
+        condition = [] if replacing is None else [Chapter.last_event_id == replacing,
+                                                  Chapter.state.in_(sorted(UNFINISHED))]
+        return await self._unless_complete(adventure_id, number, *condition, state=ChapterState.WRITING,
+                                           error=None, last_event_id=last_event_id) > 0
 
     async def fail_chapter(self, adventure_id: str, number: int, message: str) -> None:
         """The chapter could not be written; `message` is shown to the player with a retry."""
         await self._unless_complete(adventure_id, number, state=ChapterState.FAILED, error=message)
 
-    async def _unless_complete(self, adventure_id: str, number: int, **values) -> None:
-        await self.sessions.write(lambda session: session.execute(
+    async def interrupt_attempt(self, adventure_id: str, number: int,
+                                last_event_id: int) -> tuple[Adventure | None, Chapter | None]:
+        """The attempt ending at `last_event_id` was cut off with its process: unless it was
+        finished (or another attempt began), the chapter is interrupted. Answers the adventure
+        and the chapter as they are then."""
+        def interrupt(session: Session) -> tuple[Adventure | None, Chapter | None]:
+            session.execute(update(Chapter).where(
+                Chapter.adventure_id == adventure_id, Chapter.number == number,
+                Chapter.last_event_id == last_event_id, Chapter.state.in_(sorted(TO_BE_WRITTEN)),
+            ).values(state=ChapterState.INTERRUPTED))
+            found = session.execute(_ADVENTURE_AT, {"adventure_id": adventure_id, "number": number}).first()
+            return (found[0], found[1]) if found else (None, None)
+
+        return await self.sessions.write(interrupt)
+
+    async def _unless_complete(self, adventure_id: str, number: int, *condition, **values) -> int:
+        return await self.sessions.write(lambda session: session.execute(
             update(Chapter)
             .where(Chapter.adventure_id == adventure_id, Chapter.number == number,
-                   Chapter.state != ChapterState.COMPLETE)
+                   Chapter.state != ChapterState.COMPLETE, *condition)
             .values(**values)
-        ))
+        ).rowcount)
 
     async def complete_chapter(self, adventure_id: str, number: int, values: dict, job_kinds: list[str]) -> None:
         """The finished chapter is stored, and its deferred jobs enqueued, in one transaction."""
