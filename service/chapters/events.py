@@ -13,8 +13,11 @@ from service.domain.chapter_events import ChapterEnd, EndEvent, EventIds, TextPi
 
 
 class EventLog:
-    def __init__(self, ids: EventIds, end: ChapterEnd | None = None) -> None:
+    def __init__(self, ids: EventIds, end: ChapterEnd | None = None, mirror: bool = False) -> None:
         self.ids = ids
+        # A mirror fills from another process's stream, and may lag behind what a reader saw
+        # elsewhere (on the writer's own process, before it reached the stream).
+        self.mirror = mirror
         self._first_id = ids.piece(1)
         self.pieces: list[TextPiece] = []
         self.end = end
@@ -67,6 +70,8 @@ class EventLog:
     async def follow(self, after: int | None = None) -> AsyncIterator[TextPiece | EndEvent]:
         """Every event after id `after` (see EventIds.resume_after), as it is published,
         up to and including the end's last event."""
+        if self.mirror:
+            await self._catch_up(after)
         resume = self.ids.resume_after(after, len(self.pieces), self.end)
         position = min(resume - self.ids.base, len(self.pieces))
         while True:
@@ -85,6 +90,12 @@ class EventLog:
                         yield event
                 return
             await wakeup.wait()
+
+    async def _catch_up(self, after: int | None) -> None:
+        """Until the mirror holds the piece `after` names (or has ended), that id cannot be
+        told from one never given out."""
+        while after is not None and self.end is None and self.ids.piece(len(self.pieces)) < after < self.ids.last:
+            await self._wakeup.wait()
 
     def _merged(self, position: int) -> tuple[TextPiece, int]:
         end = len(self.pieces)

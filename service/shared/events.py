@@ -187,7 +187,7 @@ class Mirrors:
         stream = chapter_stream(adventure_id, number, ids.last)
         mirror = self._mirrors.get(stream)
         if mirror is None:
-            mirror = self._mirrors[stream] = _Mirror(adventure_id, number, stream, EventLog(ids))
+            mirror = self._mirrors[stream] = _Mirror(adventure_id, number, stream, EventLog(ids, mirror=True))
             asyncio.get_running_loop().create_task(self._wake())
         return mirror.log
 
