@@ -192,33 +192,33 @@ def code_version() -> str:
 def compare_cpu(args, workdir: Path) -> str:
     """The server's CPU split into what each token costs and what each chapter costs besides,
     for the bare relay and Lanternpath alike: each runs the same level twice, the model's
-    text sent one token a chunk and then two (see stats.token_and_chapter_cpu)."""
+    STORY chapters once as they are and once twice as long (see stats.token_and_chapter_cpu)."""
     from benchmarks.stats import token_and_chapter_cpu
 
     model = ModelProcess(workdir / "scripted-model.log").start()
     lines = ["## CPU per token and per chapter", "",
-             "| players | server | tokens (1 / 2 a chunk) | CPU s (1 / 2 a chunk) | all-in µs per token "
+             "| players | server | tokens (as they are / longer) | CPU s (as they are / longer) | all-in µs per token "
              "| token path µs per token | per chapter outside the token path (ms) |",
              "|---:|---|---|---|---:|---:|---:|"]
     try:
         for players in args.levels:
             for label in ("bare relay", "lanternpath"):
                 runs = []
-                for per_chunk in (1, 2):
-                    knobs = {"tokens_per_chunk": per_chunk}
+                for stories in (1, 2):
+                    knobs = {"story_variants": stories}
                     if label == "bare relay":
                         runs.append(run_relay(model, workdir, players, args.chapters, args.seed, **knobs))
                         continue
-                    server = scripted_server(model, workdir, f"cpu-{players}-{per_chunk}")
+                    server = scripted_server(model, workdir, f"cpu-{players}-{stories}")
                     try:
                         runs.append(summarize(run_level(model, server, players, args.chapters, args.seed, **knobs)))
                     finally:
                         stop_server(server)
-                fine, coarse = runs
-                split = token_and_chapter_cpu(fine, coarse)
+                short, long = runs
+                split = token_and_chapter_cpu(short, long)
                 token, chapter = ("–", "–") if split is None else (f"{split[0]:.0f}", f"{split[1]:.1f}")
-                lines.append(f"| {players} | {label} | {fine.tokens} / {coarse.tokens} "
-                             f"| {fine.cpu_seconds:.1f} / {coarse.cpu_seconds:.1f} | {fine.cpu_per_token_us:.0f} "
+                lines.append(f"| {players} | {label} | {short.tokens} / {long.tokens} "
+                             f"| {short.cpu_seconds:.1f} / {long.cpu_seconds:.1f} | {short.cpu_per_token_us:.0f} "
                              f"| {token} | {chapter} |")
                 print(lines[-1], flush=True)
     finally:

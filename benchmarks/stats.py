@@ -181,16 +181,16 @@ def summarize(level: LevelResult) -> Row:
                **_chapter_timings(level), **_model_timings(level), **_resources(level), **_cpu(level))
 
 
-def token_and_chapter_cpu(fine: Row, coarse: Row) -> tuple[float, float] | None:
-    """(µs per token, ms per chapter) from two runs of the same chapters whose model sent
-    its text in pieces of different sizes (one token and two tokens a chunk): the text, the
-    chapters and everything done once per chapter are the same, so the difference in CPU is
-    the token path's, and what is left of a run's CPU is the chapters' own."""
-    tokens = fine.tokens - coarse.tokens
-    if tokens <= 0 or not fine.streamed:
+def token_and_chapter_cpu(short: Row, long: Row) -> tuple[float, float] | None:
+    """(µs per token, ms per chapter) from two runs of the same players and chapters, the
+    second with longer chapters (more tokens each): everything done once per chapter is the
+    same in both, so the difference in CPU is what the extra tokens cost, all the work that
+    grows with the text included; what is left of a run's CPU is the chapters' own."""
+    tokens = long.tokens - short.tokens
+    if tokens <= 0 or not short.streamed:
         return None
-    per_token = (fine.cpu_seconds - coarse.cpu_seconds) / tokens
-    per_chapter = (fine.cpu_seconds - per_token * fine.tokens) / fine.streamed
+    per_token = (long.cpu_seconds - short.cpu_seconds) / tokens
+    per_chapter = (short.cpu_seconds - per_token * short.tokens) / short.streamed
     return per_token * 1e6, per_chapter * 1e3
 
 
