@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -14,6 +15,7 @@ from pathlib import Path
 from benchmarks import report
 from benchmarks.load import TIMINGS, run_level, scripted_server
 from benchmarks.processes import ModelProcess, machine_load, relay_server, start_profiler, stop_profiler, stop_server
+from benchmarks.scale import compare_scale
 from benchmarks.stats import Row, error_kinds, picture_breakdown, single_player_breakdown, summarize
 
 HERE = Path(__file__).resolve().parent
@@ -50,8 +52,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cpu", action="store_true",
                         help="split the server's CPU into a cost per token and a cost per chapter, for the "
                              "bare relay and Lanternpath (at --players)")
+    parser.add_argument("--scale", action="store_true",
+                        help="PostgreSQL and Redis with 1 and 2 worker processes, at 200 and 400 players "
+                             "(or --players): benchmarks/scale.py")
+    parser.add_argument("--postgres", help="for --scale: a PostgreSQL URL whose user may create databases")
+    parser.add_argument("--redis", help="for --scale: a Redis URL")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
+    args.players_given = any(a == "--players" or a.startswith("--players=") for a in (argv or sys.argv[1:]))
     if args.quick:
         args.players, args.chapters = "1,10", 2
     args.levels = sorted({int(p) for p in args.players.split(",") if p.strip()})
@@ -264,7 +272,8 @@ def main(argv: list[str] | None = None) -> None:
                        (args.loop_preview, compare_loop_preview, "loop-preview.md"),
                        (args.screen, compare_screen, "screen.md"),
                        (args.images, compare_images, "images.md"),
-                       (args.cpu, compare_cpu, "cpu.md"))
+                       (args.cpu, compare_cpu, "cpu.md"),
+                       (args.scale, lambda a, w: compare_scale(a, w, code_version()), "scale.md"))
         for wanted, run, name in comparisons:
             if wanted:
                 text = run(args, workdir) + "\n"

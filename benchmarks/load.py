@@ -71,15 +71,17 @@ def level_limit(chapters: int, players: int) -> float:
     return 60.0 + chapters * (20.0 + players * 0.15)
 
 
-def scripted_server(model: ModelProcess, workdir: Path, name: str, **settings: str) -> ServerProcess:
+def scripted_server(model: ModelProcess, workdir: Path, name: str, args: list[str] | None = None,
+                    **settings: str) -> ServerProcess:
     """`settings`: more of the server's environment, e.g. JOB_CONCURRENCY="0" (no job workers:
-    summaries wait in their table) or LOOP_PREVIEW_WORDS="0". No cap on chapters written at
-    once: the benchmark measures what each stream costs, not how long a queue for one is."""
+    summaries wait in their table) or LOOP_PREVIEW_WORDS="0"; `args`: of `serve`. No cap on
+    chapters written at once: the benchmark measures what each stream costs, not how long a
+    queue for one is."""
     return lanternpath_server(workdir, name, {
         "LLM_MODEL": "openai/scripted", "LLM_API_BASE": model.api_base, "LLM_API_KEY": "x",
         "HELPER_MODEL": None, "LLM_FALLBACK_MODELS": None, "JOB_CONCURRENCY": None, "LOOP_PREVIEW_WORDS": None,
         "SCREEN_STREAM": None, "MAX_CONCURRENT_CHAPTERS": "0", "IMAGE_MODEL": None, "IMAGE_API_BASE": None,
-        "IMAGE_CONCURRENCY": None, **settings})
+        "IMAGE_CONCURRENCY": None, "REDIS_URL": None, **settings}, args)
 
 
 def run_level(model: ModelProcess, server: ServerProcess, players: int, chapters: int,

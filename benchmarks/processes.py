@@ -87,8 +87,7 @@ def cpu_seconds(pid: int) -> float:
     """CPU time (user + system) the process and all of its children have used so far: a
     server started with --workers is a supervisor and its worker processes."""
     try:
-        root = psutil.Process(pid)
-        processes = [root, *root.children(recursive=True)]
+        processes = _tree(pid)
     except psutil.Error:
         return 0.0
     total = 0.0
@@ -131,21 +130,28 @@ class ProcessSampler:
     samples: list[Sample] = field(default_factory=list)
 
     async def run(self, limit: float) -> None:
-        server = psutil.Process(self.pid)
+        # A server started with --workers is a supervisor and its workers: all of them count.
+        servers = _tree(self.pid)
         others = {name: psutil.Process(pid) for name, pid in self.others.items()}
-        for process in (server, *others.values()):
+        for process in (*servers, *others.values()):
             process.cpu_percent(None)
         psutil.cpu_percent(None)
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
             await asyncio.sleep(self.every)
             try:
-                rss, cpu = server.memory_info().rss, server.cpu_percent(None)
+                rss = sum(p.memory_info().rss for p in servers)
+                cpu = sum(p.cpu_percent(None) for p in servers)
                 other = {name: p.cpu_percent(None) for name, p in others.items()}
             except psutil.Error:
                 return
             self.samples.append(Sample(time.monotonic(), rss, self.open_streams(), cpu, other,
                                        psutil.cpu_percent(None)))
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
 
 
 def start_profiler(pid: int, path: Path) -> subprocess.Popen | None:

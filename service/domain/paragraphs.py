@@ -30,6 +30,7 @@ _ABBREVIATIONS = frozenset(
     }
 )
 _LAST_WORD = regex.compile(r"[\"'“‘(\[]*(\S+)$")
+_LAST_WORD_WINDOW = 64
 # Compiled once: the module-level regex functions look their pattern up on every call.
 _INITIAL = regex.compile(r"\w\.")
 _LEADING_MARKS = regex.compile(r"^[#\s]+")
@@ -74,10 +75,12 @@ def _clean(piece: str) -> str:
 
 
 def _is_sentence_end(text: str, match: regex.Match) -> bool:
-    before = text[:match.start(1)]
-    if before.count('"') % 2 or before.count("“") > before.count("”"):
+    end = match.start(1)
+    if text.count('"', 0, end) % 2 or text.count("“", 0, end) > text.count("”", 0, end):
         return False  # inside a quotation
-    word = _LAST_WORD.search(before)
+    # The last word is looked for near the end only: a word longer than the window is no
+    # abbreviation or initial either way, and the search need not try every earlier position.
+    word = _LAST_WORD.search(text, max(0, end - _LAST_WORD_WINDOW), end)
     token = word.group(1).casefold() if word else ""
     if token.endswith("."):
         bare = token.rstrip("\"'”’)]")
