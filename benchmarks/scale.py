@@ -14,36 +14,23 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
-
 from benchmarks.load import run_level, scripted_server
 from benchmarks.processes import ModelProcess, machine_load, stop_server
 from benchmarks.stats import Row, summarize
+from tests.support.database import postgres_admin
 
 SCALE_LEVELS = (200, 400)
 SCALE_WORKERS = (1, 2)
 
 
-def _plain(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://")
-
-
-async def _admin(url: str, statement: str) -> None:
-    connection = await asyncpg.connect(_plain(url))
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
 @contextlib.contextmanager
 def fresh_database(admin_url: str) -> Iterator[str]:
     name = f"lanternpath_bench_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_admin(admin_url, f'CREATE DATABASE "{name}"'))
+    asyncio.run(postgres_admin(admin_url, f'CREATE DATABASE "{name}"'))
     try:
         yield admin_url.rsplit("/", 1)[0] + f"/{name}"
     finally:
-        asyncio.run(_admin(admin_url, f'DROP DATABASE "{name}" WITH (FORCE)'))
+        asyncio.run(postgres_admin(admin_url, f'DROP DATABASE "{name}" WITH (FORCE)'))
 
 
 def compare_scale(args, workdir: Path, version: str) -> str:

@@ -9,6 +9,7 @@ import html
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -20,11 +21,24 @@ from service.store.jobs import JobQueue
 from service.store.models import Adventure
 from tests.support import player
 from tests.support.server_process import ROOT
-from tests.support.several import processes, require_servers  # noqa: F401  (a fixture)
+from tests.support.several import REDIS_URL, Processes, forget_start_limits, require_servers
 from tests.test_postgres import postgres_url  # noqa: F401  (a fixture)
 
 WORLD, TOPIC = "amber-dune-caravan", "world-geography"
 FINISHED = ["replace-content", "choices", "close"]
+
+
+@pytest.fixture
+def processes(scripted_model, request, tmp_path) -> Iterator[Processes]:
+    require_servers()
+    database = request.getfixturevalue("postgres_url")
+    env = {"LLM_MODEL": "openai/scripted", "LLM_API_BASE": scripted_model.url, "LLM_API_KEY": "test-key",
+           "DATABASE_URL": database, "REDIS_URL": REDIS_URL, "SECRET_KEY": "several-processes",
+           "WRITER_LEASE_SECONDS": "1", "JOB_LEASE_SECONDS": "2", "JOB_BACKOFF_SECONDS": "0.2"}
+    forget_start_limits()
+    running = Processes(env, tmp_path)
+    yield running
+    running.stop()
 
 
 def _text(events: list[player.SseEvent]) -> str:
@@ -85,7 +99,7 @@ def test_when_the_process_serving_a_stream_is_killed_then_the_reconnect_on_anoth
     seen: list[player.SseEvent] = []
     with processes.client(1) as client, pytest.raises(httpx.HTTPError):
         with client.stream("GET", stream_url) as response:
-            for event in _events(response):
+            for event in player.sse_events(response):
                 seen.append(event)
                 if len(seen) == 20:
                     reader.kill()
@@ -96,24 +110,6 @@ def test_when_the_process_serving_a_stream_is_killed_then_the_reconnect_on_anoth
     assert rest.names[-3:] == FINISHED
     assert _ids(seen + rest.events) == sorted(set(_ids(seen + rest.events))), "an event came twice"
     assert _text(seen + rest.events) == _kept(rest), "text was lost or repeated across the reconnect"
-
-
-def _events(response: httpx.Response):
-    event, event_id, data = "message", None, []
-    for line in response.iter_lines():
-        if line == "":
-            if data:
-                yield player.SseEvent(event, event_id, "\n".join(data), time.monotonic())
-            event, data = "message", []
-        elif not line.startswith(":"):
-            name, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if name == "event":
-                event = value
-            elif name == "id":
-                event_id = value
-            elif name == "data":
-                data.append(value)
 
 
 def test_when_the_process_writing_a_chapter_is_killed_then_a_reader_elsewhere_gets_what_was_written_then_a_retry(

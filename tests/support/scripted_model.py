@@ -129,7 +129,9 @@ class ScriptedModelServer:
         self._generation += 1
 
     def start(self, timeout: float = 5.0) -> ScriptedModelServer:
-        self._live = LiveServer(self.app, self.host, self.port, lifespan="off").start(timeout)
+        # asyncio's own loop: uvloop rounds timers to milliseconds, and a scripted delay must
+        # never be shorter than the script says.
+        self._live = LiveServer(self.app, self.host, self.port, lifespan="off", loop="asyncio").start(timeout)
         self.port = self._live.port
         return self
 
@@ -347,7 +349,7 @@ def main(argv: list[str] | None = None) -> None:
     server.script.update(**json.loads(args.script))
     print(f"scripted model listening on {server.url}", flush=True)
     uvicorn.run(server.app, host=args.host, port=args.port, log_level=args.log_level,
-                lifespan="off")
+                lifespan="off", loop="asyncio")
 
 
 if __name__ == "__main__":

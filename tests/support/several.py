@@ -1,23 +1,19 @@
 """Several Lanternpath processes on one PostgreSQL database and one Redis, as several hosts
 behind a load balancer would run: each test sends each request to the process it chooses.
-
-Runs where TEST_POSTGRES_URL and TEST_REDIS_URL name servers (CI starts both); CI also sets
-REQUIRE_REDIS=1, so there a missing Redis fails the run instead of skipping it.
+They need servers named by TEST_POSTGRES_URL and TEST_REDIS_URL (CI starts both and sets
+REQUIRE_REDIS=1: there a missing Redis fails the run instead of skipping the tests).
 """
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.support.database import named_server
 from tests.support.server_process import ServerProcess
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL")
-if not REDIS_URL and os.environ.get("REQUIRE_REDIS") == "1":
-    raise RuntimeError("REQUIRE_REDIS=1 but TEST_REDIS_URL is not set")
+REDIS_URL = named_server("TEST_REDIS_URL", "REQUIRE_REDIS")
 NO_REDIS = ("Tests of several processes skipped: no Redis named by TEST_REDIS_URL (and no PostgreSQL by "
             "TEST_POSTGRES_URL). Set it to redis://127.0.0.1:6379/0 (Debian: apt-get install -y redis-server; "
             ".ci/run shows the whole set-up)")
@@ -60,20 +56,7 @@ def require_servers() -> None:
         pytest.skip(NO_REDIS)
 
 
-@pytest.fixture
-def processes(scripted_model, request, tmp_path) -> Iterator[Processes]:
-    require_servers()
-    database = request.getfixturevalue("postgres_url")
-    env = {"LLM_MODEL": "openai/scripted", "LLM_API_BASE": scripted_model.url, "LLM_API_KEY": "test-key",
-           "DATABASE_URL": database, "REDIS_URL": REDIS_URL, "SECRET_KEY": "several-processes",
-           "WRITER_LEASE_SECONDS": "1", "JOB_LEASE_SECONDS": "2", "JOB_BACKOFF_SECONDS": "0.2"}
-    _forget_start_limits()
-    running = Processes(env, tmp_path)
-    yield running
-    running.stop()
-
-
-def _forget_start_limits() -> None:
+def forget_start_limits() -> None:
     """Every player here comes from 127.0.0.1: one test's starts must not count in the next."""
     import redis
 
