@@ -12,6 +12,7 @@ import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from redis.asyncio import Redis
 from starlette.applications import Starlette
 
 from service.chapters.capacity import ChapterCapacity
@@ -27,6 +28,10 @@ from service.jobs.runner import JobRunner, Lane
 from service.jobs.work import ChapterJobs
 from service.llm.client import ModelClient
 from service.llm.images import ImageClient
+from service.shared.events import Mirrors, Publisher, Settle
+from service.shared.limits import SharedStartLimit
+from service.shared.news import News
+from service.shared.redis import PROCESS_ID, connect
 from service.store.adventures import AdventureStore
 from service.store.db import Sessions, create_engine, migrate_async, session_factory
 from service.store.jobs import JobQueue
@@ -74,9 +79,12 @@ async def running(settings: Settings, catalog: Catalog, safety: ChildSafety, pag
     await migrate_async(settings.database_url)
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
-    store, queue, model = AdventureStore(sessions, pictures=settings.pictures), JobQueue(sessions), ModelClient(settings)
-    writer = ChapterWriter(settings, store, catalog, model, safety, ChapterCapacity(settings.chapter_capacity))
-    pictures, news = PictureStore(sessions), PictureNews()
+    shared = Shared.of(settings)
+    store, model = AdventureStore(sessions, pictures=settings.pictures), ModelClient(settings)
+    queue = JobQueue(sessions, owner=PROCESS_ID, lease_seconds=settings.job_lease_seconds)
+    writer = ChapterWriter(settings, store, catalog, model, safety, ChapterCapacity(settings.chapter_capacity),
+                           shared.publisher if shared else None)
+    pictures, news = PictureStore(sessions), PictureNews(shared.send_picture_news if shared else None)
     images = ImageClient(settings) if settings.pictures else None
     picture_jobs = PictureJobs(store, pictures, catalog, model, images, safety, news) if images else None
     runner = _runner(settings, queue, writer, ChapterJobs(store, catalog, model, safety), picture_jobs)
@@ -86,14 +94,19 @@ async def running(settings: Settings, catalog: Catalog, safety: ChildSafety, pag
         if not settings.uses_local_model:  # the embedded model's one worker serves the streams first
             writer.on_story_written(picture_jobs.story_written)
         runner.on_finished.append(news.job_finished)
-    services = Services(settings, catalog, pages, store, queue, writer, Game(catalog, store, writer), runner,
-                        await _owner_cookies(settings, sessions),
-                        StartLimit(settings.start_limit_burst, settings.start_limit_seconds), pictures, news)
+    game = Game(catalog, store, writer, shared.mirrors(lambda *attempt: game.settle(*attempt)) if shared else None)
+    limit = StartLimit(settings.start_limit_burst, settings.start_limit_seconds,
+                       shared.start_limit(settings) if shared else None)
+    services = Services(settings, catalog, pages, store, queue, writer, game, runner,
+                        await _owner_cookies(settings, sessions), limit, pictures, news)
     await store.warm_up()
-    interrupted = await store.interrupt_unfinished()
-    if interrupted:
-        log.info("%d chapters were interrupted by a stop; their pages offer to write them again", interrupted)
-    await runner.start()
+    if shared:
+        await shared.start(runner, news)
+    else:  # the only process: what it was writing when it stopped can only be written again
+        interrupted = await store.interrupt_unfinished()
+        if interrupted:
+            log.info("%d chapters were interrupted by a stop; their pages offer to write them again", interrupted)
+    await runner.start(recover=not shared)
     warm_up = asyncio.create_task(model.warm_up())
     _settle_process()
     try:
@@ -102,8 +115,56 @@ async def running(settings: Settings, catalog: Catalog, safety: ChildSafety, pag
         warm_up.cancel()
         await writer.shutdown()
         await runner.stop()
+        if shared:
+            await shared.stop()
         await model.close()
         await engine.dispose()
+
+
+@dataclass
+class Shared:
+    """What this process shares with the others through Redis (REDIS_URL): its chapters'
+    events and the mirrors of theirs, wake-ups, the start limit."""
+
+    redis: Redis
+    publisher: Publisher
+    news: News
+    followed: Mirrors | None = None
+
+    @classmethod
+    def of(cls, settings: Settings) -> Shared | None:
+        if not settings.shared:
+            return None
+        redis = connect(settings.redis_url)
+        return cls(redis, Publisher(redis, settings.generation_keep_seconds, settings.writer_lease_seconds),
+                   News(redis))
+
+    def mirrors(self, settle: Settle) -> Mirrors:
+        self.followed = Mirrors(self.redis, settle, self.publisher.lease_seconds)
+        return self.followed
+
+    def start_limit(self, settings: Settings) -> SharedStartLimit:
+        return SharedStartLimit(self.redis, settings.start_limit_burst, settings.start_limit_seconds)
+
+    def send_picture_news(self, adventure_id: str, number: int) -> None:
+        self.news.send("picture", adventure_id, number)
+
+    async def start(self, runner: JobRunner, pictures: PictureNews) -> None:
+        """News of jobs and pictures goes to the other processes, and theirs comes here."""
+        self.news.on("picture", pictures.wake)
+        runner.on_finished.append(lambda job: self.news.send("job", job.adventure_id))
+        self.news.on("job", runner.job_changed)
+        await self.publisher.start()
+        if self.followed is not None:
+            await self.followed.start()
+        await self.news.start()
+
+    async def stop(self) -> None:
+        await self.publisher.stop()
+        if self.followed is not None:
+            await self.followed.stop()
+        await self.news.stop()
+        await self.redis.aclose()
 
 
 def _runner(settings: Settings, queue: JobQueue, writer: ChapterWriter, chapter_jobs: ChapterJobs,

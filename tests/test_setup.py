@@ -123,3 +123,22 @@ def test_when_a_virtual_environment_is_made_in_the_clone_then_git_ignores_it():
     paths = [".venv/bin/python", "venv/bin/python", ".ci/venv/bin/python", "node_modules/axe-core/axe.js"]
     run = subprocess.run(["git", "check-ignore", *paths], cwd=ROOT, capture_output=True, text=True)
     assert run.stdout.split() == paths
+
+
+def test_when_no_redis_server_is_named_then_the_tests_of_several_processes_skip_saying_how_to_provide_one():
+    environment = {k: v for k, v in os.environ.items() if k not in ("TEST_REDIS_URL", "REQUIRE_REDIS")}
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
+                          "tests/test_several_processes.py", "-k", "land_on"], cwd=ROOT, env=environment,
+                         capture_output=True, text=True, timeout=300)
+
+    assert run.returncode == 0 and "skipped" in run.stdout, run.stdout[-2000:]
+    assert "TEST_REDIS_URL" in run.stdout and "apt-get install -y redis-server" in run.stdout
+
+
+def test_when_redis_is_required_but_not_named_then_the_tests_of_several_processes_fail():
+    environment = {k: v for k, v in os.environ.items() if k != "TEST_REDIS_URL"} | {"REQUIRE_REDIS": "1"}
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          "tests/test_several_processes.py", "-k", "land_on"], cwd=ROOT, env=environment,
+                         capture_output=True, text=True, timeout=300)
+
+    assert run.returncode != 0 and "REQUIRE_REDIS=1 but TEST_REDIS_URL is not set" in run.stdout, run.stdout[-2000:]

@@ -1,23 +1,28 @@
 """A chapter's event log in memory: the text pieces an attempt has streamed, then its end,
 and the readers following it. A reader who falls behind gets consecutive pieces merged into
 one carrying the last id, so a slow reader never slows the writer. A stored chapter is
-followed through a log that holds only its end.
+followed through a log that holds only its end. With several server processes, the writer's
+log is also shared (`share`), and a reader elsewhere follows a mirror of it (chapters/shared.py).
 """
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from service.domain.chapter_events import ChapterEnd, EndEvent, EventIds, TextPiece
 
 
 class EventLog:
-    def __init__(self, ids: EventIds, end: ChapterEnd | None = None) -> None:
+    def __init__(self, ids: EventIds, end: ChapterEnd | None = None, mirror: bool = False) -> None:
         self.ids = ids
+        # A mirror fills from another process's stream, and may lag behind what a reader saw
+        # elsewhere (on the writer's own process, before it reached the stream).
+        self.mirror = mirror
         self._first_id = ids.piece(1)
         self.pieces: list[TextPiece] = []
         self.end = end
         self._wakeup = asyncio.Event()
+        self._sink: Callable[[TextPiece | ChapterEnd], None] | None = None
 
     @classmethod
     def stored(cls, ids: EventIds, end: ChapterEnd) -> EventLog:
@@ -33,15 +38,29 @@ class EventLog:
         return EventLog.stored(self.ids, self.end)
 
     def text(self, text: str) -> None:
-        self.pieces.append(TextPiece(self._first_id + len(self.pieces), text))
+        piece = TextPiece(self._first_id + len(self.pieces), text)
+        self.pieces.append(piece)
         self._wakeup.set()  # _notify, inlined: this runs once per token
         self._wakeup = asyncio.Event()
+        if self._sink is not None:
+            self._sink(piece)
 
     def close(self, end: ChapterEnd) -> None:
         """The attempt's end; only the first counts (a failure while finishing comes second)."""
         if self.end is None:
             self.end = end
             self._notify()
+            if self._sink is not None:
+                self._sink(end)
+
+    def share(self, sink: Callable[[TextPiece | ChapterEnd], None]) -> None:
+        """From now on every event also goes to `sink`, and those so far go there at once."""
+        for piece in self.pieces:
+            sink(piece)
+        if self.end is not None:
+            sink(self.end)
+        else:
+            self._sink = sink
 
     def _notify(self) -> None:
         # Waking every follower is one set(); a fresh Event makes the next wait block again.
@@ -51,6 +70,8 @@ class EventLog:
     async def follow(self, after: int | None = None) -> AsyncIterator[TextPiece | EndEvent]:
         """Every event after id `after` (see EventIds.resume_after), as it is published,
         up to and including the end's last event."""
+        if self.mirror:
+            await self._catch_up(after)
         resume = self.ids.resume_after(after, len(self.pieces), self.end)
         position = min(resume - self.ids.base, len(self.pieces))
         while True:
@@ -69,6 +90,12 @@ class EventLog:
                         yield event
                 return
             await wakeup.wait()
+
+    async def _catch_up(self, after: int | None) -> None:
+        """Until the mirror holds the piece `after` names (or has ended), that id cannot be
+        told from one never given out."""
+        while after is not None and self.end is None and self.ids.piece(len(self.pieces)) < after < self.ids.last:
+            await self._wakeup.wait()
 
     def _merged(self, position: int) -> tuple[TextPiece, int]:
         end = len(self.pieces)

@@ -11,7 +11,7 @@ import random
 import secrets
 from collections import Counter
 from dataclasses import replace
-from typing import NoReturn
+from typing import NoReturn, Protocol
 
 from service.chapters.briefs import agency_labels, question_for
 from service.chapters.events import EventLog
@@ -44,11 +44,21 @@ def owner_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+class ElsewhereLogs(Protocol):
+    """The logs of chapters another server process writes (shared/events.py `Mirrors`)."""
+
+    def follow(self, adventure_id: str, number: int, ids: EventIds) -> EventLog: ...
+
+
 class Game:
-    def __init__(self, catalog: Catalog, store: AdventureStore, writer: ChapterWriter):
+    def __init__(self, catalog: Catalog, store: AdventureStore, writer: ChapterWriter,
+                 elsewhere: ElsewhereLogs | None = None):
         self.catalog = catalog
         self.store = store
         self.writer = writer
+        # With several processes: a chapter being written that no generation here holds is
+        # another process's, and is followed there; it is never started a second time here.
+        self.elsewhere = elsewhere
         self._turns = Turns()
 
     async def begin(self, owner_token: str, world_key: str | None, topic_key: str | None) -> Adventure:
@@ -88,20 +98,34 @@ class Game:
         """The chapter's generation, started now if the chapter is still to be written.
 
         A chapter stored as 'writing' that no generation here holds was stored by a move cut
-        off before it could start it (a restart turns the others into 'interrupted' first).
+        off before it could start it (a restart turns the others into 'interrupted' first);
+        with several processes it is another process's (see `events`).
         """
         running = self.writer.running(adventure.id, chapter.number)
-        if running is None and chapter.state in TO_BE_WRITTEN:
+        if running is None and chapter.state in TO_BE_WRITTEN and self.elsewhere is None:
             return self._attempt(adventure, chapter)
         return running
 
     def events(self, adventure: Adventure, chapter: Chapter) -> EventLog:
         """The chapter's events: its generation's while one writes it (or has just written
-        it), else its stored end."""
-        generation = self.follow(adventure, chapter)
-        if generation is not None:
-            return generation.log
-        return EventLog.stored(EventIds(chapter.last_event_id), self._stored_end(adventure, chapter))
+        it) here, the mirror of another process's, else its stored end."""
+        generation = self.writer.running(adventure.id, chapter.number)
+        if generation is not None and generation.log.ids.last >= chapter.last_event_id:
+            return generation.log  # not an attempt older than the one stored
+        ids = EventIds(chapter.last_event_id)
+        if chapter.state in TO_BE_WRITTEN:
+            if self.elsewhere is not None:
+                return self.elsewhere.follow(adventure.id, chapter.number, ids)
+            return self._attempt(adventure, chapter).log
+        return EventLog.stored(ids, self._stored_end(adventure, chapter))
+
+    async def settle(self, adventure_id: str, number: int, ids: EventIds) -> ChapterEnd:
+        """The end of an attempt whose writer is gone with its process: the stored chapter's,
+        once it is marked interrupted unless it was finished (or retried) meanwhile."""
+        adventure, chapter = await self.store.interrupt_attempt(adventure_id, number, ids.last)
+        if adventure is None or chapter is None or chapter.state in TO_BE_WRITTEN:
+            return Failed(INTERRUPTED)  # another attempt is under way: this one was cut off
+        return self._stored_end(adventure, chapter)
 
     def _stored_end(self, adventure: Adventure, chapter: Chapter) -> ChapterEnd:
         if chapter.state == ChapterState.COMPLETE:
@@ -176,9 +200,13 @@ class Game:
                       question_id=question.id if question else None,
                       correct=is_correct(question, choice) if question else None)
 
-    def retry(self, adventure: Adventure, chapter: Chapter) -> None:
+    async def retry(self, adventure: Adventure, chapter: Chapter) -> None:
+        """A new attempt at a failed or interrupted chapter, begun in the store first: of two
+        retries at once (two tabs, two processes) one begins it and the other follows it."""
         if chapter.state in UNFINISHED:
-            self._attempt(adventure, chapter)
+            ids = EventIds(chapter.last_event_id).next_attempt()
+            if await self.store.begin_attempt(adventure.id, chapter.number, ids.last, replacing=chapter.last_event_id):
+                self.writer.start(adventure.id, chapter.number, ids, begun=True)
 
     def _attempt(self, adventure: Adventure, chapter: Chapter) -> Generation:
         """A new attempt at a stored chapter; its generation marks it 'writing' again."""

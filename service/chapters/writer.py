@@ -9,6 +9,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
@@ -46,10 +47,12 @@ class Generation:
     finished, its outcome."""
 
     def __init__(self, adventure_id: str, number: int, ids: EventIds, story: StorySoFar | None = None,
-                 handoff: HandOff | None = None):
+                 handoff: HandOff | None = None, begun: bool = False):
         self.adventure_id = adventure_id
         self.number = number
         self.story = story
+        # The attempt is already stored as begun (a retry that claimed it): only its story is read.
+        self.begun = begun
         self.log = EventLog(ids)
         self.handoff = handoff or HandOff.done()
         self.stats = StreamStats(asked=self.handoff.asked)
@@ -58,22 +61,35 @@ class Generation:
         self.error: str | None = None
         self.ended_at: float | None = None
         self.task: asyncio.Task | None = None
+        self.sharing: asyncio.Task | None = None
 
     @property
     def writing(self) -> bool:
         return self.ended_at is None
 
 
+class LogPublisher(Protocol):
+    """Shares a generation's events with the other server processes (shared/events.py)."""
+
+    def publish(self, adventure_id: str, number: int, events: EventLog) -> None: ...
+
+
 class ChapterWriter:
     def __init__(self, settings: Settings, store: AdventureStore, catalog: Catalog, model: ModelClient,
-                 safety: ChildSafety, capacity: ChapterCapacity | None = None):
+                 safety: ChildSafety, capacity: ChapterCapacity | None = None,
+                 publisher: LogPublisher | None = None):
         self.settings = settings
+        self.publisher = publisher
         self.store = store
         self.catalog = catalog
         self.model = model
         self.safety = safety
         self.capacity = capacity or ChapterCapacity(0)
         self.generations: dict[ChapterKey, Generation] = {}
+        # The chapters being written now, and the generations that have ended, oldest first:
+        # kept apart so that neither a start nor an end walks every generation kept.
+        self._writing: set[ChapterKey] = set()
+        self._ended_order: deque[Generation] = deque()
         self._watchers: list[StreamWatcher] = []
         # Called with a chapter and its story's text as soon as the story is written.
         self._story_readers: list[Callable[[ChapterKey, str], None]] = []
@@ -88,13 +104,13 @@ class ChapterWriter:
 
     def streaming_chapters(self) -> set[ChapterKey]:
         """(adventure, chapter) of every chapter being written now."""
-        return {key for key, g in self.generations.items() if g.writing}
+        return set(self._writing)
 
     def running(self, adventure_id: str, number: int) -> Generation | None:
         return self.generations.get((adventure_id, number))
 
     def start(self, adventure_id: str, number: int, ids: EventIds, story: StorySoFar | None = None,
-              handoff: HandOff | None = None) -> Generation:
+              handoff: HandOff | None = None, begun: bool = False) -> Generation:
         """Start writing the chapter unless a generation of it is running or just finished.
 
         A move hands over the story so far, which it had to load anyway: the model is then
@@ -106,10 +122,13 @@ class ChapterWriter:
         if current is not None and current.error is None:
             return current
         self._forget_old()
-        generation = Generation(adventure_id, number, ids, story, handoff)
+        generation = Generation(adventure_id, number, ids, story, handoff, begun)
         self.generations[key] = generation
+        self._writing.add(key)
         self.idle.clear()
         generation.task = asyncio.create_task(self._run(generation), name=f"chapter {adventure_id}/{number}")
+        if self.publisher is not None:
+            generation.sharing = asyncio.create_task(self._publish(generation), name=f"sharing {adventure_id}/{number}")
         for watcher in self._watchers:
             watcher.stream_started(key)
         return generation
@@ -122,7 +141,14 @@ class ChapterWriter:
         key = (generation.adventure_id, generation.number)
         if self.generations.get(key) is generation:
             del self.generations[key]
+            self._writing.discard(key)
         self._mark_idle_if_quiet()  # a task cancelled before its first step never reaches _ended
+
+    async def _publish(self, generation: Generation) -> None:
+        """Other processes may follow the chapter once its row is stored (before, nothing
+        leads them to it); one that is called off is never shared."""
+        if await generation.handoff.row_stored():
+            self.publisher.publish(generation.adventure_id, generation.number, generation.log)
 
     async def _run(self, generation: Generation) -> None:
         try:
@@ -168,6 +194,8 @@ class ChapterWriter:
         """A chapter found waiting (a retry, or one whose move was cut off) is marked as being
         written, with this attempt's ids, while its story is read."""
         aid, number = generation.adventure_id, generation.number
+        if generation.begun:
+            return await self.store.story_so_far(aid, number)
         story, _ = await asyncio.gather(self.store.story_so_far(aid, number),
                                         self.store.begin_attempt(aid, number, generation.log.ids.last))
         return story
@@ -198,19 +226,25 @@ class ChapterWriter:
     def _ended(self, generation: Generation) -> None:
         generation.ended_at = time.monotonic()
         generation.log.close(Failed(BROKEN))  # only if nothing ended it: every stream ends
+        key = (generation.adventure_id, generation.number)
+        if self.generations.get(key) is generation:
+            self._writing.discard(key)
+            self._ended_order.append(generation)
         self._mark_idle_if_quiet()
         for watcher in self._watchers:
             watcher.stream_ended((generation.adventure_id, generation.number))
 
     def _mark_idle_if_quiet(self) -> None:
-        if not self.streaming_chapters():
+        if not self._writing:
             self.idle.set()
 
     def _forget_old(self) -> None:
         """Finished generations are kept a while so that reconnects replay them exactly."""
         horizon = time.monotonic() - self.settings.generation_keep_seconds
-        for key, g in list(self.generations.items()):
-            if g.ended_at is not None and g.ended_at < horizon:
+        while self._ended_order and self._ended_order[0].ended_at < horizon:
+            old = self._ended_order.popleft()
+            key = (old.adventure_id, old.number)
+            if self.generations.get(key) is old:
                 del self.generations[key]
 
     def stop_all(self) -> list[asyncio.Task]:

@@ -10,6 +10,7 @@ to number any of its events again.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
@@ -60,6 +61,22 @@ class EndEvent(NamedTuple):
     id: int
     name: StreamEvent
     end: ChapterEnd
+
+
+def end_to_json(end: ChapterEnd) -> str:
+    """An end as it travels between server processes (see end_from_json)."""
+    if isinstance(end, Failed):
+        return json.dumps({"failed": end.message})
+    legend = end.legend and {"text": end.legend.text, "shown": end.legend.shown}
+    return json.dumps({"paragraphs": end.paragraphs, "choices": end.choices, "legend": legend})
+
+
+def end_from_json(data: str | bytes) -> ChapterEnd:
+    found = json.loads(data)
+    if "failed" in found:
+        return Failed(found["failed"])
+    legend = found["legend"] and Legend(found["legend"]["text"], found["legend"]["shown"])
+    return Finished(tuple(found["paragraphs"]), tuple(found["choices"]), legend)
 
 
 def paragraphs_of(text: str) -> tuple[str, ...]:

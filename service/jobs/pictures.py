@@ -11,6 +11,7 @@ import contextlib
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from service.chapters.briefs import question_for
@@ -35,13 +36,20 @@ EARLY_KEEP_SECONDS = 600.0
 
 
 class PictureNews:
-    """Wakes the pages' picture streams of a chapter when its pictures may have changed."""
+    """Wakes the pages' picture streams of a chapter when its pictures may have changed; with
+    several processes, `send` tells the others (whose streams then `wake`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, send: Callable[[str, int], None] | None = None) -> None:
         self._events: dict[tuple[str, int], asyncio.Event] = {}
         self._waiting: dict[tuple[str, int], int] = {}
+        self.send = send
 
     def notify(self, adventure_id: str, number: int) -> None:
+        self.wake(adventure_id, number)
+        if self.send is not None:
+            self.send(adventure_id, number)
+
+    def wake(self, adventure_id: str, number: int) -> None:
         if event := self._events.get((adventure_id, number)):
             event.set()
             self._events[(adventure_id, number)] = asyncio.Event()

@@ -3,6 +3,8 @@ until its stream has closed (unless their kind reads none of its text), and with
 embedded local model (which shares the CPU) no model-calling job runs while any chapter
 streams: a job under way is set back. Workers come in lanes, each taking its own kinds of
 job, so that slow pictures never hold up the summaries the next chapters are written from.
+The jobs a runner holds are renewed in the queue while they run: a job whose process died is
+taken by another process once its lease lapses.
 """
 from __future__ import annotations
 
@@ -60,14 +62,18 @@ class JobRunner:
         self._changed = asyncio.Event()
         self._workers: list[asyncio.Task] = []
         self._running: dict[int, asyncio.Task] = {}
+        self._lease_seconds = settings.job_lease_seconds
         streams.watch(self)
 
-    async def start(self) -> None:
-        recovered = await self.queue.recover()
+    async def start(self, recover: bool = True) -> None:
+        """`recover`: the only process, so jobs left running were a stopped process's."""
+        recovered = await self.queue.recover() if recover else 0
         if recovered:
             log.info("picked up %d jobs left running by a stopped process", recovered)
         self._workers = [asyncio.create_task(self._work(lane), name=f"job worker {n}.{i}")
                          for n, lane in enumerate(self.lanes) for i in range(lane.workers)]
+        if self._workers:
+            self._workers.append(asyncio.create_task(self._renew(), name="job leases"))
 
     async def stop(self) -> None:
         for task in self._workers:
@@ -92,6 +98,19 @@ class JobRunner:
     async def changed(self, timeout: float) -> None:
         """Wait until some job finishes (or the timeout passes)."""
         await _until(self._changed, timeout)
+
+    def job_changed(self, *_about: object) -> None:
+        """A job finished (here, or in another process: see shared/news.py)."""
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def _renew(self) -> None:
+        while True:
+            await asyncio.sleep(self._lease_seconds / 3)
+            try:
+                await self.queue.renew(list(self._running))
+            except Exception:  # the next renewal tries again; a lapsed lease costs a second run
+                log.exception("could not renew the leases of running jobs")
 
     async def _work(self, lane: Lane) -> None:
         while True:
@@ -127,12 +146,13 @@ class JobRunner:
         except Exception as exc:
             await self._failed(job, exc, time.monotonic() - started)
         else:
-            await self.queue.done(job.id, task.result())
-            log.info("job %s %s done in %.2f s", job.id, job.kind, time.monotonic() - started)
+            if await self.queue.done(job.id, task.result()):
+                log.info("job %s %s done in %.2f s", job.id, job.kind, time.monotonic() - started)
+            else:
+                log.warning("job %s %s was taken over by another process; its result stands", job.id, job.kind)
         finally:
             self._running.pop(job.id, None)
-            self._changed.set()
-            self._changed = asyncio.Event()
+            self.job_changed()
         for callback in self.on_finished:
             callback(job)
 

@@ -91,7 +91,7 @@ async def choose(request: Request) -> Response:
 
 async def retry(request: Request) -> Response:
     adventure, chapter = await _owned_chapter(request)
-    _services(request).game.retry(adventure, chapter)
+    await _services(request).game.retry(adventure, chapter)
     return await _to_chapter(request, adventure, chapter.number)
 
 

@@ -3,6 +3,7 @@ them (element ids, forms, SSE events) and nothing more."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import httpx
@@ -68,26 +69,32 @@ def read_sse(client: httpx.Client, url: str, headers: dict | None = None, limit:
     `limit`, hang up once that many events have come (a reader who leaves)."""
     with client.stream("GET", url, headers=headers or {}) as response:
         result = SseResult(response.status_code, response.headers.get("content-type", ""))
-        event, event_id, data = "message", None, []
-        for line in response.iter_lines():
-            if line == "":
-                if data:
-                    result.events.append(SseEvent(event, event_id, "\n".join(data), time.monotonic()))
-                event, data = "message", []
-                if limit is not None and len(result.events) >= limit:
-                    break
-            elif line.startswith(":"):
-                continue
-            else:
-                name, _, value = line.partition(":")
-                value = value[1:] if value.startswith(" ") else value
-                if name == "event":
-                    event = value
-                elif name == "id":
-                    event_id = value
-                elif name == "data":
-                    data.append(value)
+        for event in sse_events(response):
+            result.events.append(event)
+            if limit is not None and len(result.events) >= limit:
+                break
         return result
+
+
+def sse_events(response: httpx.Response) -> Iterator[SseEvent]:
+    """The events of an open event stream, each as it arrives."""
+    event, event_id, data = "message", None, []
+    for line in response.iter_lines():
+        if line == "":
+            if data:
+                yield SseEvent(event, event_id, "\n".join(data), time.monotonic())
+            event, data = "message", []
+        elif line.startswith(":"):
+            continue
+        else:
+            name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if name == "event":
+                event = value
+            elif name == "id":
+                event_id = value
+            elif name == "data":
+                data.append(value)
 
 
 def sse_url(fragment_html: str) -> str:
