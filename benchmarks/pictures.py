@@ -8,9 +8,9 @@ import re
 import time
 
 import httpx
+from httpx_sse import EventSource
 from PIL import Image
 
-from benchmarks.sse import SseReader
 
 PICTURE_STREAM = re.compile(r'data-image-chapter="(\d+)"[^>]*?sse-connect="([^"]+)"')
 IMG_SRC = re.compile(r'<img src="([^"]+)"')
@@ -24,21 +24,19 @@ def picture_stream(fragment_html: str) -> str | None:
 async def follow_picture(client: httpx.AsyncClient, url: str, record) -> None:
     """Read the chapter's picture stream until its scene picture comes (or the stream closes);
     the times go into `record` (a players.ChapterRecord)."""
-    reader = SseReader()
     slot = f'id="chapter-picture-{record.number}"'
     try:
         async with client.stream("GET", url, headers={"Accept": "text/event-stream"},
                                  timeout=httpx.Timeout(600.0, connect=30.0)) as response:
-            async for text in response.aiter_text():
-                for name, data in reader.feed(text):
-                    if name == "picture" and slot in data and (src := IMG_SRC.search(data)):
-                        record.picture_event = time.monotonic()
-                        picture = await client.get(src.group(1))
-                        record.picture_visible = time.monotonic()
-                        record.picture_serial = _serial(picture.content)
-                        return
-                    if name == "close":
-                        return
+            async for event in EventSource(response).aiter_sse():
+                if event.event == "picture" and slot in event.data and (src := IMG_SRC.search(event.data)):
+                    record.picture_event = time.monotonic()
+                    picture = await client.get(src.group(1))
+                    record.picture_visible = time.monotonic()
+                    record.picture_serial = _serial(picture.content)
+                    return
+                if event.event == "close":
+                    return
     except (httpx.HTTPError, OSError) as exc:
         record.picture_error = f"{type(exc).__name__}: {exc}"[:200]
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from functools import cache
 
 import httpx
+from httpx_sse import EventSource
 
 from benchmarks.pictures import follow_picture, picture_stream
-from benchmarks.sse import SseReader
 from tests.support.player import ChapterPage, choices_from_html
 from tests.support.scripted_replies import find_request_tag
 
@@ -61,36 +61,34 @@ class StreamCounter:
 
 async def read_stream(client: httpx.AsyncClient, url: str, record: ChapterRecord,
                       on_first: asyncio.Event | None = None) -> None:
-    reader = SseReader()
     untagged: float | None = None  # the first chunk, when no chunk carries a tag
     async with client.stream("GET", url, headers={"Accept": "text/event-stream"}) as response:
         if response.status_code != 200:
             record.error = f"stream answered {response.status_code}"
             return
         record.connected = time.monotonic()
-        async for text in response.aiter_text():
-            now = time.monotonic()
-            for name, data in reader.feed(text):
-                if name == "chunk":
-                    # The service's own text (a lesson's feedback) may open a chapter before
-                    # the model's: the model's text starts with the chunk carrying its tag.
-                    if record.first_chunk is None:
-                        untagged = untagged or now
-                        record.tag = find_request_tag(data)
-                        if record.tag is None:
-                            continue
-                        record.first_chunk = now
-                    record.chunk_times.append(now)
-                    if on_first is not None:
-                        on_first.set()
-                elif name == "choices":
-                    record.choices_html = data
-                elif name == "chapter-error":
-                    record.error = "chapter-error event"
-                elif name == "close":
-                    record.closed = now
-                    record.first_chunk = record.first_chunk or untagged  # counted as unmatched
-                    return
+        async for event in EventSource(response).aiter_sse():
+            now, name, data = time.monotonic(), event.event, event.data
+            if name == "chunk":
+                # The service's own text (a lesson's feedback) may open a chapter before
+                # the model's: the model's text starts with the chunk carrying its tag.
+                if record.first_chunk is None:
+                    untagged = untagged or now
+                    record.tag = find_request_tag(data)
+                    if record.tag is None:
+                        continue
+                    record.first_chunk = now
+                record.chunk_times.append(now)
+                if on_first is not None:
+                    on_first.set()
+            elif name == "choices":
+                record.choices_html = data
+            elif name == "chapter-error":
+                record.error = "chapter-error event"
+            elif name == "close":
+                record.closed = now
+                record.first_chunk = record.first_chunk or untagged  # counted as unmatched
+                return
     record.error = record.error or "stream ended without close"
 
 

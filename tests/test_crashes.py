@@ -161,11 +161,10 @@ def test_when_the_server_is_stopped_with_sigterm_mid_chapter_then_the_stream_end
         _, stream_url = _second_chapter_under_way(client, choice=0)
         events = []
         with client.stream("GET", stream_url) as response:
-            for line in response.iter_lines():
-                if line.startswith("event:"):
-                    events.append(line.split(":", 1)[1].strip())
-                    if len(events) == 3:
-                        server.process.send_signal(signal.SIGTERM)
+            for event in player.sse_events(response):
+                events.append(event.event)
+                if len(events) == 3:
+                    server.process.send_signal(signal.SIGTERM)
     server.process.wait(20)
 
     assert events[-2:] == ["chapter-error", "close"], f"the stream ended with {events[-3:]}"

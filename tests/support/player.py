@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import httpx
 from bs4 import BeautifulSoup
+from httpx_sse import EventSource
 
 
 @dataclass
@@ -77,24 +78,12 @@ def read_sse(client: httpx.Client, url: str, headers: dict | None = None, limit:
 
 
 def sse_events(response: httpx.Response) -> Iterator[SseEvent]:
-    """The events of an open event stream, each as it arrives."""
-    event, event_id, data = "message", None, []
-    for line in response.iter_lines():
-        if line == "":
-            if data:
-                yield SseEvent(event, event_id, "\n".join(data), time.monotonic())
-            event, data = "message", []
-        elif line.startswith(":"):
-            continue
-        else:
-            name, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if name == "event":
-                event = value
-            elif name == "id":
-                event_id = value
-            elif name == "data":
-                data.append(value)
+    """The events of an open event stream, each stamped with the time it arrived (none when
+    the response is not an event stream)."""
+    if not response.headers.get("content-type", "").startswith("text/event-stream"):
+        return
+    for event in EventSource(response).iter_sse():
+        yield SseEvent(event.event, event.id or None, event.data, time.monotonic())
 
 
 def sse_url(fragment_html: str) -> str:

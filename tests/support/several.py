@@ -14,9 +14,8 @@ from tests.support.database import named_server
 from tests.support.server_process import ServerProcess
 
 REDIS_URL = named_server("TEST_REDIS_URL", "REQUIRE_REDIS")
-NO_REDIS = ("Tests of several processes skipped: no Redis named by TEST_REDIS_URL (and no PostgreSQL by "
-            "TEST_POSTGRES_URL). Set it to redis://127.0.0.1:6379/0 (Debian: apt-get install -y redis-server; "
-            ".ci/run shows the whole set-up)")
+NO_REDIS = ("Tests of several processes skipped: no Redis named by TEST_REDIS_URL. Set it to "
+            "redis://127.0.0.1:6379/0 (Debian: apt-get install -y redis-server; .ci/run shows the whole set-up)")
 
 
 class Processes:
@@ -48,12 +47,12 @@ class Processes:
 
 
 def require_servers() -> None:
+    """Skips, naming every server that is missing and how to provide it."""
     from tests.test_postgres import ADMIN_URL, NO_SERVER
 
-    if not ADMIN_URL:
-        pytest.skip(NO_SERVER)
-    if not REDIS_URL:
-        pytest.skip(NO_REDIS)
+    missing = [message for url, message in ((REDIS_URL, NO_REDIS), (ADMIN_URL, NO_SERVER)) if not url]
+    if missing:
+        pytest.skip(" ".join(missing))
 
 
 def forget_start_limits() -> None:
