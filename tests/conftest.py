@@ -1,5 +1,6 @@
 """Shared fixtures: the scripted model server, and a real Lanternpath server on 127.0.0.1
-that talks to it over HTTP through litellm, with a fresh SQLite file per test."""
+that talks to it over real HTTP (the OpenAI-compatible path of service/llm/client.py), with
+a fresh SQLite file per test."""
 from __future__ import annotations
 
 from collections.abc import Iterator

@@ -1,5 +1,5 @@
-"""Whole ten-chapter adventures over HTTP against a real server, with litellm talking real
-HTTP to the scripted model: once through the plain forms, once through the SSE stream."""
+"""Whole ten-chapter adventures over HTTP against a real server, which talks real HTTP to
+the scripted model: once through the plain forms, once through the SSE stream."""
 from __future__ import annotations
 
 import httpx

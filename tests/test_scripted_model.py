@@ -1,20 +1,18 @@
-"""The scripted model server acts like an OpenAI endpoint, seen through litellm over real HTTP."""
+"""The scripted model server acts like an OpenAI endpoint, seen through litellm over real HTTP.
+(litellm's offline switches are set by `service`, which tests/conftest.py imports first.)"""
 
 import asyncio
 import json
-import os
 import re
 import time
+from itertools import pairwise
 
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # before litellm: no network here
-os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
+import httpx
+import litellm
+import openai
+import pytest
 
-import httpx  # noqa: E402
-import litellm  # noqa: E402
-import openai  # noqa: E402
-import pytest  # noqa: E402
-
-from tests.support.scripted_replies import INJECTED_HTML, build_reply, find_request_tag  # noqa: E402
+from tests.support.scripted_replies import INJECTED_HTML, build_reply, find_request_tag
 
 pytest_plugins = ["tests.support.fixtures"]
 
@@ -52,12 +50,12 @@ async def test_stream_honours_ttft_and_token_interval(scripted_model):
 
     assert pieces == ["one", " two", " three", " four", " five"]
     assert arrivals[0] - started >= 0.1
-    assert all(b - a >= 0.035 for a, b in zip(arrivals, arrivals[1:]))
+    assert all(b - a >= 0.035 for a, b in pairwise(arrivals))
     record = scripted_model.requests[-1]
     assert record["stream"] and record["model"] == "scripted" and record["outcome"] == "ok"
     assert record["first_chunk"] - record["received"] >= 0.1
     times = record["chunk_times"]
-    assert len(times) == 5 and all(b - a >= 0.045 for a, b in zip(times, times[1:]))
+    assert len(times) == 5 and all(b - a >= 0.045 for a, b in pairwise(times))
 
 
 async def test_story_chapter_has_mira_paragraphs_and_three_choices(scripted_model):

@@ -60,11 +60,6 @@ class Pages:
         return html.strip()
 
 
-def markup(html: str) -> Markup:
-    """HTML that this service rendered itself (never model text)."""
-    return Markup(html)
-
-
 def paragraph_breaks(escaped: Markup) -> Markup:
     """Escaped story text as the inside of paragraphs: each break closes one and opens the
     next. A page streamed as HTML gets its paragraphs as they form; the browser's parser
