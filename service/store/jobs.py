@@ -170,4 +170,7 @@ def _set(session: Session, job_id: int, *condition, **values) -> bool:
 
 
 def backoff(attempt: int, base: float = 2.0) -> timedelta:
+    """How long a failed job waits before its next attempt: doubling from `base`. A job's
+    retry is durable (its next time is stored, and a restarted server keeps it), which the
+    in-process retry loops of tenacity or stamina do not do; this formula is all they would add."""
     return timedelta(seconds=base * 2 ** (attempt - 1))
