@@ -4,6 +4,7 @@ latency.png (and, for a full run, copies them to benchmarks/report.md and latenc
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import tempfile
@@ -45,7 +46,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--images", action="store_true",
                         help="compare streams with pictures being drawn (image model 3 s) and without "
                              "(1 and 50 players)")
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=7, help="the players' start times, worlds, topics, choices and think times")
+    parser.add_argument("--adventure-seed", type=int,
+                        help="ADVENTURE_SEED of every server started: each adventure has that seed's plan, "
+                             "questions and offer, so two runs compare chapter for chapter (unset: a random "
+                             "seed for each adventure, as for players)")
     args = parser.parse_args(argv)
     if args.quick:
         args.players, args.chapters = "1,10", 2
@@ -171,12 +176,19 @@ def code_version() -> str:
         return "commit unknown"
 
 
+def _adventures(args) -> str:
+    if args.adventure_seed is None:
+        return "a random seed per adventure"
+    return f"every adventure with seed {args.adventure_seed}"
+
+
 def compose(args, rows: list[Row], notes: list[str], local_md: str) -> str:
     timings = ", ".join(f"{k}={v * 1e3:.0f} ms" for k, v in TIMINGS.items())
     parts = [
         "# Lanternpath benchmark", "",
         f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; scripted model ({timings}); "
-        f"{args.chapters} htmx chapters per player after chapter 1; think time 1–3 s; {machine_load()}; "
+        f"{args.chapters} htmx chapters per player after chapter 1; think time 1–3 s; {_adventures(args)}; "
+        f"{machine_load()}; "
         f"{code_version()}.", "",
         "## Results", "", report.results_table(rows), "",
         "Each chapter is matched to its own model request by the tag the scripted model opens "
@@ -201,6 +213,10 @@ def compose(args, rows: list[Row], notes: list[str], local_md: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    # Every server the benchmark starts inherits this process's environment.
+    os.environ.pop("ADVENTURE_SEED", None)
+    if args.adventure_seed is not None:
+        os.environ["ADVENTURE_SEED"] = str(args.adventure_seed)
     RESULTS.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="lanternpath-bench-") as tmp:
         workdir = Path(tmp)
