@@ -4,6 +4,7 @@ latency.png (and, for a full run, copies them to benchmarks/report.md and latenc
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -57,7 +58,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "(or --players): benchmarks/scale.py")
     parser.add_argument("--postgres", help="for --scale: a PostgreSQL URL whose user may create databases")
     parser.add_argument("--redis", help="for --scale: a Redis URL")
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=7,
+                        help="the players' start times, worlds, topics, choices and think times")
+    parser.add_argument("--adventure-seed", type=int,
+                        help="ADVENTURE_SEED of every server started: each adventure has that seed's plan, "
+                             "questions and offer, so two runs compare chapter for chapter (unset: a random "
+                             "seed for each adventure, as for players)")
     args = parser.parse_args(argv)
     args.players_given = any(a == "--players" or a.startswith("--players=") for a in (argv or sys.argv[1:]))
     if args.quick:
@@ -232,6 +238,10 @@ def compare_cpu(args, workdir: Path) -> str:
     finally:
         model.stop()
     return "\n".join(lines + ["", f"{machine_load()}; {code_version()}."])
+def _adventures(args) -> str:
+    if args.adventure_seed is None:
+        return "a random seed per adventure"
+    return f"every adventure with seed {args.adventure_seed}"
 
 
 def compose(args, rows: list[Row], notes: list[str], local_md: str) -> str:
@@ -239,7 +249,8 @@ def compose(args, rows: list[Row], notes: list[str], local_md: str) -> str:
     parts = [
         "# Lanternpath benchmark", "",
         f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; scripted model ({timings}); "
-        f"{args.chapters} htmx chapters per player after chapter 1; think time 1–3 s; {machine_load()}; "
+        f"{args.chapters} htmx chapters per player after chapter 1; think time 1–3 s; {_adventures(args)}; "
+        f"{machine_load()}; "
         f"{code_version()}.", "",
         "## Results", "", report.results_table(rows), "",
         "Each chapter is matched to its own model request by the tag the scripted model opens "
@@ -265,6 +276,10 @@ def compose(args, rows: list[Row], notes: list[str], local_md: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    # Every server the benchmark starts inherits this process's environment.
+    os.environ.pop("ADVENTURE_SEED", None)
+    if args.adventure_seed is not None:
+        os.environ["ADVENTURE_SEED"] = str(args.adventure_seed)
     RESULTS.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="lanternpath-bench-") as tmp:
         workdir = Path(tmp)

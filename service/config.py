@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     max_body_bytes: int = Field(default=16 * 1024, ge=1024)
     generation_keep_seconds: float = Field(default=600.0, ge=0)
+    # For tests and benchmarks only: every adventure gets this seed, so its plan, lesson
+    # questions and agency offer are known in advance. Unset (always, for players): a random
+    # seed for each adventure.
+    adventure_seed: int | None = Field(default=None, ge=0, lt=2**31)
 
     @cached_property
     def chapter_model(self) -> str:

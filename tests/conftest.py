@@ -32,8 +32,15 @@ def database_url(tmp_path) -> str:
 
 
 @pytest.fixture
-def settings(scripted_model: ScriptedModelServer, database_url: str) -> Settings:
-    return scripted_settings(scripted_model, database_url)
+def adventure_seed() -> int | None:
+    """The server's ADVENTURE_SEED. None: each adventure draws a random seed, as a player's
+    does; a test that needs a given plan sets one (tests.support.seeds.seed_with)."""
+    return None
+
+
+@pytest.fixture
+def settings(scripted_model: ScriptedModelServer, database_url: str, adventure_seed: int | None) -> Settings:
+    return scripted_settings(scripted_model, database_url, adventure_seed=adventure_seed)
 
 
 @pytest.fixture

@@ -47,7 +47,8 @@ def write_content(root: Path, *, world: dict | str | None = None, rows: list[lis
     (root / "lessons").mkdir(parents=True, exist_ok=True)
     world = valid_world() if world is None else world
     text = world if isinstance(world, str) else yaml.safe_dump(world, sort_keys=False)
-    (root / WORLD_FILE).write_text(text, encoding="utf-8")
+    # surrogateescape: a test can write bytes that are not UTF-8 ("\udce9" is the byte 0xE9).
+    (root / WORLD_FILE).write_text(text, encoding="utf-8", errors="surrogateescape")
     (root / TOPIC_FILE).write_text(csv_text(valid_rows() if rows is None else rows, header), encoding="utf-8")
     return root
 
@@ -76,6 +77,16 @@ def without(field: str) -> dict:
 def with_smells(value: object) -> dict:
     world = valid_world()
     world["sensory_details"]["smells"] = value
+    return world
+
+
+def with_senses(value: object) -> dict:
+    return {**valid_world(), "sensory_details": value}
+
+
+def misspelt(field: str, spelling: str) -> dict:
+    world = without(field)
+    world[spelling] = valid_world()[field]
     return world
 
 
@@ -117,6 +128,42 @@ BROKEN_CONTENT: dict[str, tuple[Callable[[Path], Path], list[str]]] = {
         lambda root: write_content(root, world={**valid_world(), "setings": ["a"]}),
         [WORLD_FILE, "field 'setings'", "unknown field"],
     ),
+    "world field left blank (YAML null)": (
+        lambda root: write_content(root, world="description: A grove.\nname:\n"),
+        [WORLD_FILE, "field 'name'", "missing; must be a non-empty string"],
+    ),
+    "world name written as a number": (
+        lambda root: write_content(root, world={**valid_world(), "name": 42}),
+        [WORLD_FILE, "field 'name'", "non-empty string"],
+    ),
+    "world list holding numbers": (
+        lambda root: write_content(root, world={**valid_world(), "themes": [1, 2, 3]}),
+        [WORLD_FILE, "field 'themes'", "non-empty list of strings"],
+    ),
+    "world without sensory details": (
+        lambda root: write_content(root, world=without("sensory_details")),
+        [WORLD_FILE, "field 'sensory_details'", "mapping with visuals, sounds, smells"],
+    ),
+    "world sensory details written as a list": (
+        lambda root: write_content(root, world=with_senses(["green light", "birdsong"])),
+        [WORLD_FILE, "field 'sensory_details'", "mapping with visuals, sounds, smells"],
+    ),
+    "world sensory details with an unknown sense": (
+        lambda root: write_content(root, world=with_senses({**valid_world()["sensory_details"], "tastes": ["salt"]})),
+        [WORLD_FILE, "field 'sensory_details.tastes'", "unknown field; expected one of smells, sounds, visuals"],
+    ),
+    "world whose only spelling of a field is wrong": (
+        lambda root: write_content(root, world=misspelt("themes", "themse")),
+        [WORLD_FILE, "field 'themse'", "unknown field"],
+    ),
+    "world file that is empty": (
+        lambda root: write_content(root, world=""),
+        [WORLD_FILE, "mapping with name, description"],
+    ),
+    "world file that is not UTF-8": (
+        lambda root: write_content(root, world="name: Caf\udce9\n"),
+        [WORLD_FILE, "not UTF-8"],
+    ),
     "world YAML that does not parse": (
         lambda root: write_content(root, world="name: [Test Grove\ndescription: : :\n"),
         [WORLD_FILE, "not valid YAML"],
@@ -152,6 +199,14 @@ BROKEN_CONTENT: dict[str, tuple[Callable[[Path], Path], list[str]]] = {
     "csv row with an unknown difficulty": (
         lambda root: write_content(root, rows=with_cells(9, difficulty="tricky")),
         [TOPIC_FILE, "row 11", "field 'difficulty'", "easy, medium, hard"],
+    ),
+    "csv row with an empty difficulty": (
+        lambda root: write_content(root, rows=with_cells(9, difficulty=" ")),
+        [TOPIC_FILE, "row 11", "field 'difficulty'", "empty"],
+    ),
+    "csv row whose first wrong answer repeats the correct one": (
+        lambda root: write_content(root, rows=with_cells(1, wrong_answer1="2")),
+        [TOPIC_FILE, "row 3", "field 'wrong_answer1'", "same answer as 'correct_answer'"],
     ),
     "csv with a wrong header": (
         lambda root: write_content(root, header=[*CSV_HEADER[:4], "answer", *CSV_HEADER[5:]]),
@@ -292,3 +347,9 @@ def test_a_content_error_keeps_its_location_for_callers(tmp_path: Path) -> None:
         load_catalog(write_content(tmp_path, rows=with_cells(5, correct_answer="")))
     assert (caught.value.file, caught.value.row, caught.value.field) == (TOPIC_FILE, 7, "correct_answer")
     assert str(caught.value) == "lessons/test-topic.csv, row 7, field 'correct_answer': empty"
+
+
+def test_when_a_lesson_bank_was_saved_with_a_byte_order_mark_then_its_header_is_still_read(tmp_path: Path) -> None:
+    root = write_content(tmp_path)
+    (root / TOPIC_FILE).write_text("\ufeff" + csv_text(valid_rows()), encoding="utf-8")
+    assert load_catalog(root).topics["test-topic"].name == "Counting"

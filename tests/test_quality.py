@@ -7,14 +7,26 @@ from __future__ import annotations
 import html
 import json
 
+import pytest
 from bs4 import BeautifulSoup
 
 from service.domain.paragraphs import split_sentences
-from service.web.render import DEFAULT_LEGEND
+from service.domain.story import ChapterType
 from tests.support import player
 from tests.support.database import rows
+from tests.support.seeds import seed_with
 
 WORLD, TOPIC = "brinelight-city", "human-body"
+
+
+# Every test here reads the adventure's second chapter: a story chapter, or a lesson.
+LESSON_SECOND = pytest.mark.parametrize("adventure_seed", [seed_with(TOPIC, 2, ChapterType.LESSON)],
+                                        ids=["lesson-second"])
+
+
+@pytest.fixture
+def adventure_seed() -> int:
+    return seed_with(TOPIC, 2, ChapterType.STORY)
 
 
 def _chapter_two(client, model, **script) -> player.SseResult:
@@ -35,10 +47,8 @@ def test_when_a_chapter_streams_then_its_paragraphs_are_those_of_the_finished_ch
 
     streamed = html.unescape("".join(e.data for e in result.events if e.event == "chunk"))
     shown = [p.strip() for p in streamed.split("\n\n") if p.strip()]
-    final = _final_paragraphs(result)
     assert len(shown) > 2, "a long run was not broken into paragraphs while it streamed"
-    assert final[: len(shown)] == shown
-    assert len(final) - len(shown) <= 1, "more than a lesson question was added after the stream"
+    assert _final_paragraphs(result) == shown
 
 
 def test_when_the_model_loops_then_the_loop_never_reaches_the_page(client, scripted_model, database_url):
@@ -47,30 +57,22 @@ def test_when_the_model_loops_then_the_loop_never_reaches_the_page(client, scrip
     streamed = html.unescape("".join(e.data for e in result.events if e.event == "chunk"))
     sentences = [s.strip() for s in split_sentences(" ".join(streamed.split())) if len(s.split()) >= 5]
     assert len(sentences) == len(set(sentences)), "a sentence was shown twice"
-    # The first words of the repeat may have streamed; the finished chapter replaces them.
-    # What the chapter adds after its story (a lesson chapter's question) streams after them.
-    kept, *added = _final_paragraphs(result)
-    story, *streamed_added = streamed.split("\n\n")
-    assert kept == "Mira walked on and the path went on and on.", f"the chapter kept {kept!r}"
-    assert story.split()[:len(kept.split())] == kept.split()
-    assert len(story.split()) - len(kept.split()) <= 4, f"streamed past the loop's start: {streamed!r}"
-    assert [" ".join(p.split()) for p in streamed_added] == added
+    # The first words of the repeat may have streamed (LOOP_PREVIEW_WORDS, 4 by default);
+    # the finished chapter drops them.
+    kept = "Mira walked on and the path went on and on."
+    assert _final_paragraphs(result) == [kept]
+    assert streamed.split()[:len(kept.split())] == kept.split()
+    assert len(streamed.split()) - len(kept.split()) <= 4, f"streamed past the loop's start: {streamed!r}"
     assert result.names[-3:] == ["replace-content", "choices", "close"]
     assert len(player.choices_from_html(result.data("choices"))[1]) == 3
     quality = json.loads(rows(database_url, "SELECT quality FROM chapters WHERE number = 2")[0][0])
     assert quality["stopped"] == "repeated sentence"
 
 
-def _to_first_lesson(client, scripted_model, reply: str) -> player.SseResult:
+def _lesson(client, scripted_model, reply: str | None) -> player.SseResult:
     page = player.read_chapter(client, player.start(client, WORLD, TOPIC))
     scripted_model.script.reply_override = reply
-    while True:
-        result = player.read_sse(client, player.choose_htmx(client, page.action, page.choices[0]))
-        action, choices = player.choices_from_html(result.data("choices"))
-        legend = BeautifulSoup(result.data("choices"), "html.parser").select_one("legend")
-        if legend is not None and legend.get_text() != DEFAULT_LEGEND:
-            return result
-        page = player.ChapterPage(page.url, "", choices, action, None, "")
+    return player.read_sse(client, player.choose_htmx(client, page.action, page.choices[0]))
 
 
 def _question_shown(result: player.SseResult) -> tuple[str, list[str], bool]:
@@ -81,10 +83,11 @@ def _question_shown(result: player.SseResult) -> tuple[str, list[str], bool]:
     return question, places, "visually-hidden" in (legend.get("class") or [])
 
 
+@LESSON_SECOND
 def test_when_a_lesson_chapter_paraphrases_its_question_then_it_shows_once_as_the_legend_of_its_answers(
     client, scripted_model
 ):
-    result = _to_first_lesson(client, scripted_model, "Mira asked you something about the body, but nobody heard it.")
+    result = _lesson(client, scripted_model, "Mira asked you something about the body, but nobody heard it.")
 
     question, in_text, hidden = _question_shown(result)
     assert in_text == [] and not hidden, "the question is not shown once, over its answers"
@@ -92,8 +95,9 @@ def test_when_a_lesson_chapter_paraphrases_its_question_then_it_shows_once_as_th
     assert question not in streamed
 
 
+@LESSON_SECOND
 def test_when_a_lesson_chapter_asks_its_question_then_its_legend_is_for_screen_readers_only(client, scripted_model):
-    result = _to_first_lesson(client, scripted_model, None)  # the scripted model asks it word for word
+    result = _lesson(client, scripted_model, None)  # the scripted model asks it word for word
 
     question, in_text, hidden = _question_shown(result)
     assert len(in_text) == 1 and in_text[0].endswith(question) and hidden
@@ -103,13 +107,11 @@ def test_when_choices_are_missing_and_the_repair_fails_then_fallback_choices_are
     client, scripted_model, database_url
 ):
     result = _chapter_two(client, scripted_model, choices_style="missing", fail_status=500, fault_scope="helper")
-    chapter_type = rows(database_url, "SELECT type FROM chapters WHERE number = 2")[0][0]
     choices = player.choices_from_html(result.data("choices"))[1]
 
     assert len(set(choices)) == 3
-    if chapter_type in ("STORY", "REFLECT"):
-        quality = json.loads(rows(database_url, "SELECT quality FROM chapters WHERE number = 2")[0][0])
-        assert quality["choices"] == "fallback"
+    quality = json.loads(rows(database_url, "SELECT quality FROM chapters WHERE number = 2")[0][0])
+    assert quality["choices"] == "fallback"
 
 
 def test_when_a_chapter_says_choice_in_brackets_then_it_is_kept_whole_and_its_real_block_is_hidden(
@@ -121,6 +123,5 @@ def test_when_a_chapter_says_choice_in_brackets_then_it_is_kept_whole_and_its_re
                           "Choice B: Turn back\nChoice C: Wait here\n</CHOICES>")
 
     streamed = html.unescape("".join(e.data for e in result.events if e.event == "chunk"))
-    # A LESSON chapter may add its question after the story: the story itself is whole.
-    assert " ".join(_final_paragraphs(result)).startswith(story)
+    assert _final_paragraphs(result) == [story]
     assert streamed.strip() == story, f"the chapter streamed {streamed!r}"

@@ -11,7 +11,9 @@ import httpx
 import pytest
 from bs4 import BeautifulSoup
 
+from service.domain.story import ChapterType
 from tests.support import player
+from tests.support.seeds import seed_with
 
 WORLD, TOPIC = "brinelight-city", "human-body"
 BLOCK = "\n\n<CHOICES>\nChoice A: Go on\nChoice B: Turn back\nChoice C: Wait here\n</CHOICES>"
@@ -106,20 +108,22 @@ def test_when_no_story_is_written_then_the_sentence_added_streams_as_a_chunk(cli
     assert result.names[-3:] == ["replace-content", "choices", "close"]
 
 
+@pytest.mark.parametrize("adventure_seed", [seed_with(TOPIC, 2, ChapterType.LESSON)], ids=["lesson-second"])
 def test_when_a_lesson_is_answered_then_the_next_chapter_streams_the_bank_feedback_first_and_keeps_it(
     client, scripted_model
 ):
     """The bank's feedback on an answer is text of the chapter like any other: the first
     chunk, before the model has written a word, and the finished chapter's first paragraph."""
     page = player.read_chapter(client, player.start(client, WORLD, TOPIC))
-    while True:
-        result = player.read_sse(client, player.choose_htmx(client, page.action, page.choices[0]))
-        assert _chunk_text(result) == _final_text(result), "the page's text did not grow to the chapter's end"
-        first = [e for e in result.events if e.event == "chunk"][0]
-        if _normal(first.data).startswith("Lesson check:"):
-            break
-        action, choices = player.choices_from_html(result.data("choices"))
-        page = player.ChapterPage(page.url, "", choices, action, None, "")
+    lesson = player.read_sse(client, player.choose_htmx(client, page.action, page.choices[0]))
+    assert _chunk_text(lesson) == _final_text(lesson), "the page's text did not grow to the chapter's end"
+    action, answers = player.choices_from_html(lesson.data("choices"))
+
+    result = player.read_sse(client, player.choose_htmx(client, action, answers[0]))
+
+    assert _chunk_text(result) == _final_text(result), "the page's text did not grow to the chapter's end"
+    first = [e for e in result.events if e.event == "chunk"][0]
+    assert _normal(first.data).startswith("Lesson check:"), f"chapter 3 opened with {first.data!r}"
     final = BeautifulSoup(result.data("replace-content"), "html.parser").select("p")
     assert "lesson-check" in final[0].get("class", [])
     assert _normal(first.data).startswith(_normal(final[0].get_text())), "the feedback streamed is not the one kept"

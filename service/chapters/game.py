@@ -23,7 +23,7 @@ from service.domain.fidelity import Legend, lesson_legend
 from service.domain.lessons import is_correct, sample_questions
 from service.domain.lifecycle import TO_BE_WRITTEN, UNFINISHED, ChapterState
 from service.domain.plan import make_plan
-from service.domain.story import CHAPTER_COUNT, Catalog, ChapterType
+from service.domain.story import CHAPTER_COUNT, Catalog, ChapterType, LessonQuestion, LessonTopic
 from service.store.adventures import AdventureStore, ChoiceConflict, StorySoFar
 from service.store.models import Adventure, Answer, Chapter
 
@@ -44,6 +44,13 @@ def owner_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def draw(seed: int, topic: LessonTopic) -> tuple[list[LessonQuestion], tuple[ChapterType, ...]]:
+    """What an adventure's seed decides as it begins: its lesson questions and its plan.
+    (The first chapter's agency offer and each chapter's fallback choices come from it later.)"""
+    rng = random.Random(seed)
+    return sample_questions(topic.questions, LESSONS_PER_ADVENTURE, rng), make_plan(rng)
+
+
 class ElsewhereLogs(Protocol):
     """The logs of chapters another server process writes (shared/events.py `Mirrors`)."""
 
@@ -61,15 +68,16 @@ class Game:
         self.elsewhere = elsewhere
         self._turns = Turns()
 
-    async def begin(self, owner_token: str, world_key: str | None, topic_key: str | None) -> Adventure:
+    async def begin(self, owner_token: str, world_key: str | None, topic_key: str | None,
+                    seed: int | None = None) -> Adventure:
+        """A new adventure, its first chapter started. `seed` fixes what it draws (tests and
+        benchmarks set it, through ADVENTURE_SEED); None, as for players: a random one."""
         if world_key not in self.catalog.worlds:
             raise GameError(400, "Please choose one of the story worlds on the start page.")
         if topic_key not in self.catalog.topics:
             raise GameError(400, "Please choose one of the lesson topics on the start page.")
-        seed = secrets.randbits(31)
-        rng = random.Random(seed)
-        questions = sample_questions(self.catalog.topics[topic_key].questions, LESSONS_PER_ADVENTURE, rng)
-        plan = make_plan(rng)
+        seed = secrets.randbits(31) if seed is None else seed
+        questions, plan = draw(seed, self.catalog.topics[topic_key])
         adventure = Adventure(
             id=secrets.token_urlsafe(12), owner_hash=owner_hash(owner_token), world_key=world_key,
             topic_key=topic_key, seed=seed, plan=[t.value for t in plan], question_ids=[q.id for q in questions],

@@ -1,12 +1,13 @@
 """Reads the story worlds (worlds/*.yaml) and lesson banks (lessons/*.csv) into a Catalog.
 
-Owns the content file formats and their rules: anything an author can get wrong fails loudly
-at startup as a ContentError naming the file, the row or key path, and the field.
+Owns the content file formats and the rules across a file or between files (keys, headers,
+one topic per bank, no question twice); the rules of one world or one row are the models of
+service/content/schema.py. Anything an author can get wrong fails loudly at startup as a
+ContentError naming the file, the row or key path, and the field.
 """
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import re
 from itertools import zip_longest
@@ -15,30 +16,13 @@ from typing import Any
 
 import yaml
 
+from service.content.schema import ContentError, LessonRow, WorldFile, validated
 from service.domain.story import Catalog, LessonQuestion, LessonTopic, StoryWorld
 
-CSV_HEADER = ("topic", "subtopic", "difficulty", "question",
-              "correct_answer", "wrong_answer1", "wrong_answer2", "explanation")
-DIFFICULTIES = frozenset({"easy", "medium", "hard"})
+CSV_HEADER = tuple(LessonRow.model_fields)
 MIN_QUESTIONS_PER_TOPIC = 20
-WORLD_TEXT_FIELDS = ("name", "description")
-WORLD_LIST_FIELDS = ("settings", "themes", "moral_teachings", "plot_twists")
-SENSES = ("visuals", "sounds", "smells")
 # Keys end up in question ids and URLs, so they must be safe there without escaping.
 _KEY_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-
-
-class ContentError(Exception):
-    """A content file breaks a rule; the message says where, precisely enough to fix it."""
-
-    def __init__(self, file: str, problem: str, *, row: int | None = None, field: str | None = None):
-        where = [file]
-        if row is not None:
-            where.append(f"row {row}")
-        if field is not None:
-            where.append(f"field {field!r}")
-        super().__init__(f"{', '.join(where)}: {problem}")
-        self.file, self.row, self.field, self.problem = file, row, field, problem
 
 
 def load_catalog(content_dir: Path | None = None) -> Catalog:
@@ -54,11 +38,6 @@ def load_catalog(content_dir: Path | None = None) -> Catalog:
     return Catalog(worlds=_by_name(worlds), topics=_by_name(topics))
 
 
-def question_id(topic_key: str, question: str) -> str:
-    # A hash of the text, not the row number, so reordering a CSV keeps saved progress valid.
-    return f"{topic_key}:{hashlib.sha1(question.encode('utf-8')).hexdigest()[:10]}"
-
-
 def _load_world(path: Path) -> StoryWorld:
     file, key = _file_and_key(path)
     try:
@@ -68,18 +47,7 @@ def _load_world(path: Path) -> StoryWorld:
         at = f" at line {mark.line + 1}" if mark is not None else ""
         reason = getattr(exc, "problem", None) or exc
         raise ContentError(file, f"is not valid YAML{at}: {reason}") from exc
-    if not isinstance(data, dict):
-        raise ContentError(file, "must be a YAML mapping of world fields")
-    known = {*WORLD_TEXT_FIELDS, *WORLD_LIST_FIELDS, "sensory_details"}
-    _reject_unknown_keys(file, data, known, prefix="")
-    text = {name: _text(file, name, data.get(name)) for name in WORLD_TEXT_FIELDS}
-    lists = {name: _text_list(file, name, data.get(name)) for name in WORLD_LIST_FIELDS}
-    senses = data.get("sensory_details")
-    if not isinstance(senses, dict):
-        raise ContentError(file, f"must be a mapping with {', '.join(SENSES)}", field="sensory_details")
-    _reject_unknown_keys(file, senses, set(SENSES), prefix="sensory_details.")
-    sensed = {name: _text_list(file, f"sensory_details.{name}", senses.get(name)) for name in SENSES}
-    return StoryWorld(key=key, **text, **lists, **sensed)
+    return validated(WorldFile, data, file).world(key)
 
 
 def _load_topic(path: Path) -> LessonTopic:
@@ -109,66 +77,20 @@ def _parse_topic(file: str, key: str, rows: Any) -> LessonTopic:
             continue
         if len(cells) != len(CSV_HEADER):
             raise ContentError(file, f"expected {len(CSV_HEADER)} columns, found {len(cells)}", row=line)
-        record = dict(zip(CSV_HEADER, (cell.strip() for cell in cells)))
-        _check_row(file, line, record, topic=questions[0].topic if questions else record["topic"])
-        normalized = " ".join(record["question"].casefold().split())
+        row = validated(LessonRow, dict(zip(CSV_HEADER, cells)), file, row=line)
+        if questions and row.topic != questions[0].topic:
+            raise ContentError(file, f"must be {questions[0].topic!r} like the first row, found {row.topic!r}",
+                               row=line, field="topic")
+        normalized = " ".join(row.question.casefold().split())
         if normalized in seen:
             raise ContentError(file, f"duplicate of the question on row {seen[normalized]}",
                                row=line, field="question")
         seen[normalized] = line
-        questions.append(LessonQuestion(
-            id=question_id(key, record["question"]), topic=record["topic"],
-            subtopic=record["subtopic"], difficulty=record["difficulty"],
-            question=record["question"], correct_answer=record["correct_answer"],
-            wrong_answers=(record["wrong_answer1"], record["wrong_answer2"]),
-            explanation=record["explanation"],
-        ))
+        questions.append(row.lesson_question(key))
     if len(questions) < MIN_QUESTIONS_PER_TOPIC:
         raise ContentError(file, f"has {len(questions)} questions; a topic needs at least "
                                  f"{MIN_QUESTIONS_PER_TOPIC}", field="question")
     return LessonTopic(key=key, name=questions[0].topic, questions=tuple(questions))
-
-
-def _check_row(file: str, line: int, record: dict[str, str], *, topic: str) -> None:
-    for column in CSV_HEADER:
-        if not record[column]:
-            raise ContentError(file, "empty", row=line, field=column)
-    if record["topic"] != topic:
-        raise ContentError(file, f"must be {topic!r} like the first row, found {record['topic']!r}",
-                           row=line, field="topic")
-    if record["difficulty"] not in DIFFICULTIES:
-        raise ContentError(file, f"must be one of easy, medium, hard, found {record['difficulty']!r}",
-                           row=line, field="difficulty")
-    first_seen: dict[str, str] = {}
-    for column in ("correct_answer", "wrong_answer1", "wrong_answer2"):
-        answer = record[column].casefold()
-        if answer in first_seen:
-            raise ContentError(file, f"same answer as {first_seen[answer]!r}", row=line, field=column)
-        first_seen[answer] = column
-
-
-def _text(file: str, field: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ContentError(file, _missing_or("must be a non-empty string", value), field=field)
-    return value.strip()
-
-
-def _text_list(file: str, field: str, value: Any) -> tuple[str, ...]:
-    # A bare string is rejected rather than wrapped: it is usually a list written without dashes.
-    if not (isinstance(value, list) and value and all(isinstance(i, str) and i.strip() for i in value)):
-        raise ContentError(file, _missing_or("must be a non-empty list of strings", value), field=field)
-    return tuple(item.strip() for item in value)
-
-
-def _missing_or(rule: str, value: Any) -> str:
-    return f"missing; {rule}" if value is None else rule
-
-
-def _reject_unknown_keys(file: str, data: dict, known: set[str], *, prefix: str) -> None:
-    for name in data:
-        if name not in known:
-            raise ContentError(file, f"unknown field; expected one of {', '.join(sorted(known))}",
-                               field=f"{prefix}{name}")
 
 
 def _reject_duplicate_names(file_pattern: str, items: list[StoryWorld] | list[LessonTopic]) -> None:

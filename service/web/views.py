@@ -56,12 +56,14 @@ async def start_page(request: Request) -> Response:
 
 
 async def create_adventure(request: Request) -> Response:
-    await _services(request).start_limit.admit(client_address(request))  # before any work at all
+    services = _services(request)
+    await services.start_limit.admit(client_address(request))  # before any work at all
     form = await _form(request)
     token = _owner(request, create=True)
-    adventure = await _services(request).game.begin(token, form.get("story_category"), form.get("lesson_topic"))
+    adventure = await services.game.begin(token, form.get("story_category"), form.get("lesson_topic"),
+                                          seed=services.settings.adventure_seed)
     response = RedirectResponse(f"/adventures/{adventure.id}/chapters/1", status_code=303)
-    return _services(request).owners.attach(request, response, token)
+    return services.owners.attach(request, response, token)
 
 
 async def adventure_page(request: Request) -> Response:
