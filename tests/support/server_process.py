@@ -2,6 +2,7 @@
 kill and restart it."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -23,9 +24,11 @@ def free_port() -> int:
 
 def start_child(argv: list[str], ready_url: str, log_path: Path, env: dict[str, str] | None = None,
                 timeout: float = 60.0) -> subprocess.Popen:
-    """Start a child process and wait until `ready_url` answers 2xx."""
+    """Start a child process, in a process group of its own, and wait until `ready_url`
+    answers 2xx."""
     log = open(log_path, "ab")
-    process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -60,9 +63,12 @@ class ServerProcess:
         return self
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        """Signals the whole process group: a server with --workers is a supervisor and its
+        workers, and killing the supervisor alone would leave the workers serving on."""
         if self.process is None:
             return 0
-        self.process.send_signal(sig)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, sig)
         code = self.process.wait(timeout)
         self.process = None
         return code
