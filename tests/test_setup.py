@@ -142,3 +142,12 @@ def test_when_redis_is_required_but_not_named_then_the_tests_of_several_processe
                          capture_output=True, text=True, timeout=300)
 
     assert run.returncode != 0 and "REQUIRE_REDIS=1 but TEST_REDIS_URL is not set" in run.stdout, run.stdout[-2000:]
+
+
+def test_when_a_setting_exists_then_the_readme_settings_table_names_it():
+    from service.config import Settings
+
+    table = "\n".join(line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("| `"))
+    named = {name for cell in table.split("|") for name in cell.replace("`", " ").replace(",", " ").split()}
+    missing = [name.upper() for name in Settings.model_fields if name.upper() not in named]
+    assert not missing, f"settings the README's table does not name: {missing}"
