@@ -3,6 +3,9 @@ until its stream has closed (unless their kind reads none of its text), and with
 embedded local model (which shares the CPU) no model-calling job runs while any chapter
 streams: a job under way is set back. Workers come in lanes, each taking its own kinds of
 job, so that slow pictures never hold up the summaries the next chapters are written from.
+Each lane has one claimer, which claims a job whenever one of its workers is free: news of a
+job wakes one query per lane, never one per worker (sixteen picture workers all asking the
+queue at once stalled a player's choice by 60-100 ms).
 The jobs a runner holds are renewed in the queue while they run: a job whose process died is
 taken by another process once its lease lapses.
 """
@@ -58,9 +61,10 @@ class JobRunner:
         self.timeout = settings.job_timeout
         self.attempts = settings.job_attempts
         self.backoff_seconds = settings.job_backoff_seconds
-        self._wake = asyncio.Event()
+        self._wakes = [asyncio.Event() for _ in self.lanes]
         self._changed = asyncio.Event()
         self._workers: list[asyncio.Task] = []
+        self._jobs: set[asyncio.Task] = set()
         self._running: dict[int, asyncio.Task] = {}
         self._lease_seconds = settings.job_lease_seconds
         streams.watch(self)
@@ -70,18 +74,21 @@ class JobRunner:
         recovered = await self.queue.recover() if recover else 0
         if recovered:
             log.info("picked up %d jobs left running by a stopped process", recovered)
-        self._workers = [asyncio.create_task(self._work(lane), name=f"job worker {n}.{i}")
-                         for n, lane in enumerate(self.lanes) for i in range(lane.workers)]
+        self._workers = [asyncio.create_task(self._claim(lane, wake), name=f"job lane {n}")
+                         for n, (lane, wake) in enumerate(zip(self.lanes, self._wakes, strict=True))
+                         if lane.workers > 0]
         if self._workers:
             self._workers.append(asyncio.create_task(self._renew(), name="job leases"))
 
     async def stop(self) -> None:
-        for task in self._workers:
+        tasks = [*self._workers, *self._jobs]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def wake(self) -> None:
-        self._wake.set()
+        for wake in self._wakes:
+            wake.set()
 
     def stream_ended(self, chapter: tuple[str, int]) -> None:
         self.wake()
@@ -112,23 +119,41 @@ class JobRunner:
             except Exception:  # the next renewal tries again; a lapsed lease costs a second run
                 log.exception("could not renew the leases of running jobs")
 
-    async def _work(self, lane: Lane) -> None:
+    async def _claim(self, lane: Lane, wake: asyncio.Event) -> None:
+        """The lane's claimer: while one of its workers is free, the next job it may take."""
+        free = asyncio.Semaphore(lane.workers)
         while True:
+            await free.acquire()
             if self._streams_first:
                 await self.streams.idle.wait()
-            job = await self.queue.claim(self.streams.streaming_chapters(), lane.kinds, self.while_streaming)
+            wake.clear()  # news from here on wakes the sleep below
+            try:
+                job = await self.queue.claim(self.streams.streaming_chapters(), lane.kinds, self.while_streaming)
+            except BaseException:
+                free.release()
+                raise
             if job is None:
-                await self._sleep(lane)
+                free.release()
+                await self._sleep(lane, wake)
                 continue
-            await self._run(job)
+            task = asyncio.create_task(self._run(job), name=f"job {job.id} {job.kind}")
+            self._jobs.add(task)
+            task.add_done_callback(lambda done: self._ended(done, free))
 
-    async def _sleep(self, lane: Lane) -> None:
-        self._wake.clear()
+    def _ended(self, task: asyncio.Task, free: asyncio.Semaphore) -> None:
+        self._jobs.discard(task)
+        free.release()
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            # The queue could not be told (its database failed): the job's lease lapses and
+            # it runs again, here or elsewhere.
+            log.error("job task %s ended with %r", task.get_name(), exc)
+
+    async def _sleep(self, lane: Lane, wake: asyncio.Event) -> None:
         due = await self.queue.next_due(lane.kinds)
         wait = POLL_SECONDS
         if due is not None:
             wait = min(POLL_SECONDS, max(0.05, (as_utc(due) - utcnow()).total_seconds()))
-        await _until(self._wake, wait)
+        await _until(wake, wait)
 
     async def _run(self, job: Job) -> None:
         started = time.monotonic()
