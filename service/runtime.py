@@ -118,6 +118,8 @@ async def running(settings: Settings, catalog: Catalog, safety: ChildSafety, pag
         if shared:
             await shared.stop()
         await model.close()
+        if images is not None:
+            await images.close()
         await engine.dispose()
 
 

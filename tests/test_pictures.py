@@ -13,6 +13,7 @@ from bs4 import BeautifulSoup
 from PIL import Image
 
 from service.config import Settings
+from service.llm.images import ImageClient
 from tests.conftest import picture_settings, scripted_settings
 from tests.support import player
 from tests.support.database import rows, wait_until
@@ -255,3 +256,24 @@ def test_when_a_chapters_story_is_written_then_its_picture_is_asked_for_before_t
         "the job drew the picture again instead of taking the one begun early"
     img = _slot(client.get(page.url.rsplit("/", 1)[0] + "/2").text, 2).find("img")
     assert img is not None and img["alt"] in _drawn_from(client, img["src"])
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "litellm"])
+@pytest.mark.parametrize("reply", ["b64", "url"])
+async def test_when_the_image_model_sends_a_large_picture_then_every_byte_of_it_is_kept(
+    scripted_model, database_url, direct, reply
+):
+    """A picture of a few megabytes arrives in many pieces, in the reply or at a URL; either
+    way, and by either way of calling the model, all of it is kept."""
+    scripted_model.script.update(image_reply=reply, image_padding=3 * 1024 * 1024)
+    images = ImageClient(scripted_settings(scripted_model, database_url, image_model="openai/scripted-images"),
+                         direct=direct)
+    await images.load()
+    try:
+        drawing = await images.draw("a lighthouse at dawn")
+    finally:
+        await images.close()
+
+    assert drawing.content_type == "image/png" and len(drawing.data) > 3 * 1024 * 1024
+    with Image.open(io.BytesIO(drawing.data)) as picture:
+        assert picture.text["prompt"] == "a lighthouse at dawn"

@@ -1,12 +1,19 @@
-"""The image model: one litellm call per picture, made by a deferred job and never on a
-chapter's stream. The bytes come back as the provider sent them (base64 in the reply, or a
-URL fetched at once); what kind of image they are is judged by the job.
+"""The image model: one call per picture, made by a deferred job and never on a chapter's
+stream. The bytes come back as the provider sent them (base64 in the reply, or a URL fetched
+at once); what kind of image they are is judged by the job.
+
+litellm reaches every image provider. An image model on an OpenAI-compatible server
+(`openai/...` with IMAGE_API_BASE or LLM_API_BASE) is called directly with aiohttp, as the
+chapters are: litellm's call cost about 10 ms of the event loop's time per picture, and
+fifty players starting at once (three pictures each for the first chapter's choices) held
+every stream behind them for hundreds of milliseconds.
 """
 from __future__ import annotations
 
 import asyncio
 import base64
 import io
+import json
 from dataclasses import dataclass
 
 import aiohttp
@@ -32,13 +39,25 @@ class ImageFailed(Exception):
 
 
 class ImageClient:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, direct: bool | None = None):
+        """`direct`: call an OpenAI-compatible server without litellm; None: when the model
+        is `openai/...` on a base URL (tests choose, to check both ways)."""
         self.settings = settings
+        api_base, self._api_key = settings.image_endpoint
+        if direct is None:
+            direct = bool(api_base) and settings.image_model.startswith("openai/")
+        self._images_url = f"{api_base.rstrip('/')}/images/generations" if direct else ""
+        self._http: aiohttp.ClientSession | None = None
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
 
     async def load(self) -> None:
         """Import litellm in a thread before the first picture: its import takes seconds,
         which on the event loop would stall every chapter streaming at that moment."""
-        await asyncio.to_thread(_litellm)
+        if not self._images_url:
+            await asyncio.to_thread(_litellm)
 
     def _call_args(self) -> dict:
         model = self.settings.image_model
@@ -56,17 +75,44 @@ class ImageClient:
         return args
 
     async def draw(self, prompt: str) -> Drawing:
-        reply = await _litellm().aimage_generation(prompt=prompt, **self._call_args())
-        picture = reply.data[0] if reply.data else None
-        if picture is not None and picture.b64_json:
-            if len(picture.b64_json) > MAX_PICTURE_BYTES * 4 // 3 + 4:
+        if self._images_url:
+            b64, url = await self._draw_direct(prompt)
+        else:
+            reply = await _litellm().aimage_generation(prompt=prompt, **self._call_args())
+            picture = reply.data[0] if reply.data else None
+            b64, url = (picture.b64_json, picture.url) if picture is not None else (None, None)
+        if b64:
+            if len(b64) > MAX_PICTURE_BYTES * 4 // 3 + 4:
                 raise ImageFailed("the image model sent more than a picture's worth of data")
             # Decoding and reading megabytes is work for a thread, not for the streams' loop.
-            return await asyncio.to_thread(_drawing, picture.b64_json)
-        if picture is not None and picture.url:
-            data = await _fetch(picture.url, self.settings.job_timeout)
+            return await asyncio.to_thread(_drawing, b64)
+        if url:
+            data = await _fetch(url, self.settings.job_timeout)
             return await asyncio.to_thread(_drawing, None, data)
         raise ImageFailed("the image model's reply held no picture")
+
+    async def _draw_direct(self, prompt: str) -> tuple[str | None, str | None]:
+        """(base64, URL) of the picture in an OpenAI-compatible server's reply."""
+        body = {"model": self.settings.image_model.split("/", 1)[1], "prompt": prompt, "n": 1}
+        if self.settings.image_size:
+            body["size"] = self.settings.image_size
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession(headers={"Authorization": f"Bearer {self._api_key or 'none'}"})
+        timeout = aiohttp.ClientTimeout(total=self.settings.job_timeout)
+        async with self._http.post(self._images_url, json=body, timeout=timeout) as response:
+            if response.status >= 400:
+                detail = (await response.content.read(200)).decode(errors="replace")
+                raise ImageFailed(f"the image server answered {response.status}: {detail}")
+            reply = await _read_capped(response, MAX_PICTURE_BYTES * 4 // 3 + 64 * 1024)
+        return await asyncio.to_thread(_picture_in_reply, reply)
+
+
+def _picture_in_reply(reply: bytes) -> tuple[str | None, str | None]:
+    try:
+        picture = json.loads(reply)["data"][0]
+        return picture.get("b64_json"), picture.get("url")
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise ImageFailed(f"the image server's reply is not an images reply ({type(exc).__name__})") from exc
 
 
 def _drawing(b64: str | None, data: bytes = b"") -> Drawing:
@@ -93,7 +139,14 @@ async def _fetch(url: str, timeout: float) -> bytes:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
         async with session.get(url) as response:
             response.raise_for_status()
-            data = await response.content.read(MAX_PICTURE_BYTES + 1)
-    if len(data) > MAX_PICTURE_BYTES:
-        raise ImageFailed("the image model's picture is larger than a picture should be")
-    return data
+            return await _read_capped(response, MAX_PICTURE_BYTES)
+
+
+async def _read_capped(response: aiohttp.ClientResponse, cap: int) -> bytes:
+    """The whole body, or ImageFailed once it passes `cap` bytes (a picture is never that big)."""
+    data = bytearray()
+    async for chunk in response.content.iter_any():
+        data += chunk
+        if len(data) > cap:
+            raise ImageFailed("the image model sent more than a picture's worth of data")
+    return bytes(data)

@@ -66,6 +66,8 @@ class Script:
     helper_replies: dict | None = None  # non-streamed: {"SUMMARY" | "CHARACTERS" | "CHOICES" | "PICTURE": reply}
     helper_latencies: dict | None = None  # non-streamed: {kind: delay}, instead of helper_latency
     image_latency: float = 0.0          # images: delay before the picture
+    image_reply: str = "b64"            # images: "b64" (in the reply) | "url" (left at /_pictures/N.png)
+    image_padding: int = 0              # images: bytes of an extra PNG chunk (a large picture)
 
     def update(self, **fields: Any) -> None:
         unknown = set(fields) - {f.name for f in dataclasses.fields(self)}
@@ -108,12 +110,14 @@ class ScriptedModelServer:
         # Never reset, so that a tag names one request even across reset() (one benchmark
         # model process serves several load levels).
         self._serials = itertools.count(1)
+        self._pictures: dict[int, bytes] = {}  # pictures left at a URL (image_reply "url")
         self._generation = 0  # bumped by reset(): ends stalls left over from a previous test
         self._live: LiveServer | None = None
         self.app = Starlette(routes=[
             Route("/v1/chat/completions", self._chat, methods=["POST"]),
             Route("/v1/images/generations", self._image, methods=["POST"]),
             Route("/v1/models", self._models, methods=["GET"]),
+            Route("/_pictures/{serial:int}.png", self._picture, methods=["GET"]),
             Route("/_script", self._script_endpoint, methods=["GET", "POST"]),
             Route("/_reset", self._reset_endpoint, methods=["POST"]),
             Route("/_requests", self._requests_endpoint, methods=["GET"]),
@@ -219,9 +223,18 @@ class ScriptedModelServer:
         if faulty and (script.stall_before_first or script.stall_after is not None):
             await self._stall(record, script.stall_seconds, self._generation)
         await asyncio.sleep(script.image_latency)
-        picture = base64.b64encode(scripted_png(serial, prompt)).decode()
-        payload = json.dumps({"created": int(time.time()), "data": [{"b64_json": picture, "revised_prompt": prompt}]})
+        png = scripted_png(serial, prompt, padding=script.image_padding)
+        if script.image_reply == "url":
+            self._pictures[serial] = png
+            picture = {"url": f"{self.url.removesuffix('/v1')}/_pictures/{serial}.png"}
+        else:
+            picture = {"b64_json": base64.b64encode(png).decode()}
+        payload = json.dumps({"created": int(time.time()), "data": [{**picture, "revised_prompt": prompt}]})
         return self._answer(record, payload, faulty and script.drop_after is not None)
+
+    async def _picture(self, request: Request) -> Response:
+        png = self._pictures.get(request.path_params["serial"])
+        return Response(png, media_type="image/png") if png else _error(404, "no such picture")
 
     async def _complete(self, record: dict, text: str, script: Script, faulty: bool, model: str):
         if faulty and (script.stall_before_first or script.stall_after is not None):

@@ -196,9 +196,10 @@ def picturable_moment(text: str) -> str:
     return sentence.group() if sentence else _DEFAULT_MOMENT
 
 
-def scripted_png(serial: int, prompt: str, width: int = 48, height: int = 32) -> bytes:
+def scripted_png(serial: int, prompt: str, width: int = 48, height: int = 32, padding: int = 0) -> bytes:
     """A small real PNG (3:2), coloured by its prompt, that says in its text chunks which
-    request drew it and from what prompt (read them with Pillow's `Image.text`)."""
+    request drew it and from what prompt (read them with Pillow's `Image.text`); `padding`:
+    bytes of an extra chunk that readers skip, for a picture as large as a real one."""
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -207,7 +208,8 @@ def scripted_png(serial: int, prompt: str, width: int = 48, height: int = 32) ->
     text = [chunk(b"iTXt", key + b"\x00\x00\x00\x00\x00" + value.encode())
             for key, value in ((b"serial", str(serial)), (b"prompt", prompt))]
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + b"".join(text) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+            + b"".join(text) + (chunk(b"paDd", bytes(padding)) if padding else b"")
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
 def split_chunks(text: str, tokens_per_chunk: int = 1, chunk_chars: int | None = None) -> list[str]:
