@@ -107,7 +107,7 @@ async def test_closing_the_stream_early_stops_the_worker(
     import llama_cpp
 
     tokens_per_request: list[int] = []
-    original = llama_cpp.Llama.create_chat_completion
+    original = llama_cpp.Llama.create_completion
 
     def counting(self, *args, **kwargs):
         tokens_per_request.append(0)
@@ -115,7 +115,7 @@ async def test_closing_the_stream_early_stops_the_worker(
             tokens_per_request[-1] += 1
             yield chunk
 
-    monkeypatch.setattr(llama_cpp.Llama, "create_chat_completion", counting)
+    monkeypatch.setattr(llama_cpp.Llama, "create_completion", counting)
     stream = await litellm.acompletion(model=MODEL, messages=MESSAGES, stream=True, max_tokens=1800)
     received = 0
     async for chunk in stream:
