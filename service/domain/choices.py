@@ -5,7 +5,9 @@ Small models rarely write the block exactly as asked, so everything here is deli
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 
+import json_repair
 import regex
 
 from service.domain.story import StoryWorld
@@ -174,6 +176,18 @@ def _is_valid_choice(choice: str) -> bool:
             and max(map(len, words), default=0) <= MAX_CHOICE_WORD_CHARS and not _PLACEHOLDER.search(choice))
 
 
+def parse_choice_reply(reply: str) -> list[str]:
+    """The choices of a reply that holds them as JSON ({"choices": [...]}, or a bare list) or
+    as a choices block."""
+    if reply.lstrip().startswith(("{", "[")):
+        data = json_repair.loads(reply)
+        if isinstance(data, dict):
+            data = data.get("choices")
+        if isinstance(data, list):
+            return [" ".join(str(item).split()) for item in data if isinstance(item, str | int | float)]
+    return split_choices(reply if block_start(reply) is not None else f"<CHOICES>\n{reply}")[1]
+
+
 def valid_choices(choices: list[str]) -> list[str] | None:
     """The first three choices, stripped, if they are usable as they are; otherwise None."""
     if len(choices) < 3:
@@ -201,15 +215,28 @@ _GENERIC_CHOICES = (
     "Go back and check what you might have missed",
     "Call out to see if anyone else is nearby",
 )
-_MAX_PLACE_WORDS = 8
+# A place's name for a fallback button: a phrase this long is cut before its first
+# preposition ("the ruins of an ancient tower" -> "the ruins"), never in the middle of one.
+_MAX_PLACE_WORDS = 6
+_PLACE_BREAKS = regex.compile(
+    r"\s+(?:of|at|on|in|under|over|near|by|with|where|that|which|who|for|to|from|beside|behind|above|below)\s+")
+# An action ending in one of these words was cut off ("Follow the owl to the").
+_DANGLING = frozenset({
+    "the", "a", "an", "of", "to", "and", "or", "with", "at", "in", "on", "for", "from", "by", "your", "his",
+    "her", "their", "its", "our", "my", "that", "which", "who", "but", "as", "into", "onto", "than", "if",
+    "so", "is", "are", "was", "were", "be", "very", "some", "this", "these", "those", "about", "toward",
+})
+ACTION_WORDS = (3, 12)
 
 
-def _names_in(story_text: str) -> list[str]:
-    """Names by how often they are mentioned, first-mentioned first on ties."""
+def _names_in(story_text: str, avoid: Sequence[str] = ()) -> list[str]:
+    """Names by how often they are mentioned, first-mentioned first on ties; none of `avoid`
+    (a lesson's answers, which are not characters to follow)."""
+    avoided = {word.casefold() for answer in avoid for word in answer.split()}
     counts: dict[str, int] = {}
     for match in _NAME.finditer(story_text):
         name = match.group(1)
-        if name.split()[0].casefold() not in _NOT_NAMES:
+        if name.split()[0].casefold() not in _NOT_NAMES and not {w.casefold() for w in name.split()} & avoided:
             counts[name] = counts.get(name, 0) + 1
     return sorted(counts, key=lambda name: -counts[name])
 
@@ -217,8 +244,10 @@ def _names_in(story_text: str) -> list[str]:
 def _place(setting: str) -> str:
     """A setting description shortened to a phrase that reads well after "toward" or "Explore"."""
     phrase = regex.split(r"[,;:(]| - | – | — |\.", setting.strip(), maxsplit=1)[0].strip()
-    words = phrase.split()[:_MAX_PLACE_WORDS]
-    if not words:
+    words = phrase.split()
+    if len(words) > _MAX_PLACE_WORDS:
+        words = _PLACE_BREAKS.split(phrase, maxsplit=1)[0].split()
+    if not words or len(words) > _MAX_PLACE_WORDS:
         return ""
     if words[0] in ("The", "A", "An"):
         words[0] = words[0].lower()
@@ -227,11 +256,11 @@ def _place(setting: str) -> str:
     return " ".join(words)
 
 
-def _world_choices(story_text: str, world: StoryWorld, rng: random.Random) -> list[str]:
+def _world_choices(story_text: str, world: StoryWorld, rng: random.Random, avoid: Sequence[str]) -> list[str]:
     """Follow a name, explore a place, talk to a name: in that order so the three differ in kind."""
     places = [place for place in map(_place, world.settings) if place]
     rng.shuffle(places)
-    names = _names_in(story_text)[:2]
+    names = _names_in(story_text, avoid)[:2]
     out = []
     if names and places:
         out.append(f"Follow {names[0]} toward {places.pop(0)}")
@@ -241,12 +270,12 @@ def _world_choices(story_text: str, world: StoryWorld, rng: random.Random) -> li
     return out
 
 
-def fallback_choices(story_text: str, world: StoryWorld, rng: random.Random) -> list[str]:
+def fallback_choices(story_text: str, world: StoryWorld, rng: random.Random, avoid: Sequence[str] = ()) -> list[str]:
     """Three usable choices for when neither the model nor the repair call produced any."""
     generic = list(_GENERIC_CHOICES)
     rng.shuffle(generic)
     picked: list[str] = []
-    for choice in _world_choices(story_text, world, rng) + generic:
+    for choice in _world_choices(story_text, world, rng, avoid) + generic:
         choice = regex.sub(r"\s+", " ", choice).strip()
         if _is_valid_choice(choice) and choice.casefold() not in {c.casefold() for c in picked}:
             picked.append(choice)
@@ -255,11 +284,47 @@ def fallback_choices(story_text: str, world: StoryWorld, rng: random.Random) -> 
     return picked
 
 
-def sensible_choices(choices: list[str], story_text: str) -> list[str] | None:
-    """valid_choices, and none of them a copy of a sentence the story already told."""
-    valid = valid_choices(choices)
-    if valid is None:
-        return None
+def is_complete_action(choice: str) -> bool:
+    """A button's action: 3 to 12 words that do not stop in the middle of a phrase."""
+    words = regex.sub(r"[^\w\s'-]", " ", choice).split()
+    return ACTION_WORDS[0] <= len(words) <= ACTION_WORDS[1] and words[-1].casefold() not in _DANGLING
+
+
+# Words of a choice that talks about the book or the task instead of the story's world, or
+# speaks as "I": a model that lost the thread.
+_OFF_STORY = regex.compile(r"\b(?:chapters?|stor(?:y|ies)|choices?|options?|instructions?|sentences?|list|"
+                           r"I|I'm|I'll|me|my)\b")
+
+
+def usable_choice(choice: str, story_text: str) -> bool:
+    """One choice that can stand as a button: within the caps, a complete action about the
+    story's world, and not a sentence the story already told."""
+    if not (_is_valid_choice(choice) and is_complete_action(choice)) or _OFF_STORY.search(choice):
+        return False
     story = " ".join(story_text.casefold().split())
-    copied = [c for c in valid if len(c.split()) >= 4 and " ".join(c.casefold().split()).rstrip(".!?") in story]
-    return None if copied else valid
+    return len(choice.split()) < 4 or " ".join(choice.casefold().split()).rstrip(".!?") not in story
+
+
+def sensible_choices(choices: list[str], story_text: str) -> list[str] | None:
+    """valid_choices, each a usable choice, and no two beginning alike."""
+    valid = valid_choices(choices)
+    if valid is None or not all(usable_choice(c, story_text) for c in valid):
+        return None
+    return valid if len({_opening_words(c) for c in valid}) == len(valid) else None
+
+
+def merged_choices(tries: list[list[str]], story_text: str) -> list[str] | None:
+    """Three choices from several tries of the same three kinds (A, B, C): for each place the
+    first usable one, so that one bad line does not cost the other two."""
+    picked: list[str] = []
+    for place in range(3):
+        for choices in tries:
+            choice = choices[place].strip() if len(choices) > place else ""
+            if usable_choice(choice, story_text) and _opening_words(choice) not in map(_opening_words, picked):
+                picked.append(choice)
+                break
+    return picked if len(picked) == 3 else None
+
+
+def _opening_words(choice: str) -> str:
+    return " ".join(choice.casefold().split()[:3])

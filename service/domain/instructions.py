@@ -16,6 +16,7 @@ class Label(StrEnum):
     SOUNDS = "Sounds"
     SMELLS = "Smells"
     NEVER = "Never write"
+    EXAMPLE = "Example of the style"
     TOPIC = "LESSON TOPIC"
     PICK = "THE HERO'S SPECIAL PICK"
     CHARACTERS = "CHARACTERS"

@@ -29,6 +29,7 @@ from openai._streaming import SSEDecoder
 
 import service  # noqa: F401  (sets litellm's offline switches before it is imported)
 from service.config import Settings
+from service.llm.formats import ReplyShape
 from service.llm.tokens import TokenBuffer, close_quietly
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,9 @@ class StreamStats:
     model: str = ""
     started: float = field(default_factory=time.monotonic)
     first_token_at: float | None = None
+    # When the first of the model's story text passed the filters (a reply retried for
+    # holding none, or the wait for a turn, counts in it): what a player waits for.
+    first_text_at: float | None = None
     tokens: int = 0
     # Set once the model's server has taken the request (it answered with its headers), or
     # once no attempt is under way any more.
@@ -78,6 +82,10 @@ class StreamStats:
     @property
     def first_token_seconds(self) -> float | None:
         return None if self.first_token_at is None else self.first_token_at - self.started
+
+    @property
+    def first_text_seconds(self) -> float | None:
+        return None if self.first_text_at is None else self.first_text_at - self.started
 
     @property
     def stream_seconds(self) -> float | None:
@@ -99,6 +107,12 @@ class ModelClient:
         self._http: aiohttp.ClientSession | None = None
         self._chat_url = f"{settings.llm_api_base.rstrip('/')}/chat/completions" if settings.llm_api_base else ""
 
+    @property
+    def local_chapters(self) -> bool:
+        """The embedded model writes the chapters: it gets the short prompts, continues its own
+        replies (the choices after a chapter), and is held to grammars."""
+        return self.settings.chapter_model.startswith("lanternpath-local/")
+
     async def close(self) -> None:
         if self._http is not None:
             await self._http.close()
@@ -111,7 +125,7 @@ class ModelClient:
 
     def _call_args(self, model: str) -> dict:
         args: dict = {"model": model, "num_retries": 0}
-        if not model.startswith("lanternpath-local/"):
+        if not _is_local(model):
             if self.settings.llm_api_base:
                 args["api_base"] = self.settings.llm_api_base
             if self.settings.llm_api_key:
@@ -122,15 +136,20 @@ class ModelClient:
         # The chapter model gets a second try before the fallbacks: most failures are brief.
         return [self.settings.chapter_model, self.settings.chapter_model, *self.settings.fallback_models]
 
-    async def stream(self, messages: list[dict], stats: StreamStats) -> AsyncIterator[str]:
+    async def stream(self, messages: list[dict], stats: StreamStats,
+                     continue_reply: bool = False) -> AsyncIterator[str]:
         """Yield the chapter's text as the model writes it: each piece is everything that
-        arrived since the previous one (one token when the server keeps up)."""
+        arrived since the previous one (one token when the server keeps up).
+
+        `continue_reply`: the last message is the assistant's and the reply goes on from it
+        (the embedded model only). A second stream for the same chapter adds to `stats`."""
         try:
-            tokens, first = await self._open_stream(messages, stats)
+            tokens, first = await self._open_stream(messages, stats, continue_reply)
         finally:
             stats.asked.set()
-        stats.first_token_at = time.monotonic()
-        stats.tokens = 1
+        if stats.first_token_at is None:
+            stats.first_token_at = time.monotonic()
+        stats.tokens += 1
         yield first
         async with TokenBuffer(tokens) as buffer:
             while True:
@@ -147,14 +166,15 @@ class ModelClient:
                 stats.last_token_at = time.monotonic()
                 yield text
 
-    async def _open_stream(self, messages: list[dict], stats: StreamStats) -> tuple[AsyncIterator, str]:
+    async def _open_stream(self, messages: list[dict], stats: StreamStats,
+                           continue_reply: bool) -> tuple[AsyncIterator, str]:
         errors = []
         for model in self._chapter_candidates():
             stats.model = model
             tokens = None
             try:
                 async with asyncio.timeout(self.settings.first_token_limit):
-                    tokens = aiter(await self._start_stream(model, messages))
+                    tokens = aiter(await self._start_stream(model, messages, continue_reply))
                     stats.asked.set()
                     return tokens, await anext(tokens)
             except Exception as exc:  # a timeout, an empty stream or any provider error
@@ -171,8 +191,13 @@ class ModelClient:
     def _direct(self, model: str) -> bool:
         return bool(self._chat_url) and model.startswith("openai/")
 
-    async def _start_stream(self, model: str, messages: list[dict]) -> AsyncIterator[str]:
-        options = {"max_tokens": self.settings.chapter_max_tokens, "temperature": self.settings.chapter_temperature}
+    async def _start_stream(self, model: str, messages: list[dict], continue_reply: bool) -> AsyncIterator[str]:
+        settings = self.settings
+        options = {"max_tokens": settings.chapter_tokens, "temperature": settings.chapter_sampling_temperature}
+        if _is_local(model):
+            options |= {"top_p": settings.local_top_p, "repeat_penalty": settings.local_repeat_penalty,
+                        "presence_penalty": settings.local_presence_penalty,
+                        "min_tokens": settings.local_min_tokens, "continue_final_message": continue_reply}
         if self._direct(model):
             body = {"model": model.split("/", 1)[1], "messages": messages, "stream": True, **options}
             response = await self._session().post(self._chat_url, json=body)
@@ -182,27 +207,60 @@ class ModelClient:
         return _litellm_texts(response)
 
     async def warm_up(self) -> None:
-        """Load the embedded model before the first player needs it (loading takes seconds)."""
+        """Load the embedded model before the first player needs it (loading takes seconds), and
+        have it read the system prompt every chapter of every adventure begins with."""
         if self.settings.uses_local_model:
+            from service.llm.small_prompts import system_prompt
+
             try:
-                await self.complete([{"role": "user", "content": "Hello"}], max_tokens=1)
+                await self.complete([{"role": "system", "content": system_prompt()},
+                                     {"role": "user", "content": "Hello"}], max_tokens=1, chapter_model=True)
             except Exception as exc:  # the first chapter will report it to the player
                 log.warning("the local model could not be loaded: %r", exc)
 
-    async def complete(self, messages: list[dict], max_tokens: int | None = None) -> str:
-        """One helper completion (summaries, choices repair, characters)."""
-        model = self.settings.summary_model
-        max_tokens = max_tokens or self.settings.helper_max_tokens
+    async def complete(self, messages: list[dict], max_tokens: int | None = None, *,
+                       shape: ReplyShape | None = None, background: bool = False,
+                       continue_reply: bool = False, chapter_model: bool = False) -> str:
+        """One completion beside the chapter's stream (summaries, characters, choices).
+
+        `shape`: the reply's format, asked as structured output where the provider has it
+        (and held to by a grammar on the embedded model). `background`: deferred work, which
+        the embedded model serves after any chapter. `continue_reply`: the reply goes on from
+        the last (assistant) message. `chapter_model`: asked of the chapter's model (whose
+        context holds the chapter), not the helper model."""
+        model = self.settings.chapter_model if chapter_model else self.settings.summary_model
+        options = {"max_tokens": max_tokens or self.settings.helper_max_tokens}
+        if _is_local(model):
+            options |= self._local_options(shape, background, continue_reply)
+        elif shape is not None and (response_format := shape.response_format()) is not None:
+            if self._direct(model) or _litellm().supports_response_schema(model=model):
+                options["response_format"] = response_format
         if self._direct(model):
-            body = {"model": model.split("/", 1)[1], "messages": messages, "max_tokens": max_tokens}
+            body = {"model": model.split("/", 1)[1], "messages": messages, **options}
             timeout = aiohttp.ClientTimeout(total=self.settings.helper_timeout)
             async with self._session().post(self._chat_url, json=body, timeout=timeout) as response:
                 await _check_status(response)
                 reply = b"".join([chunk async for chunk in _capped(response.content.iter_any())])
                 return _message_text(_json(reply))
-        response = await _litellm().acompletion(messages=messages, max_tokens=max_tokens,
-                                                timeout=self.settings.helper_timeout, **self._call_args(model))
+        response = await _litellm().acompletion(messages=messages, timeout=self.settings.helper_timeout,
+                                                **options, **self._call_args(model))
         return response.choices[0].message.content or ""
+
+    def _local_options(self, shape: ReplyShape | None, background: bool, continue_reply: bool) -> dict:
+        settings = self.settings
+        options = {"temperature": settings.helper_temperature, "top_p": settings.local_top_p,
+                   "repeat_penalty": settings.local_helper_repeat_penalty,
+                   "continue_final_message": continue_reply, "priority": 1 if background else 0}
+        if shape is not None:
+            if shape.grammar:
+                options["grammar"] = shape.grammar
+            else:
+                options["response_format"] = shape.response_format(local=True)
+        return options
+
+
+def _is_local(model: str) -> bool:
+    return model.startswith("lanternpath-local/")
 
 
 async def _litellm_texts(response) -> AsyncIterator[str]:

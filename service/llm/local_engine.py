@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import ctypes
 import json
+import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+log = logging.getLogger(__name__)
 SAMPLING_PARAMS = ("max_tokens", "temperature", "top_p", "top_k", "min_p", "stop", "repeat_penalty",
                    "presence_penalty", "frequency_penalty", "seed")
 # States of recent foreground prompts kept for their prefixes: a chapter's prompt begins as the
@@ -96,13 +99,23 @@ class LocalEngine:
         prompt is read, and simply ends when it is set between tokens."""
         prompt = self.prompt_tokens(request)
         self._stop = stop
+        started = time.monotonic()
         try:
-            self._restore_best(prompt)
-            yield from self._phases(prompt, request, stop)
+            reused = self._restore_best(prompt)
+            first, count = None, 0
+            for text in self._phases(prompt, request, stop):
+                first = first or time.monotonic()
+                count += 1
+                yield text
+            log.info("local model: %d prompt tokens (%d already read), first token after %.2f s, %d tokens in %.2f s",
+                     len(prompt), reused, (first or time.monotonic()) - started, count,
+                     time.monotonic() - (first or started))
         except RuntimeError as exc:
             if not stop.is_set():
                 raise
-            self._forget_live_state()  # an aborted evaluation leaves the context half-written
+            # llama.cpp takes an aborted batch back out; what was read before it stays usable
+            # (the next request, often the same chapter's choices, begins the same way).
+            self.llm._ctx.kv_cache_seq_rm(-1, self.llm.n_tokens, -1)
             raise Aborted() from exc
         finally:
             self._stop = None
@@ -157,7 +170,8 @@ class LocalEngine:
         while len(self._states) > SAVED_STATES:
             self._states.popitem(last=False)
 
-    def _restore_best(self, prompt: list[int]) -> None:
+    def _restore_best(self, prompt: list[int]) -> int:
+        """Prompt tokens the context holds already, after restoring the best saved state."""
         live = _common_prefix(self.llm.input_ids[: self.llm.n_tokens].tolist(), prompt)
         best, best_length = None, live
         for key in self._states:
@@ -165,18 +179,19 @@ class LocalEngine:
             if length > best_length:
                 best, best_length = key, length
         if best is None:
-            return
+            return live
         self._states.move_to_end(best)
         state = self._states[best]
         self.llm._ctx.kv_cache_clear()
         data = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
         if not self._llama_cpp.llama_state_seq_set_data(self.llm._ctx.ctx, data, len(state), 0):
             self._forget_live_state()
-            return
+            return 0
         # llama-cpp-python reuses the matching prefix of these tokens and evaluates the rest.
         self.llm.input_ids[: len(best)] = best
         self.llm.n_tokens = len(best)
         self.llm._requires_eval = True
+        return best_length
 
     def _forget_live_state(self) -> None:
         self.llm._ctx.kv_cache_clear()
