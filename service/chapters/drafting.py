@@ -28,11 +28,13 @@ async def drafted(brief: ChapterBrief, model: ModelClient, visible: VisibleText,
                   stats: StreamStats) -> AsyncIterator[str]:
     """The story text to show, as it comes; `visible` holds the chapter as it is kept."""
     messages = chapter_messages(brief)
+    # A prompt that ends with the assistant's first words is continued from them.
+    opened = messages[-1]["role"] == "assistant"
     for attempt in range(ATTEMPTS):
         if attempt:
-            log.info("chapter %s: the reply held no story text, asking again", brief.number)
+            log.info("chapter %s: the reply held no story text (%r), asking again", brief.number, visible.raw[:200])
             visible.restart()
-        async for text in _read(model.stream(messages, stats), visible, stats, BLANK_PIECES):
+        async for text in _read(model.stream(messages, stats, continue_reply=opened), visible, stats, BLANK_PIECES):
             yield text
         if visible.shown.strip() or visible.stopped:
             break

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from service.chapters.drafting import drafted
 from service.chapters.screening import ChildSafety, lesson_answers
 from service.domain.choices import (
+    choices_in_sentence,
     fallback_choices,
     merged_choices,
     parse_choice_reply,
@@ -26,7 +27,7 @@ from service.domain.screen import Hit
 from service.domain.story import ChapterType
 from service.domain.stream_text import VisibleText
 from service.llm.client import ModelClient, StreamStats
-from service.llm.formats import CHOICES, CHOICES_OPENING
+from service.llm.formats import CHOICES, CHOICES_LEAD
 from service.llm.prompts import (
     ChapterBrief,
     chapter_messages,
@@ -149,9 +150,10 @@ def _fit(choices: list[str] | None, safety: ChildSafety, answers: list[str]) -> 
 
 
 async def _continued_choices(brief: ChapterBrief, story: str, model: ModelClient, timeout: float) -> list[str]:
-    """The model's own reply, continued as the choices block: it still holds the chapter in its
-    context, so this costs a few dozen tokens, and the grammar makes the block well-formed."""
-    messages = choices_continuation_messages(chapter_messages(brief), story)
+    """The model's own reply, continued into a sentence of three choices: it still holds the
+    chapter in its context, so this costs a few dozen tokens, and the grammar makes the
+    sentence well-formed."""
+    messages = choices_continuation_messages(chapter_messages(brief), story, CHOICES_LEAD)
     try:
         async with asyncio.timeout(timeout):
             reply = await model.complete(messages, max_tokens=CHOICES_TOKENS, shape=CHOICES, continue_reply=True,
@@ -159,7 +161,7 @@ async def _continued_choices(brief: ChapterBrief, story: str, model: ModelClient
     except Exception as exc:  # best effort: a second try, then the fallback
         log.warning("choices after the chapter failed: %r", exc)
         return []
-    return split_choices(CHOICES_OPENING + reply)[1]
+    return choices_in_sentence(reply)
 
 
 async def _repair_choices(chapter_text: str, model: ModelClient, timeout: float) -> list[str] | None:

@@ -188,6 +188,16 @@ def parse_choice_reply(reply: str) -> list[str]:
     return split_choices(reply if block_start(reply) is not None else f"<CHOICES>\n{reply}")[1]
 
 
+def choices_in_sentence(sentence: str) -> list[str]:
+    """The three actions of "follow the owl, ask the fox about the map, or look inside the
+    chest." as buttons; [] unless the sentence holds exactly three."""
+    head, separator, last = sentence.strip().rstrip(".").rpartition(", or ")
+    parts = [*head.split(", "), last] if separator else []
+    if len(parts) != 3 or not all(part.strip() for part in parts):
+        return []
+    return [part.strip()[:1].upper() + part.strip()[1:] for part in parts]
+
+
 def valid_choices(choices: list[str]) -> list[str] | None:
     """The first three choices, stripped, if they are usable as they are; otherwise None."""
     if len(choices) < 3:
@@ -296,12 +306,18 @@ _OFF_STORY = regex.compile(r"\b(?:chapters?|stor(?:y|ies)|choices?|options?|inst
                            r"I|I'm|I'll|me|my)\b")
 
 
+# A long word the story never used is more likely two words run together ("tellhimyoure").
+_LONG_WORD = 10
+
+
 def usable_choice(choice: str, story_text: str) -> bool:
     """One choice that can stand as a button: within the caps, a complete action about the
-    story's world, and not a sentence the story already told."""
+    story's world in plain words, and not a sentence the story already told."""
     if not (_is_valid_choice(choice) and is_complete_action(choice)) or _OFF_STORY.search(choice):
         return False
     story = " ".join(story_text.casefold().split())
+    if any(len(word) >= _LONG_WORD and word.casefold() not in story for word in regex.findall(r"[\w'-]+", choice)):
+        return False
     return len(choice.split()) < 4 or " ".join(choice.casefold().split()).rstrip(".!?") not in story
 
 

@@ -97,6 +97,14 @@ def _summary_fields(reply: str) -> tuple[str, str]:
     return (title_match.group(1) if title_match else ""), summary
 
 
+def title_fits(title: str, chapter_text: str) -> bool:
+    """Whether a title speaks of the chapter: its longer words (all but one of them) are words
+    the chapter uses. A small model's title may otherwise be words it made up."""
+    told = {word.casefold() for word in regex.findall(r"\w+", chapter_text)}
+    long_words = [word.casefold() for word in regex.findall(r"[\w'-]+", title) if len(word) >= 5]
+    return sum(word not in told for word in long_words) <= (1 if len(long_words) > 2 else 0)
+
+
 def same_title(title: str, others: list[str]) -> bool:
     """Whether a title repeats one of `others` (letter case and punctuation aside)."""
     def key(text: str) -> str:

@@ -9,7 +9,7 @@ import logging
 from service.chapters.briefs import question_for
 from service.chapters.screening import ChildSafety, log_hits
 from service.domain.fidelity import story_text
-from service.domain.summaries import extract_summary, parse_characters, parse_summary, same_title
+from service.domain.summaries import extract_summary, parse_characters, parse_summary, same_title, title_fits
 from service.jobs.pictures import option_pictures_job, scene_picture_job
 from service.llm.formats import CHARACTERS, SUMMARY
 from service.llm.prompts import characters_messages, summary_messages
@@ -18,7 +18,7 @@ from service.store.models import Job
 
 log = logging.getLogger(__name__)
 # Replies asked for a summary before an extract of the chapter stands in.
-SUMMARY_ATTEMPTS = 2
+SUMMARY_ATTEMPTS = 3
 
 
 async def summary_job(services, job: Job) -> ResultWrite:
@@ -30,12 +30,14 @@ async def summary_job(services, job: Job) -> ResultWrite:
     for _ in range(SUMMARY_ATTEMPTS):
         reply = await services.model.complete(messages, shape=SUMMARY, background=True)
         parsed = _screened_summary(services.safety, parse_summary(reply), job)
-        if parsed is not None and not same_title(parsed[0], await _other_titles(services, job)):
+        if (parsed is not None and title_fits(parsed[0], story)
+                and not same_title(parsed[0], await _other_titles(services, job))):
             source = "model"
             break
-        # A small model may ignore the format, and may give two chapters one title: asked
-        # again, it samples another reply.
-        log.info("summary of %s/%s: reply unusable or its title taken", job.adventure_id, job.chapter_number)
+        # A small model may ignore the format, make up a title's words, or give two chapters
+        # one title: asked again, it samples another reply.
+        log.info("summary of %s/%s: reply unusable, or its title made up or taken: %r", job.adventure_id,
+                 job.chapter_number, reply[:200])
     if source == "extract":
         # An extract of the chapter is a truthful stand-in, and its title names the chapter.
         parsed = extract_summary(story, chapter.number)

@@ -252,6 +252,8 @@ class ModelClient:
                    "repeat_penalty": settings.local_helper_repeat_penalty,
                    "continue_final_message": continue_reply, "priority": 1 if background else 0}
         if shape is not None:
+            if not shape.penalize_repeats:
+                options["repeat_penalty"] = 1.0
             if shape.grammar:
                 options["grammar"] = shape.grammar
             else:

@@ -20,6 +20,9 @@ class ReplyShape:
     # For the embedded model: a GBNF grammar, or a stricter schema that becomes one.
     grammar: str | None = None
     local_schema: dict | None = None
+    # A repetition penalty works against a format whose separators repeat by design: penalised
+    # for its second comma, a small model runs a choice on to its last allowed word.
+    penalize_repeats: bool = True
 
     def response_format(self, local: bool = False) -> dict | None:
         schema = (self.local_schema or self.schema) if local else self.schema
@@ -32,24 +35,26 @@ def _alternatives(words: tuple[str, ...]) -> str:
     return " | ".join(json.dumps(word) for word in words)
 
 
-# The three choices start with a verb from three kinds of action (going somewhere, talking to
-# someone, looking into something), so they are three different, complete things to do and
-# never a quiz answer or a name standing alone.
-GO = ("Follow", "Climb", "Cross", "Run", "Walk", "Jump", "Swim", "Sail", "Ride", "Fly", "Hurry", "Sneak",
-      "Go", "Enter", "Leave", "Chase", "Hide", "Return", "Carry", "Head", "Step", "Race")
-TALK = ("Ask", "Tell", "Call", "Greet", "Thank", "Help", "Share", "Invite", "Warn", "Promise", "Sing", "Wave",
-        "Whisper", "Answer", "Offer", "Give", "Show", "Teach", "Comfort", "Cheer")
-LOOK = ("Look", "Search", "Listen", "Open", "Read", "Check", "Explore", "Find", "Watch", "Peek", "Study",
-        "Touch", "Pick", "Dig", "Light", "Count", "Try", "Test", "Collect")
-# What the assistant's reply is continued from when the embedded model writes the choices
-# after its chapter: the block's opening, with the question it answers.
-CHOICES_OPENING = "<CHOICES>\nWhat will you do next?\nChoice A:"
+# The embedded model writes its three choices on from its own chapter, as the story's next
+# sentence: "You could follow the owl to the tent, ask the camel driver about the map, or
+# look inside the old chest." Told in the story's words they are about what just happened;
+# as a list or a block, a small model takes them for a task and writes about the book.
+CHOICES_LEAD = "You think about what to do next. You could"
+# Each starts with a verb of one of three kinds of action (going somewhere, talking to
+# someone, looking into something): three different, complete things to do, never a quiz
+# answer or a name standing alone.
+GO = ("follow", "climb", "cross", "run", "walk", "jump", "swim", "sail", "ride", "fly", "hurry", "sneak",
+      "go", "enter", "leave", "chase", "hide", "return", "carry", "head", "step", "race")
+TALK = ("ask", "tell", "call", "greet", "thank", "help", "share", "invite", "warn", "promise", "sing", "wave",
+        "whisper", "answer", "offer", "give", "show", "teach", "comfort", "cheer")
+LOOK = ("look", "search", "listen", "open", "read", "check", "explore", "find", "watch", "peek", "study",
+        "touch", "pick", "dig", "light", "count", "try", "test", "collect")
 # Words of each choice: short actions read well on a button, and a small model that runs on
-# loses the thread. A word is a plain word: a capital only at its start, at most 12 letters.
+# loses the thread. A word is a plain word: a capital only at its start, at most ten letters.
 CHOICE_WORDS = (3, 9)
-_CHOICES_GBNF = f"""root ::= " " go rest "\\nChoice B: " talk rest "\\nChoice C: " look rest "\\n</CHOICES>"
-rest ::= (" " word){{{CHOICE_WORDS[0] - 1},{CHOICE_WORDS[1] - 1}}} "."
-word ::= [a-zA-Z] [a-z'-]{{0,11}} ","?
+_CHOICES_GBNF = f"""root ::= " " go rest ", " talk rest ", or " look rest "."
+rest ::= (" " word){{{CHOICE_WORDS[0] - 1},{CHOICE_WORDS[1] - 1}}}
+word ::= [a-zA-Z] [a-z'-]{{0,9}}
 go ::= {_alternatives(GO)}
 talk ::= {_alternatives(TALK)}
 look ::= {_alternatives(LOOK)}
@@ -60,6 +65,7 @@ CHOICES = ReplyShape(
                                                   "minItems": 3, "maxItems": 3}},
      "required": ["choices"]},
     grammar=_CHOICES_GBNF,
+    penalize_repeats=False,
 )
 
 _TITLE_PATTERN = "^[A-Z][a-z'-]*( [A-Za-z][a-z'-]*){1,6}$"

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from service.domain.instructions import Label
 from service.domain.plan import PHASE_GUIDANCE, phase_for
 from service.domain.story import CHAPTER_COUNT, ChapterType, LessonQuestion, StoryWorld
-from service.llm.formats import CHOICES_OPENING
 
 CHOICES_FORMAT = "<CHOICES>\nChoice A: ...\nChoice B: ...\nChoice C: ...\n</CHOICES>"
 
@@ -119,14 +118,22 @@ def continuation_messages(messages: list[dict], written: str, continue_reply: bo
     """The chapter's prompt and what the model wrote so far, asking it to go on: as the same
     reply (a model that continues its own replies), or as a new turn."""
     if continue_reply:
-        return [*messages, {"role": "assistant", "content": written.rstrip() + "\n\n"}]
+        return _continued(messages, written.rstrip() + "\n\n")
     return [*messages, {"role": "assistant", "content": written}, {"role": "user", "content": GO_ON}]
 
 
-def choices_continuation_messages(messages: list[dict], written: str) -> list[dict]:
-    """The chapter's prompt and its story, continued by the model as the choices block: the
-    model still holds what it wrote, so it reads only the block's first words."""
-    return [*messages, {"role": "assistant", "content": f"{written.rstrip()}\n\n{CHOICES_OPENING}"}]
+def choices_continuation_messages(messages: list[dict], written: str, lead: str) -> list[dict]:
+    """The chapter's prompt and its story, continued by the model from `lead` into its choices:
+    the model still holds what it wrote, so it reads only the lead's few words."""
+    return _continued(messages, f"{written.rstrip()}\n\n{lead}")
+
+
+def _continued(messages: list[dict], text: str) -> list[dict]:
+    """`messages` with `text` added to the reply: to the last message if it is the
+    assistant's own beginning, else as one."""
+    if messages and messages[-1]["role"] == "assistant":
+        return [*messages[:-1], {"role": "assistant", "content": messages[-1]["content"] + text}]
+    return [*messages, {"role": "assistant", "content": text}]
 
 
 def _previous_choice_lines(brief: ChapterBrief) -> list[str]:

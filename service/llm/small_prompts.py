@@ -26,8 +26,6 @@ STYLE_EXAMPLE = (
     "\"Hold on tight!\" calls a small voice beside you. You grip the rope and take one brave step, then another."
 )
 WORDS = 150
-_LAST_CHAPTER_CHARS = 320
-_SUMMARY_CHARS = 240
 _CHARACTERS = 2
 _CHARACTER_CHARS = 80
 _SENTENCE_END = regex.compile(r"(?<=[.!?][\"”’']?)\s+")
@@ -46,15 +44,37 @@ def chapter_messages(brief: ChapterBrief) -> list[dict]:
     if brief.characters:
         lines.append(f"{Label.CHARACTERS}: " + "; ".join(
             f"{name}: {_clip(description, _CHARACTER_CHARS)}" for name, description in brief.characters[:_CHARACTERS]))
-    if brief.story_so_far:
-        lines.append(f"{Label.STORY_SO_FAR}: {_clip(brief.story_so_far[-1].split(': ', 1)[-1], _SUMMARY_CHARS)}")
-    if brief.last_chapter:
-        lines.append(f"{Label.LAST_CHAPTER}: …{_ending(brief.last_chapter, _LAST_CHAPTER_CHARS)}")
+    # Neither summaries of earlier chapters nor the last one's ending: measured over chains of
+    # chapters, a 135M model copies a prompt's story text into its chapter (12 to 19 runs of
+    # five words in a row per chapter), and reads summaries as a cue to write about a story.
+    # The thread runs through the reader's choice, which the reply begins from (`opening`),
+    # and through the characters and the special pick.
     if brief.previous_choice is not None:
-        lines.append(f"{Label.READER_CHOSE}: {brief.previous_choice}." if brief.previous_correct is None
+        lines.append(f"{Label.READER_CHOSE}: {_chosen(brief)}." if brief.previous_correct is None
                      else f"{Label.READER_ANSWERED} a question. {ANSWERED}")
     lines.append("".join(text for text, _ in task_parts(brief)))
-    return [{"role": "system", "content": system_prompt()}, {"role": "user", "content": "\n".join(lines)}]
+    return [{"role": "system", "content": system_prompt()}, {"role": "user", "content": "\n".join(lines)},
+            {"role": "assistant", "content": opening(brief)}]
+
+
+def opening(brief: ChapterBrief) -> str:
+    """The sentence the model's reply goes on from (never shown: the reader just chose it, or
+    it sets the scene). A small model that starts in the middle of a story goes on telling
+    it, in the second person, instead of writing about a story."""
+    if brief.number == 1 or brief.previous_choice is None:
+        return f"You arrive at {brief.world.settings[0]}."
+    if brief.previous_correct is not None:
+        return "You think about the question for a moment, and then you go on."
+    if brief.agency and brief.number == 2:
+        return f"You choose your gift: {_chosen(brief)}."
+    choice = brief.previous_choice.strip().rstrip(".!")
+    return f"You decide to {choice[:1].lower()}{choice[1:]}."
+
+
+def _chosen(brief: ChapterBrief) -> str:
+    """The reader's choice; of the special picks, only the name ("a humming glass key")."""
+    choice = brief.previous_choice or ""
+    return choice.split(":")[0] if brief.agency and brief.number == 2 else choice.rstrip(".!")
 
 
 def chapter_directives(brief: ChapterBrief) -> list[str]:
@@ -69,9 +89,9 @@ def task_parts(brief: ChapterBrief) -> list[tuple[str, bool]]:
     task = f"{Label.TASK}: Write about {WORDS} words"
     if brief.agency_options:
         picks = [option.split(":")[0] for option in brief.agency_options]
-        return [(f"{task}: the first part of the adventure. You arrive at ", True), (brief.world.settings[0], False),
-                (". Something surprising happens. At the end, a kind guide offers you one of three gifts: ", True),
-                (f"{picks[0]}; {picks[1]}; or {picks[2]}", False), (".", True)]
+        return [(f"{task}: the first part of the adventure. Something surprising happens. At the end, a kind "
+                 "guide offers you one of three gifts: ", True), (f"{picks[0]}; {picks[1]}; or {picks[2]}", False),
+                (".", True)]
     if brief.type is ChapterType.LESSON and brief.question:
         return [(f"{Label.QUESTION}: {brief.question.question}\n", False),
                 (f"{task} of what happens next. At the end, a friend asks you the lesson question.", True)]
@@ -81,8 +101,7 @@ def task_parts(brief: ChapterBrief) -> list[tuple[str, bool]]:
                  True)]
     if brief.type is ChapterType.CONCLUSION:
         return [(f"{task}: the happy end of the adventure, where everything turns out well.", True)]
-    begin = "Begin with what happens when you do that, and end" if brief.previous_choice else "End"
-    return [(f"{task} of what happens next. {begin} at a moment where you must decide what to do.", True)]
+    return [(f"{task} of what happens next, and end at a moment where you must decide what to do.", True)]
 
 
 def _first_sentence(text: str) -> str:
@@ -93,14 +112,3 @@ def _clip(text: str, chars: int) -> str:
     """At most `chars` characters, ended at a word."""
     text = " ".join(text.split())
     return text if len(text) <= chars else text[:chars].rsplit(" ", 1)[0] + "…"
-
-
-def _ending(text: str, chars: int) -> str:
-    """The last whole sentences of `text` within `chars` characters (at least the last one)."""
-    sentences = [s for s in _SENTENCE_END.split(" ".join(text.split())) if s]
-    kept: list[str] = []
-    for sentence in reversed(sentences):
-        if kept and len(sentence) + sum(map(len, kept)) > chars:
-            break
-        kept.insert(0, sentence)
-    return " ".join(kept)[-chars * 2:]
