@@ -72,8 +72,8 @@ class Report:
             ("repeated sentences shown", str(sum(c.repeated_sentences for c in self.chapters))),
             ("choices format-valid unaided", _share(sum(x["choices_format"] == "valid" for x in formatted),
                                                     len(formatted))),
-            ("choices used from the model unaided", _share(sum(x["choices"] == "model" for x in chosen), len(chosen))),
-            ("choices used after a second try", _share(
+            ("choices valid unaided", _share(sum(x["choices"] == "model" for x in chosen), len(chosen))),
+            ("choices valid after repair call", _share(
                 sum(x["choices"] in ("model", "repaired") for x in chosen), len(chosen))),
             ("choices from the fallback", _share(sum(x["choices"] == "fallback" for x in chosen), len(chosen))),
             ("summaries from the model", _share(sum(x.get("summary") == "model" for x in q), len(q))),

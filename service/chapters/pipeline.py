@@ -123,7 +123,8 @@ async def _choices(brief: ChapterBrief, raw: str, text: str, model: ModelClient,
     if model.local_chapters:  # the embedded model writes them after its story, held to a grammar
         first = await _continued_choices(brief, story, model, repair_timeout)
     well_formed = "valid" if first and len(first) >= 3 else "invalid"
-    if choices := _fit(sensible_choices(first, text), safety, answers):
+    small = model.local_chapters
+    if choices := _fit(sensible_choices(first, text, small), safety, answers):
         return choices, "model", well_formed
     log.info("chapter %s: the model's choices were not all usable: %r", brief.number, first)
     if model.local_chapters:
@@ -132,7 +133,7 @@ async def _choices(brief: ChapterBrief, raw: str, text: str, model: ModelClient,
         for _ in range(LOCAL_CHOICE_TRIES - 1):
             tries.append(await _continued_choices(brief, story, model, repair_timeout))
             fit = [[c if safety.fit(c, answers) else "" for c in choices] for choices in tries]
-            if choices := merged_choices(fit, text):
+            if choices := merged_choices(fit, text, small):
                 return choices, "repaired", well_formed
     elif choices := _fit(sensible_choices(await _repair_choices(text, model, repair_timeout) or [], text),
                          safety, answers):

@@ -229,7 +229,8 @@ _GENERIC_CHOICES = (
 # preposition ("the ruins of an ancient tower" -> "the ruins"), never in the middle of one.
 _MAX_PLACE_WORDS = 6
 _PLACE_BREAKS = regex.compile(
-    r"\s+(?:of|at|on|in|under|over|near|by|with|where|that|which|who|for|to|from|beside|behind|above|below)\s+")
+    r"\s+(?:of|at|on|in|into|under|over|near|by|with|where|that|which|who|for|to|from|beside|behind|above|"
+    r"below|across|through|along|around|inside|between|beneath|among)\s+")
 # An action ending in one of these words was cut off ("Follow the owl to the").
 _DANGLING = frozenset({
     "the", "a", "an", "of", "to", "and", "or", "with", "at", "in", "on", "for", "from", "by", "your", "his",
@@ -257,7 +258,13 @@ def _place(setting: str) -> str:
     words = phrase.split()
     if len(words) > _MAX_PLACE_WORDS:
         words = _PLACE_BREAKS.split(phrase, maxsplit=1)[0].split()
-    if not words or len(words) > _MAX_PLACE_WORDS:
+        # "the Icicle Stairs carved into ...", "the Robot Repair Bay full of ...": a named place
+        # ends at its name's last word.
+        named = [i for i, word in enumerate(words[:_MAX_PLACE_WORDS]) if i and word[:1].isupper()]
+        words = words[: named[-1] + 1] if named else words
+    if len(words) > _MAX_PLACE_WORDS:
+        words = []
+    if not words:
         return ""
     if words[0] in ("The", "A", "An"):
         words[0] = words[0].lower()
@@ -306,37 +313,40 @@ _OFF_STORY = regex.compile(r"\b(?:chapters?|stor(?:y|ies)|choices?|options?|inst
                            r"I|I'm|I'll|me|my)\b")
 
 
-# A long word the story never used is more likely two words run together ("tellhimyoure").
+# From a small model held to short words, a long word the story never used is more likely
+# two words run together ("tellhimyoure") than a word.
 _LONG_WORD = 10
 
 
-def usable_choice(choice: str, story_text: str) -> bool:
+def usable_choice(choice: str, story_text: str, story_words_only: bool = False) -> bool:
     """One choice that can stand as a button: within the caps, a complete action about the
-    story's world in plain words, and not a sentence the story already told."""
+    story's world, and not a sentence the story already told. `story_words_only`: its long
+    words must be the story's."""
     if not (_is_valid_choice(choice) and is_complete_action(choice)) or _OFF_STORY.search(choice):
         return False
     story = " ".join(story_text.casefold().split())
-    if any(len(word) >= _LONG_WORD and word.casefold() not in story for word in regex.findall(r"[\w'-]+", choice)):
+    if story_words_only and any(len(word) >= _LONG_WORD and word.casefold() not in story
+                                for word in regex.findall(r"[\w'-]+", choice)):
         return False
     return len(choice.split()) < 4 or " ".join(choice.casefold().split()).rstrip(".!?") not in story
 
 
-def sensible_choices(choices: list[str], story_text: str) -> list[str] | None:
+def sensible_choices(choices: list[str], story_text: str, story_words_only: bool = False) -> list[str] | None:
     """valid_choices, each a usable choice, and no two beginning alike."""
     valid = valid_choices(choices)
-    if valid is None or not all(usable_choice(c, story_text) for c in valid):
+    if valid is None or not all(usable_choice(c, story_text, story_words_only) for c in valid):
         return None
     return valid if len({_opening_words(c) for c in valid}) == len(valid) else None
 
 
-def merged_choices(tries: list[list[str]], story_text: str) -> list[str] | None:
+def merged_choices(tries: list[list[str]], story_text: str, story_words_only: bool = False) -> list[str] | None:
     """Three choices from several tries of the same three kinds (A, B, C): for each place the
     first usable one, so that one bad line does not cost the other two."""
     picked: list[str] = []
     for place in range(3):
         for choices in tries:
             choice = choices[place].strip() if len(choices) > place else ""
-            if usable_choice(choice, story_text) and _opening_words(choice) not in map(_opening_words, picked):
+            if usable_choice(choice, story_text, story_words_only) and _opening_words(choice) not in map(_opening_words, picked):
                 picked.append(choice)
                 break
     return picked if len(picked) == 3 else None

@@ -84,8 +84,9 @@ def parse_summary(reply: str) -> tuple[str, str] | None:
 
 
 def _summary_fields(reply: str) -> tuple[str, str]:
-    if reply.lstrip().startswith("{"):
-        data = json_repair.loads(reply)
+    unfenced = reply.strip().removeprefix("```json").removeprefix("```").strip()
+    if unfenced.startswith("{"):
+        data = json_repair.loads(unfenced)
         if isinstance(data, dict):
             return str(data.get("title") or ""), str(data.get("summary") or "")
     title_match = _TITLE.search(reply)

@@ -17,7 +17,7 @@ from service.domain.agency import offer_agency
 from service.domain.fidelity import is_lesson_check
 from service.domain.pictures import option_alt, option_prompt, parse_scene, scene_prompt
 from service.domain.story import AgencyOption, ChapterType, StoryWorld
-from service.llm.formats import SCENE
+from service.llm.formats import SCENE as SCENE_SHAPE
 from service.llm.prompts import picture_messages
 from service.store.adventures import ResultWrite
 from service.store.models import Adventure, Chapter, Job
@@ -64,7 +64,7 @@ async def scene_picture_job(services, job: Job) -> ResultWrite | None:
     inputs = await services.pictures.scene_inputs(job.adventure_id, job.chapter_number)
     adventure, chapter = inputs.adventure, inputs.chapter
     reply = await services.model.complete(picture_messages(chapter.number, chapter.text), max_tokens=SCENE_MAX_TOKENS,
-                                          shape=SCENE, background=True)
+                                          shape=SCENE_SHAPE, background=True)
     scene = _scene(services, adventure, chapter, reply, job)
     if scene is None:
         log.info("picture of %s/%s: too little of the scene was fit to draw; no picture", job.adventure_id,
