@@ -132,6 +132,7 @@ async def _choices(brief: ChapterBrief, raw: str, text: str, model: ModelClient,
         tries = [first]
         for _ in range(LOCAL_CHOICE_TRIES - 1):
             tries.append(await _continued_choices(brief, story, model, repair_timeout))
+            log.info("chapter %s: choices tried again: %r", brief.number, tries[-1])
             fit = [[c if safety.fit(c, answers) else "" for c in choices] for choices in tries]
             if choices := merged_choices(fit, text, small):
                 return choices, "repaired", well_formed

@@ -113,6 +113,11 @@ class ModelClient:
         replies (the choices after a chapter), and is held to grammars."""
         return self.settings.chapter_model.startswith("lanternpath-local/")
 
+    @property
+    def local_helpers(self) -> bool:
+        """The embedded model writes the summaries and descriptions."""
+        return _is_local(self.settings.summary_model)
+
     async def close(self) -> None:
         if self._http is not None:
             await self._http.close()
