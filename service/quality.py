@@ -66,7 +66,8 @@ class Report:
         grades = [g for g in (c.grade for c in self.chapters) if g is not None]
         return [
             ("chapters written", str(len(self.chapters))),
-            (f"chapters under {SHORT_CHAPTER_WORDS} words", str(sum(c.words < SHORT_CHAPTER_WORDS for c in self.chapters))),
+            (f"chapters under {SHORT_CHAPTER_WORDS} words",
+             str(sum(c.words < SHORT_CHAPTER_WORDS for c in self.chapters))),
             ("words per chapter, median (range)", _median_range([c.words for c in self.chapters], "{:.0f}")),
             ("reading grade (Flesch–Kincaid), median (range)", _median_range(grades, "{:.1f}")),
             ("repeated sentences shown", str(sum(c.repeated_sentences for c in self.chapters))),

@@ -9,15 +9,14 @@ import pytest
 from service.content.loader import load_catalog
 from service.domain.choices import (
     _DANGLING,
-    _place,
     choices_in_sentence,
-    fallback_choices,
     is_complete_action,
     merged_choices,
     parse_choice_reply,
     sensible_choices,
     usable_choice,
 )
+from service.domain.fallback_choices import _place, fallback_choices
 
 CATALOG = load_catalog()
 STORY = "You walk along the pier with Tomo. The lighthouse blinks. A gull lands on a rope."
@@ -77,8 +76,8 @@ def test_when_tries_each_have_a_bad_line_then_their_good_lines_are_combined_plac
     tries = [["Follow the gull to the lighthouse", "Tell me about the story", "Look under the pier, but"],
              ["Go to the next chapter", "Ask Tomo about the rope", "Read the instructions"],
              ["Climb the mast", "Ask Tomo about the rope", "Look under the pier"]]
-    assert merged_choices(tries, STORY, story_words_only=True) == ["Follow the gull to the lighthouse", "Ask Tomo about the rope",
-                                            "Look under the pier"]
+    assert merged_choices(tries, STORY, story_words_only=True) == [
+        "Follow the gull to the lighthouse", "Ask Tomo about the rope", "Look under the pier"]
     assert merged_choices(tries[:2], STORY) is None
 
 

@@ -236,7 +236,7 @@ async def test_when_the_choices_grammar_is_given_then_the_reply_is_three_actions
     choices = choices_in_sentence(reply)
 
     assert len(choices) == 3, f"not three choices: {reply!r}"
-    for choice, verbs in zip(choices, (GO, TALK, LOOK)):
+    for choice, verbs in zip(choices, (GO, TALK, LOOK), strict=True):
         assert choice.split()[0].casefold() in verbs
         assert CHOICE_WORDS[0] <= len(choice.split()) <= CHOICE_WORDS[1]
 

@@ -14,12 +14,12 @@ from service.chapters.drafting import drafted
 from service.chapters.screening import ChildSafety, lesson_answers
 from service.domain.choices import (
     choices_in_sentence,
-    fallback_choices,
     merged_choices,
     parse_choice_reply,
     sensible_choices,
     split_choices,
 )
+from service.domain.fallback_choices import fallback_choices
 from service.domain.fidelity import Legend, lesson_check, lesson_legend
 from service.domain.lessons import shuffled_answers
 from service.domain.paragraphs import to_paragraphs

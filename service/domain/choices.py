@@ -4,13 +4,8 @@ Small models rarely write the block exactly as asked, so everything here is deli
 """
 from __future__ import annotations
 
-import random
-from collections.abc import Sequence
-
 import json_repair
 import regex
-
-from service.domain.story import StoryWorld
 
 # Prefix-monotone on purpose (no lookahead, no \Z, no trailing \b): a match found in a prefix of the
 # stream must stay a match however the stream continues, or the filter could not commit early.
@@ -208,29 +203,6 @@ def valid_choices(choices: list[str]) -> list[str] | None:
     return first if all(_is_valid_choice(choice) for choice in first) else None
 
 
-# A capitalised word that follows a lowercase word or a comma is a name, not a sentence start.
-_NAME = regex.compile(r"(?<=[a-z,;]\s+)([A-Z][a-z]{2,}(?:[ -][A-Z][a-z]{2,})?)\b")
-_NOT_NAMES = frozenset(
-    {
-        "the", "a", "an", "and", "but", "or", "so", "then", "when", "while", "she", "he", "they",
-        "we", "you", "his", "her", "their", "its", "our", "your", "this", "that", "these", "those",
-        "there", "here", "what", "where", "who", "why", "how", "chapter", "choice", "choices",
-        "option", "mister", "miss", "mr", "mrs", "god", "lord", "lady", "sir", "captain",
-    }
-)
-_GENERIC_CHOICES = (
-    "Look around carefully for hidden clues",
-    "Ask the guide what the strange sound means",
-    "Rest for a moment and make a careful plan",
-    "Go back and check what you might have missed",
-    "Call out to see if anyone else is nearby",
-)
-# A place's name for a fallback button: a phrase this long is cut before its first
-# preposition ("the ruins of an ancient tower" -> "the ruins"), never in the middle of one.
-_MAX_PLACE_WORDS = 6
-_PLACE_BREAKS = regex.compile(
-    r"\s+(?:of|at|on|in|into|under|over|near|by|with|where|that|which|who|for|to|from|beside|behind|above|"
-    r"below|across|through|along|around|inside|between|beneath|among)\s+")
 # An action ending in one of these words was cut off ("Follow the owl to the").
 _DANGLING = frozenset({
     "the", "a", "an", "of", "to", "and", "or", "with", "at", "in", "on", "for", "from", "by", "your", "his",
@@ -238,67 +210,6 @@ _DANGLING = frozenset({
     "so", "is", "are", "was", "were", "be", "very", "some", "this", "these", "those", "about", "toward",
 })
 ACTION_WORDS = (3, 12)
-
-
-def _names_in(story_text: str, avoid: Sequence[str] = ()) -> list[str]:
-    """Names by how often they are mentioned, first-mentioned first on ties; none of `avoid`
-    (a lesson's answers, which are not characters to follow)."""
-    avoided = {word.casefold() for answer in avoid for word in answer.split()}
-    counts: dict[str, int] = {}
-    for match in _NAME.finditer(story_text):
-        name = match.group(1)
-        if name.split()[0].casefold() not in _NOT_NAMES and not {w.casefold() for w in name.split()} & avoided:
-            counts[name] = counts.get(name, 0) + 1
-    return sorted(counts, key=lambda name: -counts[name])
-
-
-def _place(setting: str) -> str:
-    """A setting description shortened to a phrase that reads well after "toward" or "Explore"."""
-    phrase = regex.split(r"[,;:(]| - | – | — |\.", setting.strip(), maxsplit=1)[0].strip()
-    words = phrase.split()
-    if len(words) > _MAX_PLACE_WORDS:
-        words = _PLACE_BREAKS.split(phrase, maxsplit=1)[0].split()
-        # "the Icicle Stairs carved into ...", "the Robot Repair Bay full of ...": a named place
-        # ends at its name's last word.
-        named = [i for i, word in enumerate(words[:_MAX_PLACE_WORDS]) if i and word[:1].isupper()]
-        words = words[: named[-1] + 1] if named else words
-    if len(words) > _MAX_PLACE_WORDS:
-        words = []
-    if not words:
-        return ""
-    if words[0] in ("The", "A", "An"):
-        words[0] = words[0].lower()
-    elif words[0][0].islower() and words[0] not in ("the", "a", "an"):
-        words.insert(0, "the")
-    return " ".join(words)
-
-
-def _world_choices(story_text: str, world: StoryWorld, rng: random.Random, avoid: Sequence[str]) -> list[str]:
-    """Follow a name, explore a place, talk to a name: in that order so the three differ in kind."""
-    places = [place for place in map(_place, world.settings) if place]
-    rng.shuffle(places)
-    names = _names_in(story_text, avoid)[:2]
-    out = []
-    if names and places:
-        out.append(f"Follow {names[0]} toward {places.pop(0)}")
-    out.extend(f"Explore {place}" for place in places[:1])
-    out.extend(f"Ask {name} what should happen next" for name in names[-1:])
-    out.extend(f"Explore {place}" for place in places[1:])
-    return out
-
-
-def fallback_choices(story_text: str, world: StoryWorld, rng: random.Random, avoid: Sequence[str] = ()) -> list[str]:
-    """Three usable choices for when neither the model nor the repair call produced any."""
-    generic = list(_GENERIC_CHOICES)
-    rng.shuffle(generic)
-    picked: list[str] = []
-    for choice in _world_choices(story_text, world, rng, avoid) + generic:
-        choice = regex.sub(r"\s+", " ", choice).strip()
-        if _is_valid_choice(choice) and choice.casefold() not in {c.casefold() for c in picked}:
-            picked.append(choice)
-        if len(picked) == 3:
-            break
-    return picked
 
 
 def is_complete_action(choice: str) -> bool:
@@ -346,7 +257,8 @@ def merged_choices(tries: list[list[str]], story_text: str, story_words_only: bo
     for place in range(3):
         for choices in tries:
             choice = choices[place].strip() if len(choices) > place else ""
-            if usable_choice(choice, story_text, story_words_only) and _opening_words(choice) not in map(_opening_words, picked):
+            fresh = _opening_words(choice) not in map(_opening_words, picked)
+            if fresh and usable_choice(choice, story_text, story_words_only):
                 picked.append(choice)
                 break
     return picked if len(picked) == 3 else None

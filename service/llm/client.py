@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import os
 import time
@@ -25,19 +24,22 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 
 import aiohttp
-from openai._streaming import SSEDecoder
 
 import service  # noqa: F401  (sets litellm's offline switches before it is imported)
 from service.config import Settings
 from service.llm.formats import ReplyShape
+from service.llm.openai_http import (
+    capped_body,
+    check_status,
+    event_texts,
+    json_or_none,
+    message_text,
+    pooled_session,
+)
 from service.llm.tokens import TokenBuffer, close_quietly
 
 log = logging.getLogger(__name__)
 CONNECTION_RETRY_PAUSE = 0.25  # seconds, times the attempts so far
-# A chapter's whole event stream is about 100 KB, a helper's reply a few: a server that
-# sends far more (one endless line, say) is cut off before it fills the memory.
-MAX_REPLY_BYTES = 4 * 1024 * 1024
-KEEPALIVE_SECONDS = 3.0
 
 
 @functools.cache
@@ -54,14 +56,6 @@ class ModelUnavailable(Exception):
 
 class ModelStreamBroken(Exception):
     """The model stopped, failed or went silent after it had started writing."""
-
-
-class ModelRequestFailed(Exception):
-    """The model's server answered a request with an error status."""
-
-
-class ModelReplyTooLarge(Exception):
-    """The model's server sent more than MAX_REPLY_BYTES for one call."""
 
 
 @dataclass
@@ -125,7 +119,7 @@ class ModelClient:
     def _session(self) -> aiohttp.ClientSession:
         if self._http is None or self._http.closed:
             # As litellm does for `openai/` models, the provider's own variable stands in.
-            self._http = _pooled_session(self.settings.llm_api_key or os.environ.get("OPENAI_API_KEY"))
+            self._http = pooled_session(self.settings.llm_api_key or os.environ.get("OPENAI_API_KEY"))
         return self._http
 
     def _call_args(self, model: str) -> dict:
@@ -206,8 +200,8 @@ class ModelClient:
         if self._direct(model):
             body = {"model": model.split("/", 1)[1], "messages": messages, "stream": True, **options}
             response = await self._session().post(self._chat_url, json=body)
-            await _check_status(response)
-            return _event_texts(response)
+            await check_status(response)
+            return event_texts(response)
         response = await _litellm().acompletion(messages=messages, stream=True, **options, **self._call_args(model))
         return _litellm_texts(response)
 
@@ -244,9 +238,9 @@ class ModelClient:
             body = {"model": model.split("/", 1)[1], "messages": messages, **options}
             timeout = aiohttp.ClientTimeout(total=self.settings.helper_timeout)
             async with self._session().post(self._chat_url, json=body, timeout=timeout) as response:
-                await _check_status(response)
-                reply = b"".join([chunk async for chunk in _capped(response.content.iter_any())])
-                return _message_text(_json(reply))
+                await check_status(response)
+                reply = b"".join([chunk async for chunk in capped_body(response.content.iter_any())])
+                return message_text(json_or_none(reply))
         response = await _litellm().acompletion(messages=messages, timeout=self.settings.helper_timeout,
                                                 **options, **self._call_args(model))
         return response.choices[0].message.content or ""
@@ -276,72 +270,3 @@ async def _litellm_texts(response) -> AsyncIterator[str]:
         async for part in parts:
             if part.choices and (text := part.choices[0].delta.content):
                 yield text
-
-
-async def _check_status(response: aiohttp.ClientResponse) -> None:
-    if response.status >= 400:
-        try:
-            detail = (await response.text(errors="replace"))[:200]
-        finally:
-            response.release()
-        raise ModelRequestFailed(f"the model's server answered {response.status}: {detail}")
-
-
-async def _event_texts(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
-    """The non-empty pieces of text of a chat completion's event stream. After `[DONE]` the
-    rest of the body is read (as the SDK does), so the connection can serve the next call."""
-    done = False
-    try:
-        async for event in SSEDecoder().aiter_bytes(_capped(response.content.iter_any())):
-            if done or event.data == "[DONE]":
-                done = True
-            elif text := _delta_text(_json(event.data)):
-                yield text
-    finally:
-        if done:
-            response.release()  # back to the pool
-        else:
-            response.close()  # cut off mid-stream: the connection cannot be reused
-
-
-async def _capped(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    total = 0
-    async for chunk in chunks:
-        total += len(chunk)
-        if total > MAX_REPLY_BYTES:
-            raise ModelReplyTooLarge(f"the model's server sent more than {MAX_REPLY_BYTES} bytes")
-        yield chunk
-
-
-def _json(data: str | bytes) -> object:
-    try:
-        return json.loads(data)
-    except ValueError:
-        return None
-
-
-def _pooled_session(api_key: str | None) -> aiohttp.ClientSession:
-    """Idle connections go before common servers drop them (uvicorn and node close them
-    after 5 s): a request sent on a connection the server is closing at that moment fails
-    with a read error (seen with 100 chapters)."""
-    connector = aiohttp.TCPConnector(limit=1000, keepalive_timeout=KEEPALIVE_SECONDS)
-    return aiohttp.ClientSession(connector=connector, headers={"Authorization": f"Bearer {api_key or 'none'}"},
-                                 timeout=aiohttp.ClientTimeout(total=None))
-
-
-def _delta_text(part: object) -> str:
-    """The text of one streamed event; anything malformed counts as no text."""
-    return _text_at(part, "delta")
-
-
-def _message_text(reply: object) -> str:
-    """The text of a whole completion; anything malformed counts as no text."""
-    return _text_at(reply, "message")
-
-
-def _text_at(data: object, key: str) -> str:
-    try:
-        text = data["choices"][0][key].get("content")
-    except (KeyError, IndexError, TypeError, AttributeError):
-        return ""
-    return text if isinstance(text, str) else ""

@@ -200,7 +200,7 @@ class LocalEngine:
 
 def _common_prefix(a, b) -> int:
     length = 0
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):
         if x != y:
             break
         length += 1
