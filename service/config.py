@@ -52,8 +52,9 @@ class Settings(BaseSettings):
     # Off only to measure what the stream's screen costs (`python -m benchmarks --screen`):
     # never for children. Choices, summaries and descriptions are screened either way.
     screen_stream: bool = True
-    # Unset: 0.8, or 0.45 for the embedded model. Measured on SmolLM2-135M: at 0.6 and above
-    # it drifts into new names and places every sentence; at 0.3 it loops and copies its prompt.
+    # Unset: 0.8, or 0.45 for the embedded model. Measured on SmolLM2-135M: at 0.6 it drifts
+    # into new kings, dragons and places every few sentences; at 0.3 to 0.5 it stays with the
+    # scene, and the repetition penalty keeps the lower end from looping.
     chapter_temperature: float | None = Field(default=None, ge=0, le=2)
     # Sampling of the embedded model only (hosted providers keep their own defaults).
     # Nucleus sampling cuts the long tail of unlikely words that derails a small model.
