@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -13,7 +14,8 @@ from pathlib import Path
 
 from benchmarks import report
 from benchmarks.load import TIMINGS, run_level, scripted_server
-from benchmarks.processes import ModelProcess, machine_load, start_profiler, stop_profiler, stop_server
+from benchmarks.processes import ModelProcess, machine_load, relay_server, start_profiler, stop_profiler, stop_server
+from benchmarks.scale import compare_scale
 from benchmarks.stats import Row, error_kinds, picture_breakdown, single_player_breakdown, summarize
 
 HERE = Path(__file__).resolve().parent
@@ -45,13 +47,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--images", action="store_true",
                         help="compare streams with pictures being drawn (image model 3 s) and without "
                              "(1 and 50 players)")
+    parser.add_argument("--no-relay", action="store_true",
+                        help="leave out the bare relay's row at each level (benchmarks/relay.py)")
+    parser.add_argument("--cpu", action="store_true",
+                        help="split the server's CPU into a cost per token and a cost per chapter, for the "
+                             "bare relay and Lanternpath (at --players)")
+    parser.add_argument("--scale", action="store_true",
+                        help="PostgreSQL and Redis with 1 and 2 worker processes, at 200 and 400 players "
+                             "(or --players): benchmarks/scale.py")
+    parser.add_argument("--postgres", help="for --scale: a PostgreSQL URL whose user may create databases")
+    parser.add_argument("--redis", help="for --scale: a Redis URL")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
+    args.players_given = any(a == "--players" or a.startswith("--players=") for a in (argv or sys.argv[1:]))
     if args.quick:
         args.players, args.chapters = "1,10", 2
     args.levels = sorted({int(p) for p in args.players.split(",") if p.strip()})
     args.chapters = max(1, min(args.chapters, MAX_CHAPTERS))
     return args
+
+
+def run_relay(model: ModelProcess, workdir: Path, players: int, chapters: int, seed: int, **knobs) -> Row:
+    """The bare relay at one level, on a fresh process: the floor of this stack's CPU per token."""
+    relay = relay_server(model, workdir, f"relay-{players}")
+    try:
+        row = summarize(run_level(model, relay, players, chapters, seed, label="bare relay", **knobs))
+    finally:
+        stop_server(relay)
+    print(f"{players:>4} players, bare relay: {row.cpu_per_token_us:.0f} µs CPU per token", flush=True)
+    return row
 
 
 def run_scripted(args, workdir: Path) -> tuple[list[Row], list[str]]:
@@ -61,6 +85,8 @@ def run_scripted(args, workdir: Path) -> tuple[list[Row], list[str]]:
     shared = scripted_server(model, workdir, "bench-quick") if args.quick else None
     try:
         for players in args.levels:
+            if not args.no_relay:
+                rows.append(run_relay(model, workdir, players, args.chapters, args.seed))
             started = time.monotonic()
             server = shared or scripted_server(model, workdir, f"bench-{players}")
             profiling = args.profile and players == args.levels[-1]
@@ -171,6 +197,43 @@ def code_version() -> str:
         return "commit unknown"
 
 
+def compare_cpu(args, workdir: Path) -> str:
+    """The server's CPU split into what each token costs and what each chapter costs besides,
+    for the bare relay and Lanternpath alike: each runs the same level twice, the model's
+    STORY chapters once as they are and once twice as long (see stats.token_and_chapter_cpu)."""
+    from benchmarks.stats import token_and_chapter_cpu
+
+    model = ModelProcess(workdir / "scripted-model.log").start()
+    lines = ["## CPU per token and per chapter", "",
+             "| players | server | tokens (as they are / longer) | CPU s (as they are / longer) | all-in µs per token "
+             "| token path µs per token | per chapter outside the token path (ms) |",
+             "|---:|---|---|---|---:|---:|---:|"]
+    try:
+        for players in args.levels:
+            for label in ("bare relay", "lanternpath"):
+                runs = []
+                for stories in (1, 2):
+                    knobs = {"story_variants": stories}
+                    if label == "bare relay":
+                        runs.append(run_relay(model, workdir, players, args.chapters, args.seed, **knobs))
+                        continue
+                    server = scripted_server(model, workdir, f"cpu-{players}-{stories}")
+                    try:
+                        runs.append(summarize(run_level(model, server, players, args.chapters, args.seed, **knobs)))
+                    finally:
+                        stop_server(server)
+                short, long = runs
+                split = token_and_chapter_cpu(short, long)
+                token, chapter = ("–", "–") if split is None else (f"{split[0]:.0f}", f"{split[1]:.1f}")
+                lines.append(f"| {players} | {label} | {short.tokens} / {long.tokens} "
+                             f"| {short.cpu_seconds:.1f} / {long.cpu_seconds:.1f} | {short.cpu_per_token_us:.0f} "
+                             f"| {token} | {chapter} |")
+                print(lines[-1], flush=True)
+    finally:
+        model.stop()
+    return "\n".join(lines + ["", f"{machine_load()}; {code_version()}."])
+
+
 def compose(args, rows: list[Row], notes: list[str], local_md: str) -> str:
     timings = ", ".join(f"{k}={v * 1e3:.0f} ms" for k, v in TIMINGS.items())
     parts = [
@@ -190,7 +253,8 @@ def compose(args, rows: list[Row], notes: list[str], local_md: str) -> str:
         "instead (TTFT 300 ms, 20 ms a token). "
         "Old = summary call + character call + whole reply + first replayed word, "
         "computed from the nominal timings with zero overhead; worst = fastest old ÷ p99 new.", "",
-        "## Targets", "", report.targets_table({r.players: r for r in rows}), "",
+        "## Targets", "", report.targets_table({r.players: r for r in rows if r.server == "lanternpath"},
+                                               {r.players: r for r in rows if r.server == "bare relay"}), "",
         "## Context", "", report.context_table(rows), "",
         *[f"- {note}" for note in notes],
     ]
@@ -207,7 +271,9 @@ def main(argv: list[str] | None = None) -> None:
         comparisons = ((args.jobs, compare_jobs, "jobs.md"),
                        (args.loop_preview, compare_loop_preview, "loop-preview.md"),
                        (args.screen, compare_screen, "screen.md"),
-                       (args.images, compare_images, "images.md"))
+                       (args.images, compare_images, "images.md"),
+                       (args.cpu, compare_cpu, "cpu.md"),
+                       (args.scale, lambda a, w: compare_scale(a, w, code_version()), "scale.md"))
         for wanted, run, name in comparisons:
             if wanted:
                 text = run(args, workdir) + "\n"
@@ -226,7 +292,7 @@ def main(argv: list[str] | None = None) -> None:
             shutil.copy(log, RESULTS / log.name)
     (RESULTS / "latest.md").write_text(text)
     if rows:
-        report.plot(rows, RESULTS / "latency.png")
+        report.plot([r for r in rows if r.server == "lanternpath"], RESULTS / "latency.png")
     print(text)
     if args.levels == FULL_LEVELS:  # only a run of every load level stands for the report
         shutil.copy(RESULTS / "latest.md", HERE / "report.md")

@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 
 from benchmarks.players import ChapterRecord, PlayerPlan, StreamCounter, play, warm_up
-from benchmarks.processes import ModelProcess, ProcessSampler, Sample, lanternpath_server
+from benchmarks.processes import ModelProcess, ProcessSampler, Sample, cpu_seconds, lanternpath_server
 from service.content.loader import load_catalog
 from tests.support.server_process import ServerProcess
 
@@ -33,6 +33,9 @@ class LevelResult:
     timed_out: int = 0
     idle_rss: int = 0
     notes: list[str] = field(default_factory=list)
+    server: str = "lanternpath"
+    # CPU time the server's processes used while the players played (user + system, seconds).
+    cpu_seconds: float = 0.0
 
 
 async def _measure_lag(stop: asyncio.Event, lags: list[float], every: float = 0.02) -> None:
@@ -68,21 +71,23 @@ def level_limit(chapters: int, players: int) -> float:
     return 60.0 + chapters * (20.0 + players * 0.15)
 
 
-def scripted_server(model: ModelProcess, workdir: Path, name: str, **settings: str) -> ServerProcess:
+def scripted_server(model: ModelProcess, workdir: Path, name: str, args: list[str] | None = None,
+                    **settings: str) -> ServerProcess:
     """`settings`: more of the server's environment, e.g. JOB_CONCURRENCY="0" (no job workers:
-    summaries wait in their table) or LOOP_PREVIEW_WORDS="0". No cap on chapters written at
-    once: the benchmark measures what each stream costs, not how long a queue for one is."""
+    summaries wait in their table) or LOOP_PREVIEW_WORDS="0"; `args`: of `serve`. No cap on
+    chapters written at once: the benchmark measures what each stream costs, not how long a
+    queue for one is."""
     return lanternpath_server(workdir, name, {
         "LLM_MODEL": "openai/scripted", "LLM_API_BASE": model.api_base, "LLM_API_KEY": "x",
         "HELPER_MODEL": None, "LLM_FALLBACK_MODELS": None, "JOB_CONCURRENCY": None, "LOOP_PREVIEW_WORDS": None,
         "SCREEN_STREAM": None, "MAX_CONCURRENT_CHAPTERS": "0", "IMAGE_MODEL": None, "IMAGE_API_BASE": None,
-        "IMAGE_CONCURRENCY": None, **settings})
+        "IMAGE_CONCURRENCY": None, "REDIS_URL": None, **settings}, args)
 
 
 def run_level(model: ModelProcess, server: ServerProcess, players: int, chapters: int,
-              seed: int = 7, **knobs) -> LevelResult:
+              seed: int = 7, label: str = "lanternpath", **knobs) -> LevelResult:
     """Play one level against a running server (the caller starts and stops it); `knobs`:
-    more of the scripted model's script, e.g. image_latency=3.0."""
+    more of the scripted model's script, e.g. image_latency=3.0; `label` names the server."""
     # Tagged replies let each chapter be matched to its own model request, whose measured
     # timing (not the nominal TIMINGS) is what the server's added time is taken against.
     model.configure(**TIMINGS, tag_replies=True, **knobs)
@@ -91,12 +96,15 @@ def run_level(model: ModelProcess, server: ServerProcess, players: int, chapters
     warm_up()
     plan = PlayerPlan(server.base_url, chapters, sorted(catalog.worlds), sorted(catalog.topics),
                       start_spread=min(2.0, 0.5 + players / 100))
-    started = time.monotonic()
+    started, cpu_before = time.monotonic(), cpu_seconds(server.process.pid)
     limit = level_limit(chapters, players)
     records, samples, lags, timed_out = asyncio.run(
         drive(plan, players, seed, limit, server.process.pid, {"model": model.process.pid}))
     wall = time.monotonic() - started
-    result = LevelResult(players, chapters, records, samples, model.requests(), lags, wall, timed_out, idle_rss)
+    # The deferred jobs that ran meanwhile count; those still queued at the end do not.
+    cpu = cpu_seconds(server.process.pid) - cpu_before
+    result = LevelResult(players, chapters, records, samples, model.requests(), lags, wall, timed_out, idle_rss,
+                         server=label, cpu_seconds=cpu)
     if timed_out:
         result.notes.append(f"{timed_out} players did not finish within {limit:.0f} s")
     return result

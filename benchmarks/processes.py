@@ -59,20 +59,45 @@ class ModelProcess:
             self.process = None
 
 
-def lanternpath_server(workdir: Path, name: str, model_env: dict[str, str | None]) -> ServerProcess:
-    """A started `python -m service serve` with a fresh SQLite file; None in model_env unsets.
+def lanternpath_server(workdir: Path, name: str, model_env: dict[str, str | None],
+                       args: list[str] | None = None) -> ServerProcess:
+    """A started `python -m service serve` (with `args`) with a fresh SQLite file unless
+    model_env names another DATABASE_URL; None in model_env unsets.
 
     Every virtual player starts from 127.0.0.1, as no real crowd does: the limit on starts
     per address is off, so the benchmark measures the chapters, not the limit."""
     db = workdir / f"{name}.db"
     env = {"DATABASE_URL": f"sqlite+aiosqlite:///{db}", "START_LIMIT_BURST": "0"}
-    server = ServerProcess(env, workdir / f"{name}.log")
+    server = ServerProcess(env, workdir / f"{name}.log", args=args)
     for key, value in model_env.items():
         if value is None:
             server.env.pop(key, None)
         else:
             server.env[key] = value
     return server.start(timeout=90)
+
+
+def relay_server(model: ModelProcess, workdir: Path, name: str) -> ServerProcess:
+    """The bare relay (benchmarks/relay.py) on the same scripted model: the stack's floor."""
+    command = [sys.executable, "-m", "benchmarks.relay", "--model", model.api_base]
+    return ServerProcess({}, workdir / f"{name}.log", command=command).start(timeout=60)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process and all of its children have used so far: a
+    server started with --workers is a supervisor and its worker processes."""
+    try:
+        processes = _tree(pid)
+    except psutil.Error:
+        return 0.0
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def stop_server(server: ServerProcess, timeout: float = 30.0) -> None:
@@ -105,21 +130,28 @@ class ProcessSampler:
     samples: list[Sample] = field(default_factory=list)
 
     async def run(self, limit: float) -> None:
-        server = psutil.Process(self.pid)
+        # A server started with --workers is a supervisor and its workers: all of them count.
+        servers = _tree(self.pid)
         others = {name: psutil.Process(pid) for name, pid in self.others.items()}
-        for process in (server, *others.values()):
+        for process in (*servers, *others.values()):
             process.cpu_percent(None)
         psutil.cpu_percent(None)
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
             await asyncio.sleep(self.every)
             try:
-                rss, cpu = server.memory_info().rss, server.cpu_percent(None)
+                rss = sum(p.memory_info().rss for p in servers)
+                cpu = sum(p.cpu_percent(None) for p in servers)
                 other = {name: p.cpu_percent(None) for name, p in others.items()}
             except psutil.Error:
                 return
             self.samples.append(Sample(time.monotonic(), rss, self.open_streams(), cpu, other,
                                        psutil.cpu_percent(None)))
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
 
 
 def start_profiler(pid: int, path: Path) -> subprocess.Popen | None:

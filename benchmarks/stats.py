@@ -103,6 +103,15 @@ class Row:
     old_first_text: list[float]
     # With pictures: from the chapter's `close` to its picture's bytes at the player.
     picture_after_close: list[float] = field(default_factory=list)
+    server: str = "lanternpath"
+    cpu_seconds: float = 0.0   # the server's processes, user + system, while the players played
+    tokens: int = 0            # streamed model tokens (chunks) the server relayed
+    streamed: int = 0          # streamed model requests (chapters written, chapter 1 included)
+
+    @property
+    def cpu_per_token_us(self) -> float | None:
+        """All of the server's CPU divided by the tokens it relayed (µs)."""
+        return self.cpu_seconds / self.tokens * 1e6 if self.tokens else None
 
     def p(self, name: str, q: float) -> float | None:
         return percentile(getattr(self, name), q)
@@ -161,9 +170,28 @@ def _resources(level: LevelResult) -> dict:
     )
 
 
+def _cpu(level: LevelResult) -> dict:
+    streams = [q for q in level.model_log if q["stream"]]
+    return dict(server=level.server, cpu_seconds=level.cpu_seconds,
+                tokens=sum(len(q["chunk_times"]) for q in streams), streamed=len(streams))
+
+
 def summarize(level: LevelResult) -> Row:
     return Row(players=level.players, client_lag_p99=percentile(level.client_lag, 99) or 0.0,
-               **_chapter_timings(level), **_model_timings(level), **_resources(level))
+               **_chapter_timings(level), **_model_timings(level), **_resources(level), **_cpu(level))
+
+
+def token_and_chapter_cpu(short: Row, long: Row) -> tuple[float, float] | None:
+    """(µs per token, ms per chapter) from two runs of the same players and chapters, the
+    second with longer chapters (more tokens each): everything done once per chapter is the
+    same in both, so the difference in CPU is what the extra tokens cost, all the work that
+    grows with the text included; what is left of a run's CPU is the chapters' own."""
+    tokens = long.tokens - short.tokens
+    if tokens <= 0 or not short.streamed:
+        return None
+    per_token = (long.cpu_seconds - short.cpu_seconds) / tokens
+    per_chapter = (short.cpu_seconds - per_token * short.tokens) / short.streamed
+    return per_token * 1e6, per_chapter * 1e3
 
 
 def error_kinds(level: LevelResult) -> str:

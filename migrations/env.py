@@ -8,6 +8,8 @@ from sqlalchemy.ext.asyncio import async_engine_from_config
 from service.store.models import Base
 
 config = context.config
+# The key of the PostgreSQL advisory lock held while migrating (any number of our own).
+MIGRATION_LOCK = 7_415_290
 target_metadata = Base.metadata
 
 
@@ -22,6 +24,10 @@ def do_run_migrations(connection) -> None:
     # Batch mode lets later migrations alter SQLite tables, which have no ALTER COLUMN.
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Several processes (or hosts) may start at once on one database: one migrates,
+            # the others wait for it and then find the schema up to date.
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         context.run_migrations()
 
 

@@ -15,6 +15,8 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--log-level", default="info")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="server processes on this host (more than one needs REDIS_URL and PostgreSQL)")
     commands.add_parser("migrate", help="create or upgrade the database schema")
     commands.add_parser("jobs", help="list pending, running and failed jobs")
     evaluate = commands.add_parser("evaluate", help="play adventures against the configured model and report quality")
@@ -32,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
         import uvicorn
 
         from service.content.loader import ContentError
-        from service.web.app import create_app
+        from service.runtime import create_app
 
         try:
             app = create_app(settings)
@@ -40,8 +42,17 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"Cannot start: broken content file: {exc}") from None
         # proxy_headers=False: uvicorn would believe X-Forwarded-For from 127.0.0.1; the app
         # believes only the proxies named in FORWARDED_ALLOW_IPS (service/web/app.py).
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
-                    timeout_graceful_shutdown=5, proxy_headers=False)
+        options = dict(host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=5,
+                       proxy_headers=False)
+        if args.workers == 1:
+            uvicorn.run(app, **options)
+            return
+        _check_workers(settings, args.workers)
+        from service.store.db import migrate
+
+        migrate(settings.database_url)  # once, before the workers start (each finds it done)
+        # Each worker process builds the app anew from the same environment.
+        uvicorn.run("service.runtime:create_app", factory=True, workers=args.workers, **options)
     elif args.command == "migrate":
         from service.store.db import migrate
 
@@ -53,6 +64,18 @@ def main(argv: list[str] | None = None) -> None:
         from service.evaluation import run
 
         print(run(args.adventures))
+
+
+def _check_workers(settings, workers: int) -> None:
+    """Several processes share chapters through Redis and the store through PostgreSQL."""
+    if workers < 1:
+        raise SystemExit("Cannot start: --workers must be 1 or more.")
+    if not settings.redis_url:
+        raise SystemExit("Cannot start: --workers above 1 needs REDIS_URL (the processes share the events of "
+                         "chapters being written through Redis).")
+    if not settings.database_url.startswith("postgresql"):
+        raise SystemExit("Cannot start: --workers above 1 needs DATABASE_URL on PostgreSQL (postgresql+asyncpg://...); "
+                         "SQLite serves one process.")
 
 
 async def _list_jobs(settings) -> None:

@@ -27,6 +27,15 @@ class Settings(BaseSettings):
     image_api_base: str | None = None
     image_api_key: str | None = None
     database_url: str = "sqlite+aiosqlite:///lanternpath.db"
+    # Several server processes (`serve --workers N`, several hosts) share what is not in the
+    # database through Redis: the events of chapters being written, wake-ups, the start
+    # limit. Unset: one process, all of it in memory.
+    redis_url: str | None = None
+    # With REDIS_URL: a chapter's writer renews its lease this often (a third of it); a
+    # chapter whose lease lapsed with no end in its stream was cut off, and is settled as
+    # interrupted. A job's lease likewise: a job whose lease lapsed is taken by another process.
+    writer_lease_seconds: float = Field(default=10.0, gt=0)
+    job_lease_seconds: float = Field(default=30.0, gt=0)
 
     # How a chapter is written.
     # Length cap of a chapter's reply. Unset: 700, or 320 for the embedded model, which
@@ -150,6 +159,11 @@ class Settings(BaseSettings):
         if self.max_concurrent_chapters is not None:
             return self.max_concurrent_chapters
         return 1 if self.uses_local_model else 100
+
+    @property
+    def shared(self) -> bool:
+        """Whether several processes may serve at once (REDIS_URL is set)."""
+        return bool(self.redis_url)
 
     @property
     def pictures(self) -> bool:

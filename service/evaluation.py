@@ -16,6 +16,7 @@ import httpx
 import uvicorn
 
 from service.config import Settings
+from service.domain.lifecycle import JobState
 from service.quality import Played, Report
 
 # The longest a player reads a chapter: about what a child takes for 150 words.
@@ -60,13 +61,13 @@ async def _read(services, adventure_id: str) -> None:
     deadline = time.monotonic() + READING_SECONDS
     while time.monotonic() < deadline:
         jobs = await services.jobs.for_adventure(adventure_id)
-        if all(job.state in ("done", "failed") for job in jobs):
+        if all(job.state in (JobState.DONE, JobState.FAILED) for job in jobs):
             return
         await asyncio.sleep(0.5)
 
 
 async def evaluate(settings: Settings, adventures: int, seed: int = 7) -> Report:
-    from service.web.app import create_app
+    from service.runtime import create_app
 
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))

@@ -9,7 +9,7 @@ import pytest
 
 import service  # noqa: F401  (litellm's offline switches)
 from service.config import Settings
-from service.web.app import create_app
+from service.runtime import create_app
 from tests.support.live_server import LiveServer
 from tests.support.scripted_model import ScriptedModelServer
 

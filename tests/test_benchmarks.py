@@ -8,7 +8,7 @@ from markupsafe import escape
 
 from benchmarks.load import LevelResult
 from benchmarks.players import ChapterRecord
-from benchmarks.stats import error_kinds, summarize
+from benchmarks.stats import Row, error_kinds, summarize, token_and_chapter_cpu
 from service.domain.stream_text import VisibleText
 from tests.support.scripted_replies import build_reply, find_request_tag, split_chunks, tag_first_chunk
 
@@ -59,3 +59,17 @@ def test_a_chapter_without_a_matching_tag_counts_as_unmatched_not_dropped():
     assert len(row.nominal_first) == 2
     assert "1× unmatched: tag names no model request" in error_kinds(result)
     assert "1× unmatched: first chunk carries no request tag" in error_kinds(result)
+
+
+def _cpu_row(tokens: int, cpu_seconds: float, streamed: int) -> Row:
+    row = summarize(level([], []))
+    row.tokens, row.cpu_seconds, row.streamed = tokens, cpu_seconds, streamed
+    return row
+
+
+def test_the_cpu_of_longer_chapters_is_split_into_a_cost_per_token_and_a_cost_per_chapter():
+    # 100 chapters at 5 ms each, and 200 µs a token: 20 000 tokens, then 40 000.
+    short, long = _cpu_row(20_000, 0.5 + 4.0, 100), _cpu_row(40_000, 0.5 + 8.0, 100)
+    per_token_us, per_chapter_ms = token_and_chapter_cpu(short, long)
+    assert per_token_us == pytest.approx(200) and per_chapter_ms == pytest.approx(5)
+    assert short.cpu_per_token_us == pytest.approx(225)

@@ -49,7 +49,7 @@ def test_when_every_storyteller_is_busy_then_the_page_says_waiting_and_the_chapt
     with second.stream("GET", url) as response:
         pieces = response.iter_text()
         head = ""
-        while 'id="chapter-text"' not in head:
+        while WAITING not in head:
             head += next(pieces)
         asked_while_waiting = len(_streamed_requests(scripted_model))
         html = head + "".join(pieces)

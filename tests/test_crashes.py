@@ -92,6 +92,35 @@ def test_when_the_server_is_killed_mid_chapter_then_after_a_restart_the_page_off
         second.stop()
 
 
+def test_when_a_browser_reconnects_with_its_last_event_id_after_a_crash_then_the_stream_ends_with_a_retry(
+    scripted_model, process_env, tmp_path
+):
+    """Regression: after a crash and a restart, EventSource's reconnect with Last-Event-ID got
+    `200 text/event-stream` and no event at all, again and again: the interrupted chapter's
+    stored events were numbered from 1, and every id past them dropped `chapter-error` and
+    `close`."""
+    scripted_model.script.token_interval = 0.05
+    first = ServerProcess(process_env, tmp_path / "server.log").start()
+    try:
+        with httpx.Client(base_url=first.base_url, timeout=30) as client:
+            _, stream_url = _second_chapter_under_way(client, choice=0)
+            seen = player.read_sse(client, stream_url, limit=5)
+            cookies = dict(client.cookies)
+    finally:
+        first.kill()
+
+    second = first.restart()
+    try:
+        with httpx.Client(base_url=second.base_url, timeout=30, cookies=cookies) as client:
+            again = player.read_sse(client, stream_url, headers={"Last-Event-ID": seen.events[-1].id})
+            assert again.names == ["chapter-error", "close"], f"the reconnect got {again.names}"
+            retry = BeautifulSoup(again.data("chapter-error"), "html.parser").select_one('form[action$="/retry"]')
+            assert client.post(retry["action"]).status_code == 303
+            assert player.read_sse(client, stream_url).names[-3:] == ["replace-content", "choices", "close"]
+    finally:
+        second.stop()
+
+
 def test_when_the_server_is_killed_right_after_a_choice_then_after_a_restart_its_chapter_is_interrupted(
     scripted_model, process_env, database_url, tmp_path
 ):

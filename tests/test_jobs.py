@@ -94,7 +94,7 @@ async def test_when_a_summary_job_runs_twice_then_one_summary_is_left(scripted_m
     from service.chapters.screening import ChildSafety
     from service.content.loader import load_catalog
     from service.content.screen_terms import load_lexicon
-    from service.jobs.work import summary_job
+    from service.jobs.work import ChapterJobs
     from service.llm.client import ModelClient
     from service.store.adventures import AdventureStore
     from service.store.db import create_engine, migrate_async, session_factory
@@ -112,14 +112,12 @@ async def test_when_a_summary_job_runs_twice_then_one_summary_is_left(scripted_m
                           plan=["STORY"] * 9 + ["CONCLUSION"], question_ids=[q.id for q in topic.questions[:3]])
     await store.create_adventure(adventure, "STORY")
     await store.complete_chapter("twice", 1, {"text": "Mira found a map. " * 20, "choices": ["a", "b", "c"]}, [])
-    safety = ChildSafety(load_lexicon())
-    services = type("Services", (), {"store": store, "catalog": catalog, "model": ModelClient(settings),
-                                     "safety": safety})
+    jobs = ChapterJobs(store, catalog, ModelClient(settings), ChildSafety(load_lexicon()))
     job = Job(id=0, kind="summary", adventure_id="twice", chapter_number=1)
 
     # The runner stores what a job returns together with the job's `done`.
-    await queue.done(job.id, await summary_job(services, job))
-    await queue.done(job.id, await summary_job(services, job))
+    await queue.done(job.id, await jobs.summary(job))
+    await queue.done(job.id, await jobs.summary(job))
 
     assert len(await store.summaries("twice")) == 1
     await engine.dispose()

@@ -8,6 +8,7 @@ import json
 
 import httpx
 
+from service.domain.lifecycle import HandOffState
 from tests.support import player
 from tests.support.database import rows
 
@@ -106,8 +107,8 @@ def test_when_a_chapter_is_stored_as_being_written_but_nothing_writes_it_then_it
     # What a move leaves when it is cut off between storing the choice and starting the chapter.
     rows(database_url, "INSERT INTO answers (adventure_id, chapter_number, choice, created_at) "
                        "VALUES (?, 1, ?, CURRENT_TIMESTAMP)", adventure_id, page.choices[2])
-    rows(database_url, "INSERT INTO chapters (adventure_id, number, type, state, text, choices, chunk_count, "
-                       "quality, created_at) VALUES (?, 2, ?, 'writing', '', '[]', 0, '{}', CURRENT_TIMESTAMP)",
+    rows(database_url, "INSERT INTO chapters (adventure_id, number, type, state, text, choices, "
+                       "quality, created_at) VALUES (?, 2, ?, 'writing', '', '[]', '{}', CURRENT_TIMESTAMP)",
          adventure_id, second_type)
 
     chapter_two = player.read_chapter(client, page.url.replace("/chapters/1", "/chapters/2"))
@@ -125,14 +126,14 @@ def test_when_a_choice_is_stored_then_the_model_already_has_the_chapters_request
 
     async def noting(answer, *args, **kwargs):
         generation = services.writer.running(answer.adventure_id, answer.chapter_number + 1)
-        when_stored.append((_streams(scripted_model), generation.stats.asked.is_set()))
+        when_stored.append((_streams(scripted_model), generation.handoff.state))
         return await store_choice(answer, *args, **kwargs)
 
     monkeypatch.setattr(services.store, "record_choice", noting)
     before = _streams(scripted_model)
     player.read_sse(client, player.choose_htmx(client, page.action, page.choices[0]))
 
-    assert when_stored == [(before + 1, True)], "the choice's write went ahead of the model's request"
+    assert when_stored == [(before + 1, HandOffState.ASKED)], "the choice's write went ahead of the model's request"
 
 
 def test_when_the_server_has_started_then_its_warm_up_left_nothing_in_the_store(client, database_url):

@@ -16,7 +16,7 @@ from service.config import Settings
 from tests.conftest import picture_settings, scripted_settings
 from tests.support import player
 from tests.support.database import rows, wait_until
-from tests.support.scripted_replies import find_request_tag
+from tests.support.scripted_replies import find_request_tag, split_chunks
 
 WORLD, TOPIC = "capwood-hollow", "solar-system"
 
@@ -206,7 +206,7 @@ def test_when_the_summary_page_is_shown_then_each_chapter_has_its_picture_beside
 def test_when_no_image_model_is_set_then_no_page_has_a_slot_and_no_picture_is_asked_for(
     scripted_model, database_url
 ):
-    from service.web.app import create_app
+    from service.runtime import create_app
     from tests.support.live_server import LiveServer
 
     with LiveServer(create_app(scripted_settings(scripted_model, database_url))) as live, \
@@ -227,3 +227,31 @@ def test_when_no_image_model_is_set_then_no_page_has_a_slot_and_no_picture_is_as
     assert stream.status_code == 404
     assert rows(database_url, "SELECT DISTINCT kind FROM jobs ORDER BY kind") == [("characters",), ("summary",)]
     assert not [r for r in scripted_model.requests if r.get("kind") in ("IMAGE", "PICTURE")]
+
+
+def test_when_a_chapters_story_is_written_then_its_picture_is_asked_for_before_the_chapter_closes(
+    client, scripted_model, database_url
+):
+    page = player.read_chapter(client, player.start(client, WORLD, TOPIC))
+    wait_until(lambda: _all_done(database_url, "picture", 1) and _all_done(database_url, "option-pictures", 1),
+               20, "the first chapter's pictures were not drawn")
+    # The model pauses two seconds once its choices block has begun: time enough for the scene
+    # and the image request, which go out as soon as the story's text is complete.
+    reply = ("Mira and the owl flew over the silver forest toward the tower. The moon was round and bright."
+             "\n\n<CHOICES>\nChoice A: Land on the tower\nChoice B: Circle the forest\nChoice C: Follow the owl"
+             "\n</CHOICES>")
+    begun = next(n for n, chunk in enumerate(split_chunks(reply)) if "<CHOICES>" in chunk)
+    scripted_model.script.update(reply_override=reply, stall_after=begun + 1, stall_seconds=2.0, fail_times=1,
+                                 fault_scope="stream")
+    asked = len([r for r in scripted_model.requests if r["kind"] == "IMAGE"])
+    result = player.read_sse(client, player.choose_htmx(client, page.action, page.choices[0]))
+    closed = next(e.at for e in result.events if e.event == "close")
+
+    images = [r for r in scripted_model.requests if r["kind"] == "IMAGE"][asked:]
+    print("DBG", closed, [(r["kind"], round(r["received"] - closed, 2), r["outcome"]) for r in scripted_model.requests][-8:], asked, result.names[-4:])
+    assert images and images[0]["received"] < closed, "the picture was only asked for after the chapter closed"
+    wait_until(lambda: _all_done(database_url, "picture", 2), 20, "the picture job did not finish")
+    assert len([r for r in scripted_model.requests if r["kind"] == "IMAGE"][asked:]) == 1, \
+        "the job drew the picture again instead of taking the one begun early"
+    img = _slot(client.get(page.url.rsplit("/", 1)[0] + "/2").text, 2).find("img")
+    assert img is not None and img["alt"] in _drawn_from(client, img["src"])

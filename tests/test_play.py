@@ -2,10 +2,13 @@
 HTTP to the scripted model: once through the plain forms, once through the SSE stream."""
 from __future__ import annotations
 
+import httpx
 import pytest
 from bs4 import BeautifulSoup
 
+from service.runtime import create_app
 from tests.support import player
+from tests.support.live_server import LiveServer
 
 WORLD, TOPIC = "brinelight-city", "solar-system"
 
@@ -117,3 +120,22 @@ def test_when_a_lesson_is_answered_then_the_next_chapter_opens_with_the_bank_fee
         assert "right answer" not in prompt.casefold() and "not right" not in prompt.casefold()
     helpers = [str(r["messages"]) for r in scripted_model.requests if not r["stream"]]
     assert helpers and not any("Lesson check" in request for request in helpers), "a helper saw the feedback"
+
+
+def test_when_a_stored_lesson_chapter_is_shown_after_a_restart_then_its_answers_keep_the_question_as_legend(
+    settings, scripted_model
+):
+    """Regression: read back from the store, a lesson's legend was a bare string and showed empty."""
+    with LiveServer(create_app(settings)) as live, httpx.Client(base_url=live.base_url, timeout=30) as client:
+        url = player.start(client, WORLD, TOPIC)
+        while "CHAPTER TYPE: LESSON" not in _chapter_types(scripted_model, page := player.read_chapter(client, url)):
+            url = client.post(page.action, data={"choice": page.choices[0]}).headers["location"]
+        question = BeautifulSoup(page.html, "html.parser").select_one("#choices legend").get_text().strip()
+        cookies = dict(client.cookies)
+    with LiveServer(create_app(settings)) as live, httpx.Client(base_url=live.base_url, timeout=30,
+                                                                 cookies=cookies) as client:
+        stored = player.read_chapter(client, url)
+        replayed = player.read_sse(client, url + "/stream")
+    for html, where in ((stored.html, "#choices legend"), (replayed.data("choices"), "legend")):
+        legend = BeautifulSoup(html, "html.parser").select_one(where)
+        assert legend is not None and legend.get_text().strip() == question, f"{where}: {legend}"

@@ -7,48 +7,33 @@ REQUIRE_POSTGRES=1, so there a missing server fails the run instead of skipping 
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import Iterator
 
-import asyncpg
 import httpx
 import pytest
 from bs4 import BeautifulSoup
 
-from service.web.app import create_app
+from service.runtime import create_app
 from tests.conftest import scripted_settings
 from tests.support import player
+from tests.support.database import named_server, postgres_admin
 from tests.support.live_server import LiveServer
 from tests.test_play import play_without_javascript
 
-ADMIN_URL = os.environ.get("TEST_POSTGRES_URL")
-if not ADMIN_URL and os.environ.get("REQUIRE_POSTGRES") == "1":
-    raise RuntimeError("REQUIRE_POSTGRES=1 but TEST_POSTGRES_URL is not set")
+ADMIN_URL = named_server("TEST_POSTGRES_URL", "REQUIRE_POSTGRES")
 NO_SERVER = ("PostgreSQL tests skipped: no server named by TEST_POSTGRES_URL. Set it to "
              "postgresql+asyncpg://USER:PASSWORD@127.0.0.1:5432/postgres for a user that may create databases "
              "(Debian: apt-get install -y postgresql; .ci/run shows the whole set-up)")
 pytestmark = pytest.mark.skipif(not ADMIN_URL, reason=NO_SERVER)
 
 
-def _plain(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://")
-
-
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     name = f"lanternpath_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(postgres_admin(ADMIN_URL, f'CREATE DATABASE "{name}"'))
     yield ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    asyncio.run(_admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
-
-
-async def _admin(statement: str) -> None:
-    connection = await asyncpg.connect(_plain(ADMIN_URL))
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
+    asyncio.run(postgres_admin(ADMIN_URL, f'DROP DATABASE "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

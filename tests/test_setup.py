@@ -38,20 +38,36 @@ def _imported_by_tests() -> set[str]:
     return modules
 
 
-def test_when_the_tests_import_a_package_then_the_readme_test_command_installs_it():
+def _undeclared(modules: set[str], *groups: str) -> dict[str, list[str]]:
+    """The imported modules that no requirement of these groups ("" for the dependencies)
+    provides, directly or as one of its own requirements."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    extras = project["optional-dependencies"]
-    # What `pip install -e '.[local,test]'` installs by name.
-    requirements = project["dependencies"] + extras["local"] + extras["test"]
+    requirements = [r for group in groups
+                    for r in (project["dependencies"] if not group else project["optional-dependencies"][group])]
     declared = {canonicalize_name(Requirement(r).name) for r in requirements}
+    provided = declared | {r for d in declared for r in _requirements_of(d)}
     distributions = packages_distributions()
     missing = {}
-    for module in _imported_by_tests() - set(sys.stdlib_module_names) - {"service", "tests", "benchmarks"}:
+    for module in modules - set(sys.stdlib_module_names) - {"service", "tests", "benchmarks"}:
         names = {canonicalize_name(d) for d in distributions.get(module, [module])}
-        provided = declared | {r for d in declared for r in _requirements_of(d)}
         if not names & provided:
             missing[module] = sorted(names)
+    return missing
+
+
+def test_when_the_tests_import_a_package_then_the_readme_test_command_installs_it():
+    # What `pip install -e '.[local,test]'` installs by name.
+    missing = _undeclared(_imported_by_tests(), "", "local", "test")
     assert not missing, f"imported by the tests but not in the test extra: {missing}"
+
+
+def test_when_the_service_imports_a_package_then_it_is_one_of_its_dependencies():
+    """Regression: the child-safety screen's word list was installed by hand, and only a fresh
+    virtual environment showed that the service could not start without it."""
+    modules = set().union(*map(_top_level_imports, (ROOT / "service").rglob("*.py")))
+    # The embedded model's packages are imported only when it is used (the `local` extra).
+    missing = _undeclared(modules, "", "local")
+    assert not missing, f"imported by the service but not among its dependencies: {missing}"
 
 
 def _requirements_of(distribution: str) -> set[str]:
@@ -107,3 +123,22 @@ def test_when_a_virtual_environment_is_made_in_the_clone_then_git_ignores_it():
     paths = [".venv/bin/python", "venv/bin/python", ".ci/venv/bin/python", "node_modules/axe-core/axe.js"]
     run = subprocess.run(["git", "check-ignore", *paths], cwd=ROOT, capture_output=True, text=True)
     assert run.stdout.split() == paths
+
+
+def test_when_no_redis_server_is_named_then_the_tests_of_several_processes_skip_saying_how_to_provide_one():
+    environment = {k: v for k, v in os.environ.items() if k not in ("TEST_REDIS_URL", "REQUIRE_REDIS")}
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
+                          "tests/test_several_processes.py", "-k", "land_on"], cwd=ROOT, env=environment,
+                         capture_output=True, text=True, timeout=300)
+
+    assert run.returncode == 0 and "skipped" in run.stdout, run.stdout[-2000:]
+    assert "TEST_REDIS_URL" in run.stdout and "apt-get install -y redis-server" in run.stdout
+
+
+def test_when_redis_is_required_but_not_named_then_the_tests_of_several_processes_fail():
+    environment = {k: v for k, v in os.environ.items() if k != "TEST_REDIS_URL"} | {"REQUIRE_REDIS": "1"}
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          "tests/test_several_processes.py", "-k", "land_on"], cwd=ROOT, env=environment,
+                         capture_output=True, text=True, timeout=300)
+
+    assert run.returncode != 0 and "REQUIRE_REDIS=1 but TEST_REDIS_URL is not set" in run.stdout, run.stdout[-2000:]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 
 import httpx
+import pytest
 
 from tests.support import player
 
@@ -14,6 +15,10 @@ WORLD, TOPIC = "clockwork-harbor", "plants"
 def _second_chapter_stream(client) -> str:
     page = player.read_chapter(client, player.start(client, WORLD, TOPIC))
     return player.choose_htmx(client, page.action, page.choices[0])
+
+
+def _chunk_text(result: player.SseResult) -> str:
+    return "".join(e.data for e in result.events if e.event == "chunk")
 
 
 def _streamed_request(model) -> dict:
@@ -86,11 +91,20 @@ def test_when_the_same_choice_is_sent_twice_then_one_generation_serves_both(clie
     assert len([r for r in scripted_model.requests if r["stream"]]) == before + 1
 
 
-def test_when_a_stream_is_asked_for_with_a_malformed_last_event_id_then_it_answers_400(client):
+@pytest.mark.parametrize("junk", ["²".encode("latin-1"), b"not-a-number", b"-3", b"1e3", b"\xff\xfe", b"7 7",
+                                  b"99999999999999999999999999"])
+def test_when_last_event_id_is_no_id_of_ours_then_the_stream_starts_over_and_ends_with_close(
+    client, scripted_model, junk
+):
+    """Regression: `Last-Event-ID: ²` (a digit to str.isdigit, not to int) answered 500."""
     stream_url = _second_chapter_stream(client)
-    response = client.get(stream_url, headers={"Last-Event-ID": "not-a-number"})
-    assert response.status_code == 400
-    assert "Last-Event-ID" in response.text
+    full = player.read_sse(client, stream_url)
+
+    again = player.read_sse(client, stream_url, headers={"Last-Event-ID": junk})
+
+    assert again.status == 200 and again.content_type.startswith("text/event-stream")
+    assert again.names[-3:] == ["replace-content", "choices", "close"]
+    assert _chunk_text(again) == _chunk_text(full), "the stream did not start over from its beginning"
 
 
 def test_when_the_model_writes_markup_then_every_event_carries_it_escaped(client, scripted_model):

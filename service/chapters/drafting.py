@@ -26,7 +26,8 @@ BLANK_PIECES = 48
 
 async def drafted(brief: ChapterBrief, model: ModelClient, visible: VisibleText,
                   stats: StreamStats) -> AsyncIterator[str]:
-    """The story text to show, as it comes; `visible` holds the chapter as it is kept."""
+    """The story text to show, as it comes; `visible` holds the chapter as it is kept. An
+    empty piece says the story is over (`visible.story_over`) where no text came with it."""
     messages = chapter_messages(brief)
     # A prompt that ends with the assistant's first words is continued from them.
     opened = messages[-1]["role"] == "assistant"
@@ -57,10 +58,13 @@ async def _read(tokens: AsyncIterator[str], visible: VisibleText, stats: StreamS
         count = 0
         async for token in pieces:
             count += 1
+            was_over = visible.story_over
             if text := visible.feed(token):
                 if stats.first_text_at is None:
                     stats.first_text_at = time.monotonic()
                 yield text
+            elif visible.story_over and not was_over:
+                yield ""  # the choices block has begun: the story is over, though nothing more shows
             if visible.stopped:
                 return  # a loop, the length cap or unfit text: the rest of the reply is never shown
             if blank_pieces and count >= blank_pieces and not visible.shown.strip():

@@ -1,67 +1,102 @@
-"""A chapter's event log in memory: every event it has published, numbered, and the
-followers waiting for the next one. A follower that falls behind gets consecutive chunks
-merged into one event carrying the last id, so a slow reader never slows the writer.
+"""A chapter's event log in memory: the text pieces an attempt has streamed, then its end,
+and the readers following it. A reader who falls behind gets consecutive pieces merged into
+one carrying the last id, so a slow reader never slows the writer. A stored chapter is
+followed through a log that holds only its end. With several server processes, the writer's
+log is also shared (`share`), and a reader elsewhere follows a mirror of it (chapters/shared.py).
 """
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
 
-
-@dataclass(frozen=True)
-class StreamEvent:
-    id: int
-    event: str
-    data: str
+from service.domain.chapter_events import ChapterEnd, EndEvent, EventIds, TextPiece
 
 
 class EventLog:
-    def __init__(self) -> None:
-        self.events: list[StreamEvent] = []
-        self.closed = False
+    def __init__(self, ids: EventIds, end: ChapterEnd | None = None, mirror: bool = False) -> None:
+        self.ids = ids
+        # A mirror fills from another process's stream, and may lag behind what a reader saw
+        # elsewhere (on the writer's own process, before it reached the stream).
+        self.mirror = mirror
+        self._first_id = ids.piece(1)
+        self.pieces: list[TextPiece] = []
+        self.end = end
         self._wakeup = asyncio.Event()
+        self._sink: Callable[[TextPiece | ChapterEnd], None] | None = None
 
-    def publish(self, event: str, data: str) -> StreamEvent:
-        item = StreamEvent(len(self.events) + 1, event, data)
-        self.events.append(item)
-        self._notify()
-        return item
+    @classmethod
+    def stored(cls, ids: EventIds, end: ChapterEnd) -> EventLog:
+        """The log of an attempt that has ended, without its pieces (they are not stored)."""
+        return cls(ids, end)
 
-    def close(self) -> None:
-        self.closed = True
-        self._notify()
+    @property
+    def ended(self) -> bool:
+        return self.end is not None
+
+    def ending(self) -> EventLog:
+        """This log's end alone: a page of a finished chapter shows it, not its draft."""
+        return EventLog.stored(self.ids, self.end)
+
+    def text(self, text: str) -> None:
+        piece = TextPiece(self._first_id + len(self.pieces), text)
+        self.pieces.append(piece)
+        self._wakeup.set()  # _notify, inlined: this runs once per token
+        self._wakeup = asyncio.Event()
+        if self._sink is not None:
+            self._sink(piece)
+
+    def close(self, end: ChapterEnd) -> None:
+        """The attempt's end; only the first counts (a failure while finishing comes second)."""
+        if self.end is None:
+            self.end = end
+            self._notify()
+            if self._sink is not None:
+                self._sink(end)
+
+    def share(self, sink: Callable[[TextPiece | ChapterEnd], None]) -> None:
+        """From now on every event also goes to `sink`, and those so far go there at once."""
+        for piece in self.pieces:
+            sink(piece)
+        if self.end is not None:
+            sink(self.end)
+        else:
+            self._sink = sink
 
     def _notify(self) -> None:
         # Waking every follower is one set(); a fresh Event makes the next wait block again.
         self._wakeup.set()
         self._wakeup = asyncio.Event()
 
-    @property
-    def chunk_count(self) -> int:
-        return sum(1 for e in self.events if e.event == "chunk")
-
-    async def follow(self, after_id: int = 0) -> AsyncIterator[StreamEvent]:
-        """Every event after `after_id`, as it is published, until the log is closed."""
-        position = max(after_id, 0)
+    async def follow(self, after: int | None = None) -> AsyncIterator[TextPiece | EndEvent]:
+        """Every event after id `after` (see EventIds.resume_after), as it is published,
+        up to and including the end's last event."""
+        if self.mirror:
+            await self._catch_up(after)
+        resume = self.ids.resume_after(after, len(self.pieces), self.end)
+        position = min(resume - self.ids.base, len(self.pieces))
         while True:
             wakeup = self._wakeup
-            if position < len(self.events):
-                item, position = self._next(position)
-                yield item
+            if position + 1 == len(self.pieces):  # a reader who keeps up: the next piece alone
+                position += 1
+                yield self.pieces[-1]
                 continue
-            if self.closed:
+            if position < len(self.pieces):
+                piece, position = self._merged(position)
+                yield piece
+                continue
+            if self.end is not None:
+                for event in self.ids.end_events(self.end):
+                    if event.id > resume:
+                        yield event
                 return
             await wakeup.wait()
 
-    def _next(self, position: int) -> tuple[StreamEvent, int]:
-        first = self.events[position]
-        end = position + 1
-        if first.event != "chunk":
-            return first, end
-        while end < len(self.events) and self.events[end].event == "chunk":
-            end += 1
-        if end == position + 1:
-            return first, end
-        merged = "".join(e.data for e in self.events[position:end])
-        return StreamEvent(self.events[end - 1].id, "chunk", merged), end
+    async def _catch_up(self, after: int | None) -> None:
+        """Until the mirror holds the piece `after` names (or has ended), that id cannot be
+        told from one never given out."""
+        while after is not None and self.end is None and self.ids.piece(len(self.pieces)) < after < self.ids.last:
+            await self._wakeup.wait()
+
+    def _merged(self, position: int) -> tuple[TextPiece, int]:
+        end = len(self.pieces)
+        return TextPiece(self.pieces[end - 1].id, "".join(p.text for p in self.pieces[position:end])), end

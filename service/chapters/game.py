@@ -11,20 +11,25 @@ import random
 import secrets
 from collections import Counter
 from dataclasses import replace
-from typing import NoReturn
+from typing import NoReturn, Protocol
 
 from service.chapters.briefs import agency_labels, question_for
+from service.chapters.events import EventLog
+from service.chapters.handoff import HandOff
 from service.chapters.writer import ChapterWriter, Generation
 from service.domain.agency import find_agency
+from service.domain.chapter_events import ChapterEnd, EventIds, Failed, Finished, paragraphs_of
+from service.domain.fidelity import Legend, lesson_legend
 from service.domain.lessons import is_correct, sample_questions
+from service.domain.lifecycle import TO_BE_WRITTEN, UNFINISHED, ChapterState
 from service.domain.plan import make_plan
 from service.domain.story import CHAPTER_COUNT, Catalog, ChapterType
 from service.store.adventures import AdventureStore, ChoiceConflict, StorySoFar
 from service.store.models import Adventure, Answer, Chapter
 
 LESSONS_PER_ADVENTURE = 3
-# A choice is stored once the model has its request, or after this long at most (seconds).
-ASK_WAIT = 0.05
+INTERRUPTED = "This chapter was interrupted before it was finished. Your earlier chapters and answers are safe."
+NOT_WRITTEN = "This chapter could not be written."
 NOT_FOUND = "There is no such adventure here. It may belong to another browser."
 
 
@@ -39,11 +44,21 @@ def owner_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+class ElsewhereLogs(Protocol):
+    """The logs of chapters another server process writes (shared/events.py `Mirrors`)."""
+
+    def follow(self, adventure_id: str, number: int, ids: EventIds) -> EventLog: ...
+
+
 class Game:
-    def __init__(self, catalog: Catalog, store: AdventureStore, writer: ChapterWriter):
+    def __init__(self, catalog: Catalog, store: AdventureStore, writer: ChapterWriter,
+                 elsewhere: ElsewhereLogs | None = None):
         self.catalog = catalog
         self.store = store
         self.writer = writer
+        # With several processes: a chapter being written that no generation here holds is
+        # another process's, and is followed there; it is never started a second time here.
+        self.elsewhere = elsewhere
         self._turns = Turns()
 
     async def begin(self, owner_token: str, world_key: str | None, topic_key: str | None) -> Adventure:
@@ -60,7 +75,7 @@ class Game:
             topic_key=topic_key, seed=seed, plan=[t.value for t in plan], question_ids=[q.id for q in questions],
         )
         await self.store.create_adventure(adventure, plan[0].value)
-        self.writer.start(adventure.id, 1, StorySoFar(adventure))
+        self.writer.start(adventure.id, 1, EventIds(), StorySoFar(adventure))
         return adventure
 
     async def owned(self, adventure_id: str, owner_token: str | None) -> Adventure:
@@ -83,12 +98,48 @@ class Game:
         """The chapter's generation, started now if the chapter is still to be written.
 
         A chapter stored as 'writing' that no generation here holds was stored by a move cut
-        off before it could start it (a restart turns the others into 'interrupted' first).
+        off before it could start it (a restart turns the others into 'interrupted' first);
+        with several processes it is another process's (see `events`).
         """
         running = self.writer.running(adventure.id, chapter.number)
-        if running is None and chapter.state in ("pending", "writing"):
-            return self.writer.start(adventure.id, chapter.number)
+        if running is None and chapter.state in TO_BE_WRITTEN and self.elsewhere is None:
+            return self._attempt(adventure, chapter)
         return running
+
+    def events(self, adventure: Adventure, chapter: Chapter) -> EventLog:
+        """The chapter's events: its generation's while one writes it (or has just written
+        it) here, the mirror of another process's, else its stored end."""
+        generation = self.writer.running(adventure.id, chapter.number)
+        if generation is not None and generation.log.ids.last >= chapter.last_event_id:
+            return generation.log  # not an attempt older than the one stored
+        ids = EventIds(chapter.last_event_id)
+        if chapter.state in TO_BE_WRITTEN:
+            if self.elsewhere is not None:
+                return self.elsewhere.follow(adventure.id, chapter.number, ids)
+            return self._attempt(adventure, chapter).log
+        return EventLog.stored(ids, self._stored_end(adventure, chapter))
+
+    async def settle(self, adventure_id: str, number: int, ids: EventIds) -> ChapterEnd:
+        """The end of an attempt whose writer is gone with its process: the stored chapter's,
+        once it is marked interrupted unless it was finished (or retried) meanwhile."""
+        adventure, chapter = await self.store.interrupt_attempt(adventure_id, number, ids.last)
+        if adventure is None or chapter is None or chapter.state in TO_BE_WRITTEN:
+            return Failed(INTERRUPTED)  # another attempt is under way: this one was cut off
+        return self._stored_end(adventure, chapter)
+
+    def _stored_end(self, adventure: Adventure, chapter: Chapter) -> ChapterEnd:
+        if chapter.state == ChapterState.COMPLETE:
+            return Finished(paragraphs_of(chapter.text), tuple(chapter.choices), self.legend(adventure, chapter))
+        if chapter.state == ChapterState.INTERRUPTED:
+            return Failed(INTERRUPTED)
+        return Failed(chapter.error or NOT_WRITTEN)
+
+    def legend(self, adventure: Adventure, chapter: Chapter) -> Legend | None:
+        """What a chapter's choices answer: a LESSON chapter's bank question, shown unless
+        its story asked it word for word."""
+        kind = ChapterType(chapter.type)
+        question = question_for(self.catalog, adventure, chapter.number) if kind is ChapterType.LESSON else None
+        return lesson_legend(kind, question, chapter.text)
 
     async def choose(self, adventure_id: str, owner_token: str | None, number: int,
                      choice: str | None) -> tuple[Adventure, Chapter]:
@@ -117,23 +168,20 @@ class Game:
         agency = choice if number == 1 and choice in agency_labels(adventure) and find_agency(choice) else None
         if agency is not None:
             adventure.agency = agency  # stored with the answer; the next chapter is written with it
-        # The generation stores nothing until the choice is stored; if that fails, it is called
-        # off. Until then no page or stream can reach it: the next chapter is not in the store.
-        # It gets an answer of its own: the store's is flushed on the database's thread.
+        # The generation stores nothing until the choice is stored (see HandOff); if that
+        # fails, it is called off. Until then no page or stream can reach it: the next chapter
+        # is not in the store. It gets an answer of its own: the store's is flushed on the
+        # database's thread.
         story = replace(story, last_answer=self._answer(adventure, chapter, choice))
-        generation = self.writer.start(adventure.id, number + 1, story, stored=False)
+        generation = self.writer.start(adventure.id, number + 1, EventIds(), story, HandOff())
         try:
-            # The model is asked first: the write's thread would otherwise hold the
-            # interpreter's lock while the request is on its way (3–5 ms measured).
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(ASK_WAIT):
-                    await generation.stats.asked.wait()
+            await generation.handoff.model_asked()
             outcome = await self.store.record_choice(answer, adventure.plan[number], agency)
         except BaseException:
             self.writer.call_off(generation)
             raise
         if outcome.created:
-            generation.stored.set()
+            generation.handoff.stored()
         else:  # another server process stored the same choice a moment ago: its chapter stands
             self.writer.call_off(generation)
             self.follow(adventure, outcome.next_chapter)
@@ -152,9 +200,17 @@ class Game:
                       question_id=question.id if question else None,
                       correct=is_correct(question, choice) if question else None)
 
-    def retry(self, adventure: Adventure, chapter: Chapter) -> None:
-        if chapter.state in ("failed", "interrupted"):
-            self.writer.start(adventure.id, chapter.number)  # the generation marks it 'writing' again
+    async def retry(self, adventure: Adventure, chapter: Chapter) -> None:
+        """A new attempt at a failed or interrupted chapter, begun in the store first: of two
+        retries at once (two tabs, two processes) one begins it and the other follows it."""
+        if chapter.state in UNFINISHED:
+            ids = EventIds(chapter.last_event_id).next_attempt()
+            if await self.store.begin_attempt(adventure.id, chapter.number, ids.last, replacing=chapter.last_event_id):
+                self.writer.start(adventure.id, chapter.number, ids, begun=True)
+
+    def _attempt(self, adventure: Adventure, chapter: Chapter) -> Generation:
+        """A new attempt at a stored chapter; its generation marks it 'writing' again."""
+        return self.writer.start(adventure.id, chapter.number, EventIds(chapter.last_event_id).next_attempt())
 
 
 def _owned(adventure: Adventure | None, owner_token: str | None) -> Adventure:
@@ -167,7 +223,7 @@ def _owned(adventure: Adventure | None, owner_token: str | None) -> Adventure:
 
 
 def _check_choice(chapter: Chapter, choice: str | None) -> None:
-    if chapter.state != "complete":
+    if chapter.state != ChapterState.COMPLETE:
         raise GameError(409, "This chapter is still being written; choose when its choices appear.")
     if not choice or choice not in chapter.choices:
         raise GameError(400, "That choice is not one of this chapter's choices. Please pick one of the buttons.")

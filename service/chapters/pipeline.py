@@ -21,6 +21,7 @@ from service.domain.choices import (
 )
 from service.domain.fallback_choices import fallback_choices
 from service.domain.fidelity import Legend, lesson_check, lesson_legend
+from service.domain.formatting import PARAGRAPH_BREAK
 from service.domain.lessons import shuffled_answers
 from service.domain.paragraphs import to_paragraphs
 from service.domain.screen import Hit
@@ -47,10 +48,18 @@ class Chunk:
     text: str
 
 
+@dataclass(frozen=True)
+class StoryWritten:
+    """The story's text is complete (what is left to stream is the choices block, if any):
+    work that needs only the text, such as the chapter's picture, may begin."""
+    text: str
+
+
 @dataclass
 class FinishedChapter:
     paragraphs: list[str]
-    # Paragraphs the stream did not show (added after it, e.g. the exact lesson question).
+    # Paragraphs added after the model's story (a sentence when no story came); they
+    # streamed as a chunk of their own once the story was over.
     added: list[str]
     choices: list[str]
     quality: dict = field(default_factory=dict)
@@ -62,24 +71,62 @@ class FinishedChapter:
 
     @property
     def text(self) -> str:
-        return "\n\n".join(self.paragraphs)
+        return PARAGRAPH_BREAK.join(self.paragraphs)
+
+
+@dataclass(frozen=True)
+class KeptStory:
+    """The model's story as the chapter keeps it, once the story is over (built once per
+    chapter), and what the chapter adds after it: a sentence when no story came."""
+
+    text: str
+    paragraphs: list[str]
+    added: list[str]
+
+    @classmethod
+    def of(cls, brief: ChapterBrief, visible: VisibleText) -> KeptStory:
+        text = visible.text
+        paragraphs = to_paragraphs(text)
+        added = [] if paragraphs else [
+            f"You pause for a moment in {brief.world.settings[0]}, listening and looking around."]
+        return cls(text, paragraphs, added)
+
+    def chunk(self, shown: str) -> Chunk | None:
+        """What the chapter adds, as streamed text: new paragraphs after what was shown."""
+        if not self.added:
+            return None
+        return Chunk((PARAGRAPH_BREAK if shown else "") + PARAGRAPH_BREAK.join(self.added))
 
 
 async def write_chapter(brief: ChapterBrief, model: ModelClient, safety: ChildSafety, rng: random.Random,
                         repair_timeout: float = 30.0, max_chars: int = 4000,
                         loop_preview_words: int = 4, stats: StreamStats | None = None,
-                        screened: bool = True) -> AsyncIterator[Chunk | FinishedChapter]:
+                        screened: bool = True) -> AsyncIterator[Chunk | StoryWritten | FinishedChapter]:
     stats = stats or StreamStats()
     brief = replace(brief, compact=model.local_chapters)  # the prompt suits the model that writes
     visible = VisibleText(max_chars, loop_preview_words, safety.chapter_rules(brief), screened)
     opening = _opening(brief)
     if opening:
-        yield Chunk(opening + "\n\n")
+        yield Chunk(opening + PARAGRAPH_BREAK)
+    story: KeptStory | None = None
     async for text in drafted(brief, model, visible, stats):
-        yield Chunk(text)
+        if text:
+            yield Chunk(text)
+        if story is None and visible.story_over and visible.shown.strip():
+            # The choices block has begun: what the chapter adds streams now, not once the
+            # whole block has come. (A reply that showed nothing may still be asked again.)
+            story = KeptStory.of(brief, visible)
+            yield StoryWritten(story.text)
+            if chunk := story.chunk(visible.shown):
+                yield chunk
     if text := visible.finish():
         yield Chunk(text)
-    yield await finish_chapter(brief, visible, model, safety, rng, stats, repair_timeout, opening)
+    if story is None:
+        story = KeptStory.of(brief, visible)
+        yield StoryWritten(story.text)
+        if chunk := story.chunk(visible.shown):
+            yield chunk
+    yield await finish_chapter(brief, visible, story, model, safety, rng, stats, repair_timeout, opening)
 
 
 def _opening(brief: ChapterBrief) -> str | None:
@@ -89,23 +136,18 @@ def _opening(brief: ChapterBrief) -> str | None:
     return lesson_check(brief.previous_question, brief.previous_choice, brief.previous_correct)
 
 
-async def finish_chapter(brief: ChapterBrief, visible: VisibleText, model: ModelClient, safety: ChildSafety,
-                         rng: random.Random, stats: StreamStats, repair_timeout: float,
+async def finish_chapter(brief: ChapterBrief, visible: VisibleText, story: KeptStory, model: ModelClient,
+                         safety: ChildSafety, rng: random.Random, stats: StreamStats, repair_timeout: float,
                          opening: str | None = None) -> FinishedChapter:
-    kept = visible.text  # built from every shown piece: once per chapter
-    streamed = to_paragraphs(kept)
-    added = []
-    if not streamed:
-        added.append(f"You pause for a moment in {brief.world.settings[0]}, listening and looking around.")
-    quality = {"model": stats.model, "tokens": stats.tokens, "paragraphs": len(streamed) + len(added),
+    quality = {"model": stats.model, "tokens": stats.tokens, "paragraphs": len(story.paragraphs) + len(story.added),
                "stream_seconds": stats.stream_seconds, "first_text_seconds": stats.first_text_seconds,
                "stopped": visible.guard.reason or ("unfit" if visible.screen.stopped else None),
                "screened": visible.screened()}
     choices, quality["choices"], quality["choices_format"] = await _choices(
-        brief, visible.raw, kept, model, safety, rng, repair_timeout)
-    legend = lesson_legend(brief.type, brief.question, kept)
-    paragraphs = ([opening] if opening else []) + streamed + added
-    return FinishedChapter(paragraphs, added, choices, quality, stats.first_token_seconds, legend,
+        brief, visible.raw, story.text, model, safety, rng, repair_timeout)
+    legend = lesson_legend(brief.type, brief.question, story.text)
+    paragraphs = ([opening] if opening else []) + story.paragraphs + story.added
+    return FinishedChapter(paragraphs, story.added, choices, quality, stats.first_token_seconds, legend,
                            visible.screen.hits)
 
 

@@ -11,7 +11,7 @@ from glin_profanity import Filter
 
 from service.domain.instructions import PROMPT_LABELS
 from service.domain.paragraphs import split_sentences, to_paragraphs
-from service.domain.screen import ANSWER, Hit, Lexicon, ScreenRules, screen_text
+from service.domain.screen import ANSWER, Hit, Lexicon, ScreenRules, screen_text, words_of
 from service.domain.story import ChapterType, LessonQuestion
 from service.llm.prompts import ChapterBrief, chapter_directives
 
@@ -67,9 +67,14 @@ def lesson_answers(brief: ChapterBrief) -> list[str]:
 
 
 def unsayable_answers(question: LessonQuestion) -> list[str]:
-    """The question's answers, but for words the question itself says."""
-    asked = " ".join(question.question.casefold().split())
-    return [a for a in question.answers if " ".join(a.casefold().split()) not in asked]
+    """The question's answers, but for those the question itself says, word for word as the
+    screen reads words ("2.5" in "What is 2/5 written as a decimal?": the words 2 and 5)."""
+    asked = words_of(question.question)
+    return [a for a in question.answers if not _within(words_of(a), asked)]
+
+
+def _within(words: tuple[str, ...], text: tuple[str, ...]) -> bool:
+    return any(text[i:i + len(words)] == words for i in range(len(text) - len(words) + 1))
 
 
 def log_hits(hits: Sequence[Hit], where: str, adventure_id: str, number: int) -> None:

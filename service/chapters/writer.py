@@ -1,6 +1,7 @@
 """Runs chapter generations: exactly one per chapter, in the background, so a dropped
 connection never stops a chapter and any number of readers can follow the same one.
-The finished chapter is stored (with its deferred jobs) before its final events go out.
+A generation publishes typed events (text pieces, then the finished chapter or a failure);
+the finished chapter is stored (with its deferred jobs) before its end is published.
 """
 from __future__ import annotations
 
@@ -8,16 +9,18 @@ import asyncio
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
 from service.chapters.briefs import build_brief
 from service.chapters.capacity import ChapterCapacity
 from service.chapters.events import EventLog
-from service.chapters.pipeline import Chunk, FinishedChapter, write_chapter
+from service.chapters.handoff import HandOff
+from service.chapters.pipeline import Chunk, FinishedChapter, StoryWritten, write_chapter
 from service.chapters.screening import ChildSafety
 from service.config import Settings
-from service.domain.fidelity import Legend
+from service.domain.chapter_events import EventIds, Failed, Finished
 from service.domain.story import Catalog
 from service.llm.client import ModelClient, ModelStreamBroken, ModelUnavailable, StreamStats
 from service.store.adventures import AdventureStore, StorySoFar
@@ -25,90 +28,127 @@ from service.store.adventures import AdventureStore, StorySoFar
 log = logging.getLogger(__name__)
 
 DEFERRED_JOBS = ["summary", "characters"]
+STOPPED = "The storyteller had to stop. Please try again."
+BROKEN = "Something went wrong while writing this chapter."
+
+ChapterKey = tuple[str, int]
 
 
-class ChapterRenderer(Protocol):
-    def chunk(self, text: str) -> str: ...
-    async def chapter(self, paragraphs: list[str]) -> str: ...
-    async def choices(self, adventure_id: str, number: int, choices: list[str], legend: Legend | None) -> str: ...
-    async def error(self, adventure_id: str, number: int, message: str) -> str: ...
+class StreamWatcher(Protocol):
+    """Told when a chapter starts and stops being written (the job runner gives way to
+    streams; the pages' picture streams learn that a chapter's picture is coming)."""
+
+    def stream_started(self, chapter: ChapterKey) -> None: ...
+    def stream_ended(self, chapter: ChapterKey) -> None: ...
 
 
 class Generation:
-    """One chapter being written: its event log and, once finished, its outcome."""
+    """One attempt at writing a chapter: its hand-off from the move, its event log and, once
+    finished, its outcome."""
 
-    def __init__(self, adventure_id: str, number: int, story: StorySoFar | None = None):
+    def __init__(self, adventure_id: str, number: int, ids: EventIds, story: StorySoFar | None = None,
+                 handoff: HandOff | None = None, begun: bool = False):
         self.adventure_id = adventure_id
         self.number = number
         self.story = story
-        self.log = EventLog()
+        # The attempt is already stored as begun (a retry that claimed it): only its story is read.
+        self.begun = begun
+        self.log = EventLog(ids)
+        self.handoff = handoff or HandOff.done()
+        self.stats = StreamStats(asked=self.handoff.asked)
         self.finished: FinishedChapter | None = None
+        self.story_told: asyncio.Task | None = None  # telling the story's readers it is written
         self.error: str | None = None
         self.ended_at: float | None = None
         self.task: asyncio.Task | None = None
-        # Set once the chapter's row is in the store: the generation writes nothing there before.
-        self.stored = asyncio.Event()
-        self.called_off = False
-        self.stats = StreamStats()  # `stats.asked`: the model has the request (or no longer will)
+        self.sharing: asyncio.Task | None = None
+
+    @property
+    def writing(self) -> bool:
+        return self.ended_at is None
+
+
+class LogPublisher(Protocol):
+    """Shares a generation's events with the other server processes (shared/events.py)."""
+
+    def publish(self, adventure_id: str, number: int, events: EventLog) -> None: ...
 
 
 class ChapterWriter:
     def __init__(self, settings: Settings, store: AdventureStore, catalog: Catalog, model: ModelClient,
-                 safety: ChildSafety, renderer: ChapterRenderer, capacity: ChapterCapacity | None = None):
+                 safety: ChildSafety, capacity: ChapterCapacity | None = None,
+                 publisher: LogPublisher | None = None):
         self.settings = settings
-        self.capacity = capacity or ChapterCapacity(0)
+        self.publisher = publisher
         self.store = store
         self.catalog = catalog
         self.model = model
         self.safety = safety
-        self.renderer = renderer
-        self.generations: dict[tuple[str, int], Generation] = {}
-        self.on_started: list[Callable[[Generation], None]] = []
-        self.on_closed: list[Callable[[Generation], None]] = []
+        self.capacity = capacity or ChapterCapacity(0)
+        self.generations: dict[ChapterKey, Generation] = {}
+        # The chapters being written now, and the generations that have ended, oldest first:
+        # kept apart so that neither a start nor an end walks every generation kept.
+        self._writing: set[ChapterKey] = set()
+        self._ended_order: deque[Generation] = deque()
+        self._watchers: list[StreamWatcher] = []
+        # Called with a chapter and its story's text as soon as the story is written.
+        self._story_readers: list[Callable[[ChapterKey, str], None]] = []
         self.idle = asyncio.Event()
         self.idle.set()
 
-    def streaming_chapters(self) -> set[tuple[str, int]]:
+    def watch(self, watcher: StreamWatcher) -> None:
+        self._watchers.append(watcher)
+
+    def on_story_written(self, reader: Callable[[ChapterKey, str], None]) -> None:
+        self._story_readers.append(reader)
+
+    def streaming_chapters(self) -> set[ChapterKey]:
         """(adventure, chapter) of every chapter being written now."""
-        return {key for key, g in self.generations.items() if g.ended_at is None}
+        return set(self._writing)
 
     def running(self, adventure_id: str, number: int) -> Generation | None:
         return self.generations.get((adventure_id, number))
 
-    def start(self, adventure_id: str, number: int, story: StorySoFar | None = None,
-              stored: bool = True) -> Generation:
+    def start(self, adventure_id: str, number: int, ids: EventIds, story: StorySoFar | None = None,
+              handoff: HandOff | None = None, begun: bool = False) -> Generation:
         """Start writing the chapter unless a generation of it is running or just finished.
 
         A move hands over the story so far, which it had to load anyway: the model is then
         called at once. Without it, the generation reads the story and marks the chapter as
-        being written itself. `stored=False`: the move is still storing the chapter's row, and
-        then sets `generation.stored` (or calls `call_off` if it could not).
+        being written itself. A move still storing the chapter's row passes its `handoff`.
         """
         key = (adventure_id, number)
         current = self.generations.get(key)
         if current is not None and current.error is None:
             return current
         self._forget_old()
-        generation = Generation(adventure_id, number, story)
-        if stored:
-            generation.stored.set()
+        generation = Generation(adventure_id, number, ids, story, handoff, begun)
         self.generations[key] = generation
+        self._writing.add(key)
         self.idle.clear()
         generation.task = asyncio.create_task(self._run(generation), name=f"chapter {adventure_id}/{number}")
-        for callback in self.on_started:
-            callback(generation)
+        if self.publisher is not None:
+            generation.sharing = asyncio.create_task(self._publish(generation), name=f"sharing {adventure_id}/{number}")
+        for watcher in self._watchers:
+            watcher.stream_started(key)
         return generation
 
     def call_off(self, generation: Generation) -> None:
         """Its move could not store the chapter: the generation stops and stores nothing, and no
         one follows it (no page or stream leads to a chapter that is not in the store)."""
-        generation.called_off = True
-        generation.stored.set()
+        generation.handoff.call_off()
         generation.task.cancel()
         key = (generation.adventure_id, generation.number)
         if self.generations.get(key) is generation:
             del self.generations[key]
+            self._writing.discard(key)
         self._mark_idle_if_quiet()  # a task cancelled before its first step never reaches _ended
+
+    async def _publish(self, generation: Generation) -> None:
+        """Other processes may follow the chapter once its row is stored (before, nothing
+        leads them to it); one that is called off is never shared."""
+        if await generation.handoff.row_stored():
+            self.publisher.publish(generation.adventure_id, generation.number, generation.log)
 
     async def _run(self, generation: Generation) -> None:
         try:
@@ -117,16 +157,17 @@ class ChapterWriter:
         except (ModelUnavailable, ModelStreamBroken) as exc:
             await self._fail(generation, _player_message(exc), repr(exc))
         except asyncio.CancelledError:
-            await asyncio.shield(self._fail(generation, "The storyteller had to stop. Please try again.", "cancelled"))
+            await asyncio.shield(self._fail(generation, STOPPED, "cancelled"))
             raise
         except Exception as exc:  # whatever breaks, the player gets a message and a retry, never a hang
             log.exception("chapter %s/%s failed", generation.adventure_id, generation.number)
-            await self._fail(generation, "Something went wrong while writing this chapter.", repr(exc))
+            await self._fail(generation, BROKEN, repr(exc))
         finally:
-            generation.stats.asked.set()
+            generation.handoff.asked.set()  # the move never waits for a model that is not asked
             self._ended(generation)
 
     async def _write(self, generation: Generation) -> None:
+        """The one place a chapter's model is called: tokens in, typed events out."""
         number = generation.number
         story = generation.story or await self._found_story(generation)
         brief = build_brief(self.catalog, story, number, self.settings.context_chars)
@@ -135,61 +176,75 @@ class ChapterWriter:
                                        self.settings.chapter_max_chars, self.settings.loop_preview_words,
                                        generation.stats, self.settings.screen_stream):
             if isinstance(item, Chunk):
-                generation.log.publish("chunk", self.renderer.chunk(item.text))
+                generation.log.text(item.text)
+            elif isinstance(item, StoryWritten):
+                if self._story_readers:
+                    generation.story_told = asyncio.create_task(self._tell_story(generation, item.text))
             else:
                 await self._finish(generation, item)
 
+    async def _tell_story(self, generation: Generation, text: str) -> None:
+        """The story's readers learn it once the chapter's row is stored (a move stores it
+        while the model writes): never holding up the stream."""
+        if await generation.handoff.row_stored():
+            for reader in self._story_readers:
+                reader((generation.adventure_id, generation.number), text)
+
     async def _found_story(self, generation: Generation) -> StorySoFar:
         """A chapter found waiting (a retry, or one whose move was cut off) is marked as being
-        written while its story is read."""
+        written, with this attempt's ids, while its story is read."""
         aid, number = generation.adventure_id, generation.number
+        if generation.begun:
+            return await self.store.story_so_far(aid, number)
         story, _ = await asyncio.gather(self.store.story_so_far(aid, number),
-                                        self.store.set_chapter_state(aid, number, "writing"))
+                                        self.store.begin_attempt(aid, number, generation.log.ids.last))
         return story
 
     async def _finish(self, generation: Generation, chapter: FinishedChapter) -> None:
         aid, number = generation.adventure_id, generation.number
         values = {
             "text": chapter.text, "choices": chapter.choices, "quality": chapter.quality,
-            "chunk_count": generation.log.chunk_count, "first_token_seconds": chapter.first_token_seconds,
+            "first_token_seconds": chapter.first_token_seconds,
         }
         for hit in chapter.screened:
             log.info("chapter %s/%s: a sentence was dropped (%s: %s)", aid, number, hit.category, hit.term)
-        await generation.stored.wait()
+        if not await generation.handoff.row_stored():
+            return
         await self.store.complete_chapter(aid, number, values, DEFERRED_JOBS)
         generation.finished = chapter
-        generation.log.publish("replace-content", await self.renderer.chapter(chapter.paragraphs))
-        generation.log.publish("choices", await self.renderer.choices(aid, number, chapter.choices, chapter.legend))
-        generation.log.publish("close", "")
+        generation.log.close(Finished(tuple(chapter.paragraphs), tuple(chapter.choices), chapter.legend))
 
     async def _fail(self, generation: Generation, message: str, detail: str) -> None:
         log.warning("chapter %s/%s not written: %s", generation.adventure_id, generation.number, detail)
         generation.error = message
         try:
-            await generation.stored.wait()
-            if not generation.called_off:
-                await self.store.set_chapter_state(generation.adventure_id, generation.number, "failed", message)
+            if await generation.handoff.row_stored():
+                await self.store.fail_chapter(generation.adventure_id, generation.number, message)
         finally:
-            html = await self.renderer.error(generation.adventure_id, generation.number, message)
-            generation.log.publish("chapter-error", html)
-            generation.log.publish("close", "")
+            generation.log.close(Failed(message))
 
     def _ended(self, generation: Generation) -> None:
         generation.ended_at = time.monotonic()
-        generation.log.close()
+        generation.log.close(Failed(BROKEN))  # only if nothing ended it: every stream ends
+        key = (generation.adventure_id, generation.number)
+        if self.generations.get(key) is generation:
+            self._writing.discard(key)
+            self._ended_order.append(generation)
         self._mark_idle_if_quiet()
-        for callback in self.on_closed:
-            callback(generation)
+        for watcher in self._watchers:
+            watcher.stream_ended((generation.adventure_id, generation.number))
 
     def _mark_idle_if_quiet(self) -> None:
-        if not self.streaming_chapters():
+        if not self._writing:
             self.idle.set()
 
     def _forget_old(self) -> None:
         """Finished generations are kept a while so that reconnects replay them exactly."""
         horizon = time.monotonic() - self.settings.generation_keep_seconds
-        for key, g in list(self.generations.items()):
-            if g.ended_at is not None and g.ended_at < horizon:
+        while self._ended_order and self._ended_order[0].ended_at < horizon:
+            old = self._ended_order.popleft()
+            key = (old.adventure_id, old.number)
+            if self.generations.get(key) is old:
                 del self.generations[key]
 
     def stop_all(self) -> list[asyncio.Task]:

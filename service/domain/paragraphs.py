@@ -30,6 +30,13 @@ _ABBREVIATIONS = frozenset(
     }
 )
 _LAST_WORD = regex.compile(r"[\"'“‘(\[]*(\S+)$")
+_LAST_WORD_WINDOW = 64
+# Compiled once: the module-level regex functions look their pattern up on every call.
+_INITIAL = regex.compile(r"\w\.")
+_LEADING_MARKS = regex.compile(r"^[#\s]+")
+_SPACES = regex.compile(r"\s+")
+_LINES = regex.compile(r"\r?\n")
+_WORD_CHARACTER = regex.compile(r"\w")
 
 
 def _is_heading(line: str) -> bool:
@@ -63,19 +70,21 @@ def strip_heading(text: str) -> str:
 
 def _clean(piece: str) -> str:
     piece = piece.replace("**", "").replace("__", "")
-    piece = regex.sub(r"^[#\s]+", "", piece)
-    return regex.sub(r"\s+", " ", piece).strip()
+    piece = _LEADING_MARKS.sub("", piece)
+    return _SPACES.sub(" ", piece).strip()
 
 
 def _is_sentence_end(text: str, match: regex.Match) -> bool:
-    before = text[:match.start(1)]
-    if before.count('"') % 2 or before.count("“") > before.count("”"):
+    end = match.start(1)
+    if text.count('"', 0, end) % 2 or text.count("“", 0, end) > text.count("”", 0, end):
         return False  # inside a quotation
-    word = _LAST_WORD.search(before)
+    # The last word is looked for near the end only: a word longer than the window is no
+    # abbreviation or initial either way, and the search need not try every earlier position.
+    word = _LAST_WORD.search(text, max(0, end - _LAST_WORD_WINDOW), end)
     token = word.group(1).casefold() if word else ""
     if token.endswith("."):
         bare = token.rstrip("\"'”’)]")
-        if bare in _ABBREVIATIONS or regex.fullmatch(r"\w\.", bare):
+        if bare in _ABBREVIATIONS or _INITIAL.fullmatch(bare):
             return False
     return True
 
@@ -116,9 +125,9 @@ def _split_long(paragraph: str, max_chars: int) -> list[str]:
 def to_paragraphs(text: str, max_chars: int = 700) -> list[str]:
     """Clean display paragraphs; a paragraph longer than max_chars is split between sentences."""
     paragraphs = []
-    for piece in regex.split(r"\r?\n", text):
+    for piece in _LINES.split(text):
         cleaned = _clean(piece)
-        if not regex.search(r"\w", cleaned):
+        if not _WORD_CHARACTER.search(cleaned):
             continue  # blank lines and leftover decoration like "***" or "---"
         paragraphs.extend(_split_long(cleaned, max_chars) if len(cleaned) > max_chars else [cleaned])
     return paragraphs

@@ -9,6 +9,7 @@ from enum import StrEnum
 
 import regex
 
+from service.domain.lifecycle import TO_BE_WRITTEN, JobState
 from service.domain.story import AgencyOption, StoryWorld
 
 # Every picture of every adventure is drawn in this style, so the pictures of one story
@@ -38,7 +39,7 @@ def slot_state(has_picture: bool, chapter_state: str, job_state: str | None) -> 
     """What a chapter's picture slot shows, from the picture, the chapter and its job."""
     if has_picture:
         return SlotState.READY
-    if chapter_state in ("pending", "writing") or job_state in ("pending", "running"):
+    if chapter_state in TO_BE_WRITTEN or job_state in (JobState.PENDING, JobState.RUNNING):
         return SlotState.PENDING
     return SlotState.NONE
 

@@ -200,7 +200,7 @@ class RepetitionGuard:
         """The longest echo the word being written could make, whatever word it turns out to
         be (any seen word it begins like). When it begins a sentence after a repeated one, a
         loop is recognised as soon as it is complete: it counts as lengthening the echo."""
-        if self._words and self._repeats(self._open_sentence()) and self._starts_sentence(partial.start()):
+        if self._words and self._starts_sentence(partial.start()) and self._repeats(self._open_sentence()):
             return self._echo + 1
         return self._run_length(self._seen_beginning(partial.group().casefold()))
 

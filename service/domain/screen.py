@@ -5,6 +5,7 @@ while it could be about to complete a listed term, never for a whole sentence, n
 """
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -210,19 +211,14 @@ class ScreenRules:
     unfit_stop: int = 2
     _grams: frozenset = field(init=False, repr=False)
     _held_labels: regex.Pattern | None = field(init=False, repr=False)
+    _held_firsts: frozenset[str] = field(init=False, repr=False)
     _labels: regex.Pattern | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        grams = set()
-        for directive in self.directives:
-            words = words_of(directive)
-            grams.update(words[i:i + DIRECTIVE_WORDS] for i in range(len(words) - DIRECTIVE_WORDS + 1))
-        self._grams = frozenset(grams)
-        labels = sorted({label.strip() for label in self.labels if label.strip()}, key=len, reverse=True)
-        # Labels in capitals are held from their second letter; others ("Places:") would hold
-        # every sentence that begins like them ("Pl", "The"), so they are only dropped.
-        self._held_labels = _label_pattern([label for label in labels if label.isupper()])
-        self._labels = _label_pattern(labels)
+        # One set of rules is made per text screened (every chapter, choice and summary), from
+        # the same few directives and labels: their grams and patterns are made once each.
+        self._grams = frozenset().union(*map(_directive_grams, self.directives))
+        self._held_labels, self._held_firsts, self._labels = _label_patterns(frozenset(self.labels))
 
     def echoes(self, sentence: list[str]) -> bool:
         return len(sentence) >= DIRECTIVE_WORDS and tuple(sentence[-DIRECTIVE_WORDS:]) in self._grams
@@ -233,10 +229,28 @@ class ScreenRules:
 
     def may_be_label(self, text: str, start: int) -> bool:
         """The text from `start` may still turn out to be a label in capitals."""
-        if self._held_labels is None:
+        # Asked for every piece of text: a sentence that does not begin as a label does (its
+        # first character) is told at once, without the pattern.
+        if self._held_labels is None or text[start:start + 1] not in self._held_firsts:
             return False
         match = self._held_labels.match(text, start, partial=True)
         return match is not None and match.partial and match.end() - start >= 2
+
+
+@functools.lru_cache(maxsize=256)
+def _directive_grams(directive: str) -> frozenset[tuple[str, ...]]:
+    words = words_of(directive)
+    return frozenset(words[i:i + DIRECTIVE_WORDS] for i in range(len(words) - DIRECTIVE_WORDS + 1))
+
+
+@functools.lru_cache(maxsize=64)
+def _label_patterns(labels: frozenset[str]) -> tuple[regex.Pattern | None, frozenset[str], regex.Pattern | None]:
+    """(labels in capitals, their first characters, all labels): the first are held from
+    their second letter; others ("Places:") would hold every sentence that begins like them
+    ("Pl", "The"), so they are only dropped."""
+    ordered = sorted({label.strip() for label in labels if label.strip()}, key=len, reverse=True)
+    held = [label for label in ordered if label.isupper()]
+    return _label_pattern(held), frozenset(label[0] for label in held), _label_pattern(ordered)
 
 
 def _label_pattern(labels: list[str]) -> regex.Pattern | None:

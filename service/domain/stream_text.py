@@ -99,6 +99,12 @@ class VisibleText:
         model is pointless."""
         return self.guard.stopped or self.screen.stopped
 
+    @property
+    def story_over(self) -> bool:
+        """All the story's text is shown and `text` is final: the choices block has begun
+        (the rest of the reply is read only for its choices), or `finish` was called."""
+        return self._story_over
+
     def feed(self, token: str) -> str:
         if self._story_over:
             self.choices.feed(token)  # the rest is the choices block, read for its choices

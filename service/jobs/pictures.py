@@ -10,32 +10,47 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from service.chapters.briefs import question_for
-from service.chapters.screening import log_hits, unsayable_answers
+from service.chapters.screening import ChildSafety, log_hits, unsayable_answers
 from service.domain.agency import offer_agency
-from service.domain.fidelity import is_lesson_check
+from service.domain.fidelity import is_lesson_check, story_text
 from service.domain.pictures import option_alt, option_prompt, parse_scene, scene_prompt
-from service.domain.story import AgencyOption, ChapterType, StoryWorld
+from service.domain.story import AgencyOption, Catalog, ChapterType, StoryWorld
+from service.jobs.work import JobHandler
+from service.llm.client import ModelClient
 from service.llm.formats import SCENE as SCENE_SHAPE
+from service.llm.images import Drawing, ImageClient
 from service.llm.prompts import picture_messages
-from service.store.adventures import ResultWrite
+from service.store.adventures import OPTIONS_JOB, SCENE_JOB, AdventureStore, ResultWrite
 from service.store.models import Adventure, Chapter, Job
-from service.store.pictures import PICTURE_JOBS, SCENE, picture_saved
+from service.store.pictures import PICTURE_JOBS, SCENE, PictureStore, picture_saved
 
 log = logging.getLogger(__name__)
 # A scene is one or two sentences: a short reply.
 SCENE_MAX_TOKENS = 120
+# A picture begun early whose job has not come for it by then is let go.
+EARLY_KEEP_SECONDS = 600.0
 
 
 class PictureNews:
-    """Wakes the pages' picture streams of a chapter when its pictures may have changed."""
+    """Wakes the pages' picture streams of a chapter when its pictures may have changed; with
+    several processes, `send` tells the others (whose streams then `wake`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, send: Callable[[str, int], None] | None = None) -> None:
         self._events: dict[tuple[str, int], asyncio.Event] = {}
         self._waiting: dict[tuple[str, int], int] = {}
+        self.send = send
 
     def notify(self, adventure_id: str, number: int) -> None:
+        self.wake(adventure_id, number)
+        if self.send is not None:
+            self.send(adventure_id, number)
+
+    def wake(self, adventure_id: str, number: int) -> None:
         if event := self._events.get((adventure_id, number)):
             event.set()
             self._events[(adventure_id, number)] = asyncio.Event()
@@ -44,8 +59,12 @@ class PictureNews:
         if job.kind in PICTURE_JOBS:
             self.notify(job.adventure_id, job.chapter_number)
 
-    def chapter_closed(self, generation) -> None:
-        self.notify(generation.adventure_id, generation.number)
+    def stream_started(self, chapter: tuple[str, int]) -> None:
+        pass
+
+    def stream_ended(self, chapter: tuple[str, int]) -> None:
+        """A chapter closed: its picture job is due, and its slot may now be waited for."""
+        self.notify(*chapter)
 
     async def wait(self, adventure_id: str, number: int, timeout: float) -> None:
         key = (adventure_id, number)
@@ -60,72 +79,123 @@ class PictureNews:
                 del self._waiting[key], self._events[key]
 
 
-async def scene_picture_job(services, job: Job) -> ResultWrite | None:
-    inputs = await services.pictures.scene_inputs(job.adventure_id, job.chapter_number)
-    adventure, chapter = inputs.adventure, inputs.chapter
-    reply = await services.model.complete(picture_messages(chapter.number, chapter.text), max_tokens=SCENE_MAX_TOKENS,
-                                          shape=SCENE_SHAPE, background=True)
-    scene = _scene(services, adventure, chapter, reply, job)
-    if scene is None:
-        log.info("picture of %s/%s: too little of the scene was fit to draw; no picture", job.adventure_id,
-                 job.chapter_number)
-        return None
-    world = services.catalog.worlds[adventure.world_key]
-    looks = [(c.name, c.description) for c in inputs.characters]
-    prompt = _screened_prompt(services, scene_prompt(scene, looks, world), scene, job)
-    if prompt is None:
-        return None
-    drawing = await services.images.draw(prompt)
-    return picture_saved(job.adventure_id, job.chapter_number, SCENE, drawing.data, drawing.content_type, scene,
-                         prompt)
+@dataclass(frozen=True)
+class SceneDrawing:
+    """A chapter's picture as drawn: its scene (the alt text), its prompt and its bytes."""
+    scene: str
+    prompt: str
+    drawing: Drawing
 
 
-async def option_pictures_job(services, job: Job) -> None:
-    """Each choice's picture is stored as soon as it is drawn; a retry draws only the missing ones."""
-    adventure = await services.store.adventure(job.adventure_id)
-    world = services.catalog.worlds[adventure.world_key]
-    drawn = await services.pictures.options_drawn(adventure.id)
-    options = offer_agency(random.Random(adventure.seed))  # the first chapter's choices, in their order
-    results = await asyncio.gather(*(_draw_option(services, job, adventure, number, option, world)
-                                     for number, option in enumerate(options, start=1) if number not in drawn),
-                                   return_exceptions=True)
-    if errors := [r for r in results if isinstance(r, BaseException)]:
-        raise errors[0]
+class PictureJobs:
+    """A chapter's picture (its scene) and the first chapter's choices' pictures.
 
+    A chapter's picture is begun as soon as its story is written (`story_written`), while the
+    choices block still streams and the chapter is stored: the durable job that follows takes
+    that drawing when it is ready, and draws one itself when there is none (another process,
+    a restart, an early attempt that failed)."""
 
-async def _draw_option(services, job: Job, adventure: Adventure, number: int, option: AgencyOption,
-                       world: StoryWorld) -> None:
-    alt, prompt = option_alt(option, world), option_prompt(option, world)
-    # The service's own words, screened all the same: a picture is drawn only from what passes whole.
-    if not (services.safety.fit(alt) and _screened_prompt(services, prompt, prompt, job)):
-        log.warning("the picture of choice %s of %s was not drawn: the screen took out part of it", number,
-                    adventure.id)
-        return
-    drawing = await services.images.draw(prompt)
-    await services.pictures.save(picture_saved(adventure.id, 1, number, drawing.data, drawing.content_type, alt,
+    def __init__(self, store: AdventureStore, pictures: PictureStore, catalog: Catalog, model: ModelClient,
+                 images: ImageClient, safety: ChildSafety, news: PictureNews):
+        self.store = store
+        self.pictures = pictures
+        self.catalog = catalog
+        self.model = model
+        self.images = images
+        self.safety = safety
+        self.news = news
+        self._early: dict[tuple[str, int], tuple[float, asyncio.Task]] = {}
+
+    def handlers(self) -> dict[str, JobHandler]:
+        return {SCENE_JOB: self.scene, OPTIONS_JOB: self.options}
+
+    def story_written(self, chapter: tuple[str, int], text: str) -> None:
+        horizon = time.monotonic() - EARLY_KEEP_SECONDS
+        for key, (began, task) in list(self._early.items()):
+            if began < horizon:  # its chapter was never stored (or its job ran elsewhere)
+                task.cancel()
+                del self._early[key]
+        task = asyncio.create_task(self._draw_scene(*chapter, text), name=f"picture {chapter}")
+        task.add_done_callback(_quietly)  # its job reads the result; an error there is logged there
+        self._early[chapter] = (time.monotonic(), task)
+
+    async def scene(self, job: Job) -> ResultWrite | None:
+        key = (job.adventure_id, job.chapter_number)
+        early = self._early.pop(key, None)
+        # The drawing begun early is this job's first attempt: if it failed, so did the
+        # attempt, and the job's retries draw afresh.
+        drawn = await early[1] if early is not None else await self._draw_scene(*key)
+        if drawn is None:
+            return None  # too little of the scene was fit to draw
+        return picture_saved(job.adventure_id, job.chapter_number, SCENE, drawn.drawing.data,
+                             drawn.drawing.content_type, drawn.scene, drawn.prompt)
+
+    async def _draw_scene(self, adventure_id: str, number: int, text: str | None = None) -> SceneDrawing | None:
+        """The chapter's picture, from `text` (its story) or else from the stored chapter."""
+        inputs = await self.pictures.scene_inputs(adventure_id, number)
+        adventure, chapter = inputs.adventure, inputs.chapter
+        story = text if text is not None else story_text(chapter.text)
+        reply = await self.model.complete(picture_messages(number, story), max_tokens=SCENE_MAX_TOKENS,
+                                         shape=SCENE_SHAPE, background=True)
+        scene = self._scene(adventure, chapter, story, reply)
+        if scene is None:
+            log.info("picture of %s/%s: too little of the scene was fit to draw; no picture", adventure_id, number)
+            return None
+        world = self.catalog.worlds[adventure.world_key]
+        looks = [(c.name, c.description) for c in inputs.characters]
+        prompt = self._screened_prompt(scene_prompt(scene, looks, world), scene, adventure_id, number)
+        if prompt is None:
+            return None
+        return SceneDrawing(scene, prompt, await self.images.draw(prompt))
+
+    async def options(self, job: Job) -> None:
+        """Each choice's picture is stored as soon as it is drawn; a retry draws only the missing ones."""
+        adventure = await self.store.adventure(job.adventure_id)
+        world = self.catalog.worlds[adventure.world_key]
+        drawn = await self.pictures.options_drawn(adventure.id)
+        options = offer_agency(random.Random(adventure.seed))  # the first chapter's choices, in their order
+        results = await asyncio.gather(*(self._draw_option(job, adventure, number, option, world)
+                                         for number, option in enumerate(options, start=1) if number not in drawn),
+                                       return_exceptions=True)
+        if errors := [r for r in results if isinstance(r, BaseException)]:
+            raise errors[0]
+
+    async def _draw_option(self, job: Job, adventure: Adventure, number: int, option: AgencyOption,
+                           world: StoryWorld) -> None:
+        alt, prompt = option_alt(option, world), option_prompt(option, world)
+        # The service's own words, screened all the same: a picture is drawn only from what passes whole.
+        if not (self.safety.fit(alt) and self._screened_prompt(prompt, prompt, job.adventure_id, 1)):
+            log.warning("the picture of choice %s of %s was not drawn: the screen took out part of it", number,
+                        adventure.id)
+            return
+        drawing = await self.images.draw(prompt)
+        await self.pictures.save(picture_saved(adventure.id, 1, number, drawing.data, drawing.content_type, alt,
                                                prompt))
-    services.picture_news.notify(adventure.id, 1)
+        self.news.notify(adventure.id, 1)
+
+    def _scene(self, adventure: Adventure, chapter: Chapter, story: str, reply: str) -> str | None:
+        """The helper's scene, screened; when its reply holds none, the story's opening stands in."""
+        question = question_for(self.catalog, adventure, chapter.number) if chapter.type in (
+            ChapterType.LESSON, ChapterType.REFLECT) else None
+        answers = unsayable_answers(question) if question else []
+        scene = parse_scene(reply) or parse_scene(_opening(story))
+        if scene is None:
+            return None
+        kept, hits = self.safety.clean(scene, answers)
+        log_hits(hits, "a picture's scene", adventure.id, chapter.number)
+        return parse_scene(kept)  # counts the words left again
+
+    def _screened_prompt(self, prompt: str, whole: str, adventure_id: str, number: int) -> str | None:
+        """The prompt screened once more; None unless `whole` (its scene) came through it whole."""
+        kept, hits = self.safety.clean(prompt)
+        log_hits(hits, "a picture's prompt", adventure_id, number)
+        kept = " ".join(kept.split())
+        return kept if whole.rstrip(".!?") in kept else None
 
 
-def _scene(services, adventure: Adventure, chapter: Chapter, reply: str, job: Job) -> str | None:
-    """The helper's scene, screened; when its reply holds none, the chapter's opening stands in."""
-    question = question_for(services.catalog, adventure, chapter.number) if chapter.type in (
-        ChapterType.LESSON, ChapterType.REFLECT) else None
-    answers = unsayable_answers(question) if question else []
-    scene = parse_scene(reply) or parse_scene(_opening(chapter.text))
-    if scene is None:
-        return None
-    kept, hits = services.safety.clean(scene, answers)
-    log_hits(hits, "a picture's scene", job.adventure_id, job.chapter_number)
-    return parse_scene(kept)  # counts the words left again
-
-
-def _screened_prompt(services, prompt: str, whole: str, job: Job) -> str | None:
-    """The prompt screened once more; None unless `whole` (its scene) came through it whole."""
-    kept, hits = services.safety.clean(prompt)
-    log_hits(hits, "a picture's prompt", job.adventure_id, job.chapter_number)
-    kept = " ".join(kept.split())
-    return kept if whole.rstrip(".!?") in kept else None
+def _quietly(task: asyncio.Task) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _opening(text: str) -> str:

@@ -3,21 +3,36 @@ until its stream has closed (unless their kind reads none of its text), and with
 embedded local model (which shares the CPU) no model-calling job runs while any chapter
 streams: a job under way is set back. Workers come in lanes, each taking its own kinds of
 job, so that slow pictures never hold up the summaries the next chapters are written from.
+The jobs a runner holds are renewed in the queue while they run: a job whose process died is
+taken by another process once its lease lapses.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from typing import Protocol
 
+from service.config import Settings
+from service.jobs.work import JobHandler
 from service.store.jobs import JobQueue, backoff
 from service.store.models import Job, as_utc, utcnow
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 5.0
+
+
+class ChapterStreams(Protocol):
+    """The chapters being written, as the runner sees them (the chapter writer): it tells
+    the runner when one starts (`stream_started`) and ends (`stream_ended`)."""
+
+    idle: asyncio.Event
+
+    def streaming_chapters(self) -> set[tuple[str, int]]: ...
+    def watch(self, watcher) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -29,12 +44,12 @@ class Lane:
 
 
 class JobRunner:
-    def __init__(self, services, handlers: dict, lanes: list[Lane] | None = None,
-                 while_streaming: Collection[str] = ()):
-        settings = services.settings
-        self.services = services
-        self.queue: JobQueue = services.jobs
+    def __init__(self, queue: JobQueue, handlers: Mapping[str, JobHandler], streams: ChapterStreams,
+                 settings: Settings, lanes: list[Lane] | None = None, while_streaming: Collection[str] = ()):
+        self.queue = queue
         self.handlers = handlers
+        self.streams = streams
+        self._streams_first = settings.uses_local_model
         self.lanes = lanes if lanes is not None else [Lane(frozenset(handlers), settings.job_concurrency)]
         # Kinds that read no chapter text: they may run while their chapter streams.
         self.while_streaming = frozenset(while_streaming)
@@ -47,45 +62,61 @@ class JobRunner:
         self._changed = asyncio.Event()
         self._workers: list[asyncio.Task] = []
         self._running: dict[int, asyncio.Task] = {}
+        self._lease_seconds = settings.job_lease_seconds
+        streams.watch(self)
 
-    @property
-    def _streams_first(self) -> bool:
-        return self.services.settings.uses_local_model
-
-    async def start(self) -> None:
-        recovered = await self.queue.recover()
+    async def start(self, recover: bool = True) -> None:
+        """`recover`: the only process, so jobs left running were a stopped process's."""
+        recovered = await self.queue.recover() if recover else 0
         if recovered:
             log.info("picked up %d jobs left running by a stopped process", recovered)
         self._workers = [asyncio.create_task(self._work(lane), name=f"job worker {n}.{i}")
                          for n, lane in enumerate(self.lanes) for i in range(lane.workers)]
+        if self._workers:
+            self._workers.append(asyncio.create_task(self._renew(), name="job leases"))
 
     async def stop(self) -> None:
         for task in self._workers:
             task.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
 
-    def wake(self, *_args) -> None:
+    def wake(self) -> None:
         self._wake.set()
 
-    def stream_started(self, *_args) -> None:
-        """A chapter began streaming: with the local model, running jobs give way."""
+    def stream_ended(self, chapter: tuple[str, int]) -> None:
+        self.wake()
+
+    def stream_started(self, chapter: tuple[str, int]) -> None:
+        """A chapter began streaming: with the local model, running jobs give way; jobs that
+        may run beside it (a new adventure's choice pictures) are looked for at once."""
         if self._streams_first:
             for task in self._running.values():
                 task.cancel("set back for a streaming chapter")
+        if self.while_streaming:
+            self.wake()
 
     async def changed(self, timeout: float) -> None:
         """Wait until some job finishes (or the timeout passes)."""
-        event = self._changed
-        try:
-            await asyncio.wait_for(event.wait(), timeout)
-        except TimeoutError:
-            pass
+        await _until(self._changed, timeout)
+
+    def job_changed(self, *_about: object) -> None:
+        """A job finished (here, or in another process: see shared/news.py)."""
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def _renew(self) -> None:
+        while True:
+            await asyncio.sleep(self._lease_seconds / 3)
+            try:
+                await self.queue.renew(list(self._running))
+            except Exception:  # the next renewal tries again; a lapsed lease costs a second run
+                log.exception("could not renew the leases of running jobs")
 
     async def _work(self, lane: Lane) -> None:
         while True:
             if self._streams_first:
-                await self.services.writer.idle.wait()
-            job = await self.queue.claim(self.services.writer.streaming_chapters(), lane.kinds, self.while_streaming)
+                await self.streams.idle.wait()
+            job = await self.queue.claim(self.streams.streaming_chapters(), lane.kinds, self.while_streaming)
             if job is None:
                 await self._sleep(lane)
                 continue
@@ -97,16 +128,13 @@ class JobRunner:
         wait = POLL_SECONDS
         if due is not None:
             wait = min(POLL_SECONDS, max(0.05, (as_utc(due) - utcnow()).total_seconds()))
-        try:
-            await asyncio.wait_for(self._wake.wait(), wait)
-        except TimeoutError:
-            pass
+        await _until(self._wake, wait)
 
     async def _run(self, job: Job) -> None:
         started = time.monotonic()
         log.info("job %s %s %s/%s started (attempt %d)", job.id, job.kind, job.adventure_id,
                  job.chapter_number, job.attempts)
-        task = asyncio.create_task(asyncio.wait_for(self.handlers[job.kind](self.services, job), self.timeout))
+        task = asyncio.create_task(asyncio.wait_for(self.handlers[job.kind](job), self.timeout))
         self._running[job.id] = task
         try:
             await task
@@ -118,12 +146,13 @@ class JobRunner:
         except Exception as exc:
             await self._failed(job, exc, time.monotonic() - started)
         else:
-            await self.queue.done(job.id, task.result())
-            log.info("job %s %s done in %.2f s", job.id, job.kind, time.monotonic() - started)
+            if await self.queue.done(job.id, task.result()):
+                log.info("job %s %s done in %.2f s", job.id, job.kind, time.monotonic() - started)
+            else:
+                log.warning("job %s %s was taken over by another process; its result stands", job.id, job.kind)
         finally:
             self._running.pop(job.id, None)
-            self._changed.set()
-            self._changed = asyncio.Event()
+            self.job_changed()
         for callback in self.on_finished:
             callback(job)
 
@@ -133,8 +162,17 @@ class JobRunner:
 
     async def _failed(self, job: Job, exc: Exception, seconds: float) -> None:
         error = f"{type(exc).__name__}: {exc}"[:500]
-        retry_at: datetime | None = None
-        if job.attempts < self.attempts:
-            retry_at = utcnow() + backoff(job.attempts, self.backoff_seconds)
         log.warning("job %s %s failed after %.2f s (attempt %d): %s", job.id, job.kind, seconds, job.attempts, error)
-        await self.queue.failed(job.id, error, retry_at)
+        if job.attempts < self.attempts:
+            await self.queue.retry_later(job.id, error, utcnow() + backoff(job.attempts, self.backoff_seconds))
+        else:
+            await self.queue.failed(job.id, error)
+
+
+async def _until(event: asyncio.Event, timeout: float) -> None:
+    """Wait until `event` is set, or `timeout` seconds. Not wait_for: on Python 3.11 it drops a
+    cancellation that comes as the event is set (a chapter ending as the server stops), and
+    the worker it should have stopped sleeps on, holding up the server's shutdown."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            await event.wait()

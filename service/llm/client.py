@@ -36,7 +36,7 @@ from service.llm.openai_http import (
     message_text,
     pooled_session,
 )
-from service.llm.tokens import TokenBuffer, close_quietly
+from service.llm.tokens import Silence, TokenBuffer, close_quietly
 
 log = logging.getLogger(__name__)
 CONNECTION_RETRY_PAUSE = 0.25  # seconds, times the attempts so far
@@ -150,12 +150,11 @@ class ModelClient:
             stats.first_token_at = time.monotonic()
         stats.tokens += 1
         yield first
-        async with TokenBuffer(tokens) as buffer:
+        async with TokenBuffer(tokens, self.settings.idle_timeout) as buffer:
             while True:
                 try:
-                    async with asyncio.timeout(self.settings.idle_timeout):
-                        text, count = await buffer.take()
-                except TimeoutError as exc:
+                    text, count = await buffer.take()
+                except Silence as exc:
                     raise ModelStreamBroken(f"the model went silent for {self.settings.idle_timeout:.0f} s") from exc
                 except Exception as exc:  # litellm and aiohttp raise many provider-specific types
                     raise ModelStreamBroken(f"the model's connection failed: {type(exc).__name__}") from exc

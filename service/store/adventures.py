@@ -10,6 +10,8 @@ from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from service.domain.chapter_events import FIRST_LAST_ID
+from service.domain.lifecycle import TO_BE_WRITTEN, UNFINISHED, ChapterState
 from service.store.db import Sessions
 from service.store.models import Adventure, Answer, Chapter, Character, Job, Summary, utcnow
 
@@ -36,6 +38,26 @@ _ADVENTURE_AT = (
 )
 _CHAPTER = select(Chapter).where(Chapter.adventure_id == bindparam("adventure_id"),
                                  Chapter.number == bindparam("number"))
+# The writes of a choice and of a finished chapter, as Core statements on the tables: an ORM
+# unit of work (identity map, flush order, events) cost more than the statements it ran.
+_ADVENTURES, _CHAPTERS, _ANSWERS, _JOBS = (Adventure.__table__, Chapter.__table__, Answer.__table__,
+                                           Job.__table__)
+_INSERT_ANSWER = _ANSWERS.insert()
+_INSERT_CHAPTER = _CHAPTERS.insert()
+_INSERT_JOBS = _JOBS.insert()
+_SET_AGENCY = (_ADVENTURES.update().where(_ADVENTURES.c.id == bindparam("of_adventure"))
+               .values(agency=bindparam("new_agency", type_=_ADVENTURES.c.agency.type)))
+_ADVENTURE_FINISHED = (_ADVENTURES.update().where(_ADVENTURES.c.id == bindparam("of_adventure"))
+                       .values(finished_at=bindparam("at", type_=_ADVENTURES.c.finished_at.type)))
+# What a finished chapter stores, and what it stores when a value is not given.
+_FINISHED_VALUES = {"text": "", "choices": [], "quality": {}, "first_token_seconds": None}
+_COMPLETE = (
+    _CHAPTERS.update()
+    .where(_CHAPTERS.c.adventure_id == bindparam("of_adventure"), _CHAPTERS.c.number == bindparam("of_number"))
+    .values(state=ChapterState.COMPLETE, error=None,
+            completed_at=bindparam("at", type_=_CHAPTERS.c.completed_at.type),
+            **{name: bindparam(f"new_{name}", type_=_CHAPTERS.c[name].type) for name in _FINISHED_VALUES})
+)
 _SUMMARIES = select(Summary).where(Summary.adventure_id == bindparam("adventure_id"))
 _CHARACTERS = select(Character).where(Character.adventure_id == bindparam("adventure_id")).order_by(Character.name)
 
@@ -76,7 +98,8 @@ class AdventureStore:
         def create(session: Session) -> Adventure:
             session.add(adventure)
             session.flush()
-            session.add(Chapter(adventure_id=adventure.id, number=1, type=first_chapter_type, state="writing"))
+            session.add(Chapter(adventure_id=adventure.id, number=1, type=first_chapter_type,
+                                state=ChapterState.WRITING))
             if self.pictures:
                 session.execute(insert(Job), [{"kind": OPTIONS_JOB, "adventure_id": adventure.id, "chapter_number": 1}])
             return adventure
@@ -114,15 +137,46 @@ class AdventureStore:
         """Everything chapter `number` is written from, in one read; None for no such adventure."""
         return await self.sessions.read(lambda session: _story_so_far(session, adventure_id, number))
 
-    async def set_chapter_state(self, adventure_id: str, number: int, state: str, error: str | None = None) -> None:
-        await self.sessions.write(lambda session: session.execute(
+    async def begin_attempt(self, adventure_id: str, number: int, last_event_id: int,
+                            replacing: int | None = None) -> bool:
+        """A chapter not yet complete is being written again (pending, failed, interrupted, or
+        left 'writing' by a move that was cut off): its new attempt's stream ends at
+        `last_event_id`. With `replacing` (the last event id of the attempt it follows), only
+        if no one else began one since: True when this attempt is the one begun."""
+        condition = [] if replacing is None else [Chapter.last_event_id == replacing,
+                                                  Chapter.state.in_(sorted(UNFINISHED))]
+        return await self._unless_complete(adventure_id, number, *condition, state=ChapterState.WRITING,
+                                           error=None, last_event_id=last_event_id) > 0
+
+    async def fail_chapter(self, adventure_id: str, number: int, message: str) -> None:
+        """The chapter could not be written; `message` is shown to the player with a retry."""
+        await self._unless_complete(adventure_id, number, state=ChapterState.FAILED, error=message)
+
+    async def interrupt_attempt(self, adventure_id: str, number: int,
+                                last_event_id: int) -> tuple[Adventure | None, Chapter | None]:
+        """The attempt ending at `last_event_id` was cut off with its process: unless it was
+        finished (or another attempt began), the chapter is interrupted. Answers the adventure
+        and the chapter as they are then."""
+        def interrupt(session: Session) -> tuple[Adventure | None, Chapter | None]:
+            session.execute(update(Chapter).where(
+                Chapter.adventure_id == adventure_id, Chapter.number == number,
+                Chapter.last_event_id == last_event_id, Chapter.state.in_(sorted(TO_BE_WRITTEN)),
+            ).values(state=ChapterState.INTERRUPTED))
+            found = session.execute(_ADVENTURE_AT, {"adventure_id": adventure_id, "number": number}).first()
+            return (found[0], found[1]) if found else (None, None)
+
+        return await self.sessions.write(interrupt)
+
+    async def _unless_complete(self, adventure_id: str, number: int, *condition, **values) -> int:
+        return await self.sessions.write(lambda session: session.execute(
             update(Chapter)
-            .where(Chapter.adventure_id == adventure_id, Chapter.number == number, Chapter.state != "complete")
-            .values(state=state, error=error)
-        ))
+            .where(Chapter.adventure_id == adventure_id, Chapter.number == number,
+                   Chapter.state != ChapterState.COMPLETE, *condition)
+            .values(**values)
+        ).rowcount)
 
     async def complete_chapter(self, adventure_id: str, number: int, values: dict, job_kinds: list[str]) -> None:
-        """Store the finished chapter and enqueue its deferred jobs in the same transaction."""
+        """The finished chapter is stored, and its deferred jobs enqueued, in one transaction."""
         if self.pictures:
             job_kinds = [*job_kinds, SCENE_JOB]
         await self.sessions.write(lambda session: _complete(session, adventure_id, number, values, job_kinds))
@@ -156,7 +210,7 @@ class AdventureStore:
             adventure_id = "~warm-up"
             session.add(Adventure(id=adventure_id, owner_hash="", world_key="", topic_key="", seed=0,
                                   plan=[], question_ids=[]))
-            session.add(Chapter(adventure_id=adventure_id, number=1, type="STORY", state="complete"))
+            session.add(Chapter(adventure_id=adventure_id, number=1, type="STORY", state=ChapterState.COMPLETE))
             session.flush()
             _story_so_far(session, adventure_id, 2)
             _record_choice(session, Answer(adventure_id=adventure_id, chapter_number=1, choice="~"), "STORY", None)
@@ -167,9 +221,10 @@ class AdventureStore:
         await self.sessions.read(rehearse)
 
     async def interrupt_unfinished(self) -> int:
-        """At start-up: chapters a stopped process was writing can only be written again."""
+        """At start-up: chapters a stopped process was writing can only be written again. Their
+        last event id stays that of the attempt cut off: its end follows whatever it had sent."""
         return await self.sessions.write(lambda session: session.execute(
-            update(Chapter).where(Chapter.state == "writing").values(state="interrupted")
+            update(Chapter).where(Chapter.state == ChapterState.WRITING).values(state=ChapterState.INTERRUPTED)
         ).rowcount or 0)
 
     async def summaries(self, adventure_id: str) -> dict[int, Summary]:
@@ -221,29 +276,36 @@ def _story_so_far(session: Session, adventure_id: str, number: int) -> StorySoFa
 
 
 def _record_choice(session: Session, answer: Answer, next_type: str | None, agency: str | None) -> Chapter | None:
-    session.add(answer)
-    session.flush()  # a second answer to the chapter stops here, before anything else
+    answer.created_at = answer.created_at or utcnow()
+    # A second answer to the chapter stops here (the unique key), before anything else.
+    session.execute(_INSERT_ANSWER, {column: getattr(answer, column) for column in _ANSWER_COLUMNS})
     if agency is not None:
-        session.execute(update(Adventure).where(Adventure.id == answer.adventure_id).values(agency=agency))
+        session.execute(_SET_AGENCY, {"of_adventure": answer.adventure_id, "new_agency": agency})
     if next_type is None:
         return None
-    next_chapter = Chapter(adventure_id=answer.adventure_id, number=answer.chapter_number + 1,
-                           type=next_type, state="writing")
-    session.add(next_chapter)
+    next_chapter = Chapter(adventure_id=answer.adventure_id, number=answer.chapter_number + 1, type=next_type,
+                           state=ChapterState.WRITING, text="", choices=[], question_id=None, error=None,
+                           last_event_id=FIRST_LAST_ID, quality={}, first_token_seconds=None, created_at=utcnow(),
+                           completed_at=None)
+    next_chapter.id = session.execute(_INSERT_CHAPTER, {column: getattr(next_chapter, column)
+                                                        for column in _NEW_CHAPTER_COLUMNS}).inserted_primary_key[0]
     return next_chapter
 
 
+_ANSWER_COLUMNS = ("adventure_id", "chapter_number", "choice", "question_id", "correct", "created_at")
+_NEW_CHAPTER_COLUMNS = ("adventure_id", "number", "type", "state", "text", "choices", "question_id", "error",
+                        "last_event_id", "quality", "first_token_seconds", "created_at", "completed_at")
+
+
 def _complete(session: Session, adventure_id: str, number: int, values: dict, job_kinds: list[str]) -> None:
-    session.execute(
-        update(Chapter)
-        .where(Chapter.adventure_id == adventure_id, Chapter.number == number)
-        .values(state="complete", error=None, completed_at=utcnow(), **values)
-    )
-    if job_kinds:  # plain inserts: the unit of work's bookkeeping is most of their cost
-        session.execute(insert(Job), [{"kind": kind, "adventure_id": adventure_id, "chapter_number": number}
-                                      for kind in job_kinds])
+    now = utcnow()
+    session.execute(_COMPLETE, {"of_adventure": adventure_id, "of_number": number, "at": now,
+                                **{f"new_{name}": values.get(name, empty) for name, empty in _FINISHED_VALUES.items()}})
+    if job_kinds:
+        session.execute(_INSERT_JOBS, [{"kind": kind, "adventure_id": adventure_id, "chapter_number": number}
+                                       for kind in job_kinds])
     if not values.get("choices"):
-        session.execute(update(Adventure).where(Adventure.id == adventure_id).values(finished_at=utcnow()))
+        session.execute(_ADVENTURE_FINISHED, {"of_adventure": adventure_id, "at": now})
 
 
 def _chapter(session: Session, adventure_id: str, number: int) -> Chapter | None:

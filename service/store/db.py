@@ -60,6 +60,7 @@ class Sessions:
     `await sessions.write(work)` does the same inside one transaction, committed at its end."""
 
     def __init__(self, engine: AsyncEngine):
+        self.dialect = engine.dialect.name
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
 
     async def read(self, work: Work[T]) -> T:
@@ -77,6 +78,7 @@ class SqliteSessions(Sessions):
     on a busy loop while the write lock is held. Here a whole transaction is one trip."""
 
     def __init__(self, engine: AsyncEngine):
+        self.dialect = engine.dialect.name
         self._engine = _threaded_sqlite(engine)
         self._read_sessions = sessionmaker(self._engine, expire_on_commit=False)
         self._write_sessions = sessionmaker(self._engine.execution_options(sqlite_immediate=True),

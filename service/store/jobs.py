@@ -3,15 +3,22 @@ survives a crash and is picked up again when the server starts. Claims are fair:
 adventures a player is playing (one with a choice made) come first, and among those, and
 then among the rest, the adventure served longest ago goes next (round-robin), so a flood
 of new adventures cannot starve a real player's summaries.
+
+Several processes share the queue: a claim is the claimer's for a lease, renewed while it
+runs (JobRunner); a running job whose lease has lapsed (its process died) is claimable
+again. On PostgreSQL the candidates are locked as they are read (FOR UPDATE SKIP LOCKED), so
+two processes never claim the same job; a job's result is stored only by the process that
+holds it, so each result is stored once even when a slow process loses its lease.
 """
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, exists, func, select, update
+from sqlalchemy import and_, case, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
+from service.domain.lifecycle import JobState
 from service.store.adventures import ResultWrite
 from service.store.db import Sessions
 from service.store.models import Answer, Job, utcnow
@@ -26,21 +33,24 @@ _PLAYED = case((exists().where(Answer.adventure_id == Job.adventure_id), 0), els
 
 
 class JobQueue:
-    def __init__(self, sessions: Sessions):
+    def __init__(self, sessions: Sessions, owner: str = "this process", lease_seconds: float = 30.0):
         self.sessions = sessions
+        self.owner = owner
+        self.lease = timedelta(seconds=lease_seconds)
+        self._locks = sessions.dialect != "sqlite"
 
     async def recover(self) -> int:
-        """At start-up: jobs a stopped process was running are pending again."""
+        """At start-up of the only process: jobs a stopped process was running are pending again."""
         return await self.sessions.write(lambda session: session.execute(
-            update(Job).where(Job.state == "running").values(state="pending")
+            update(Job).where(Job.state == JobState.RUNNING).values(state=JobState.PENDING, claimed_by=None)
         ).rowcount or 0)
 
     async def claim(self, skip: set[tuple[str, int]] = frozenset(), kinds: Collection[str] | None = None,
                     while_streaming: Collection[str] = ()) -> Job | None:
-        """Take the fairest due pending job (see above; of `kinds`, if given), unless its
-        chapter is in `skip` and its kind is not one of those that may run `while_streaming`."""
-        query = select(Job.id, Job.kind, Job.adventure_id, Job.chapter_number).where(
-            Job.state == "pending", Job.run_after <= utcnow())
+        """Take the fairest due job (see above; of `kinds`, if given), unless its chapter is in
+        `skip` and its kind is not one of those that may run `while_streaming`."""
+        now = utcnow()
+        query = select(Job.id, Job.kind, Job.adventure_id, Job.chapter_number).where(_claimable(now))
         if kinds is not None:
             query = query.where(Job.kind.in_(sorted(kinds)))
         query = query.order_by(_PLAYED, _LAST_SERVED.asc().nulls_first(), Job.id).limit(CLAIM_WINDOW)
@@ -49,37 +59,82 @@ class JobQueue:
             return [job_id for job_id, kind, adventure_id, number in session.execute(query)
                     if kind in while_streaming or (adventure_id, number) not in skip]
 
-        # Finding candidates is a read: an idle queue never takes the write lock.
+        if self._locks:
+            # One transaction: the candidates are locked as they are read, and those another
+            # process holds are passed over; the first left is taken.
+            locked = query.with_for_update(of=Job, skip_locked=True)
+            return await self.sessions.write(lambda session: self._claim_first(
+                session, [row for row in session.execute(locked)], skip, while_streaming, now))
+        # SQLite: one process writes at a time. Finding candidates is a read: an idle queue
+        # never takes the write lock.
         candidates = await self.sessions.read(due)
         if not candidates:
             return None
-        return await self.sessions.write(lambda session: _claim_first(session, candidates))
+        return await self.sessions.write(lambda session: self._take(session, candidates, now))
 
-    async def done(self, job_id: int, result: ResultWrite | None = None) -> None:
-        """The job's result and its `done` are stored together: a crash leaves neither."""
-        def finish(session: Session) -> None:
+    def _claim_first(self, session: Session, rows: list, skip: Collection[tuple[str, int]],
+                     while_streaming: Collection[str], now: datetime) -> Job | None:
+        candidates = [job_id for job_id, kind, adventure_id, number in rows
+                      if kind in while_streaming or (adventure_id, number) not in skip]
+        return self._take(session, candidates, now)
+
+    def _take(self, session: Session, candidates: list[int], now: datetime) -> Job | None:
+        """The first candidate still claimable, claimed; another process may have taken some."""
+        for job_id in candidates:
+            claimed = session.scalar(
+                update(Job).where(Job.id == job_id, _claimable(now))
+                .values(state=JobState.RUNNING, attempts=Job.attempts + 1, started_at=now,
+                        claimed_by=self.owner, lease_until=now + self.lease).returning(Job)
+            )
+            if claimed is not None:
+                return claimed
+        return None
+
+    async def renew(self, job_ids: Collection[int]) -> None:
+        """The jobs this process is running are still its own for another lease."""
+        if job_ids:
+            await self.sessions.write(lambda session: session.execute(
+                update(Job).where(Job.id.in_(sorted(job_ids)), *self._held())
+                .values(lease_until=utcnow() + self.lease)))
+
+    async def done(self, job_id: int, result: ResultWrite | None = None) -> bool:
+        """The job's result and its `done` are stored together: a crash leaves neither. Not
+        when the job is done already or another process has taken it over (its lease had
+        lapsed): then that process's result stands, and False is answered."""
+        def finish(session: Session) -> bool:
+            found = session.execute(select(Job.state, Job.claimed_by).where(Job.id == job_id)
+                                    .with_for_update()).first()
+            if found is not None and (found.state == JobState.DONE or (
+                    found.state == JobState.RUNNING and found.claimed_by not in (None, self.owner))):
+                return False
             if result is not None:
                 result(session)
-            _set(session, job_id, state="done", finished_at=utcnow(), last_error=None)
+            _set(session, job_id, state=JobState.DONE, finished_at=utcnow(), last_error=None, claimed_by=None)
+            return True
 
-        await self.sessions.write(finish)
+        return await self.sessions.write(finish)
 
-    async def failed(self, job_id: int, error: str, retry_at: datetime | None) -> None:
-        if retry_at is None:
-            await self._set(job_id, state="failed", finished_at=utcnow(), last_error=error)
-        else:
-            await self._set(job_id, state="pending", run_after=retry_at, last_error=error)
+    async def failed(self, job_id: int, error: str) -> None:
+        """The job's last attempt failed: it stays failed until someone retries it."""
+        await self._set(job_id, state=JobState.FAILED, finished_at=utcnow(), last_error=error)
+
+    async def retry_later(self, job_id: int, error: str, retry_at: datetime) -> None:
+        """An attempt failed and the job has attempts left: pending again from `retry_at`."""
+        await self._set(job_id, state=JobState.PENDING, run_after=retry_at, last_error=error)
 
     async def set_back(self, job_id: int) -> None:
         """Pending again at once; an attempt that was set back, not failed, does not count."""
-        await self._set(job_id, state="pending", run_after=utcnow(), attempts=Job.attempts - 1)
+        await self._set(job_id, state=JobState.PENDING, run_after=utcnow(), attempts=Job.attempts - 1)
+
+    def _held(self) -> list:
+        return [Job.state == JobState.RUNNING, Job.claimed_by == self.owner]
 
     async def retry(self, adventure_id: str, kind: str | None = None) -> int:
         """Give an adventure's failed jobs one more attempt each."""
-        query = update(Job).where(Job.adventure_id == adventure_id, Job.state == "failed")
+        query = update(Job).where(Job.adventure_id == adventure_id, Job.state == JobState.FAILED)
         if kind:
             query = query.where(Job.kind == kind)
-        query = query.values(state="pending", run_after=utcnow(), attempts=Job.attempts - 1)
+        query = query.values(state=JobState.PENDING, run_after=utcnow(), attempts=Job.attempts - 1)
         return await self.sessions.write(lambda session: session.execute(query).rowcount or 0)
 
     async def for_adventure(self, adventure_id: str) -> list[Job]:
@@ -87,35 +142,31 @@ class JobQueue:
             lambda session: list(session.scalars(select(Job).where(Job.adventure_id == adventure_id)))
         )
 
-    async def listing(self, states: tuple[str, ...] = ("pending", "running", "failed")) -> list[Job]:
+    async def listing(self, states: tuple[JobState, ...] = (JobState.PENDING, JobState.RUNNING, JobState.FAILED)
+                      ) -> list[Job]:
         return await self.sessions.read(
             lambda session: list(session.scalars(select(Job).where(Job.state.in_(states)).order_by(Job.id)))
         )
 
     async def next_due(self, kinds: Collection[str] | None = None) -> datetime | None:
-        query = select(Job.run_after).where(Job.state == "pending")
+        query = select(Job.run_after).where(Job.state == JobState.PENDING)
         if kinds is not None:
             query = query.where(Job.kind.in_(sorted(kinds)))
         return await self.sessions.read(lambda session: session.scalar(query.order_by(Job.run_after).limit(1)))
 
     async def _set(self, job_id: int, **values) -> None:
-        await self.sessions.write(lambda session: _set(session, job_id, **values))
+        """Ends this process's attempt at a job it holds (a job taken over is left alone)."""
+        await self.sessions.write(lambda session: _set(session, job_id, *self._held(), claimed_by=None, **values))
 
 
-def _claim_first(session: Session, candidates: Iterable[int]) -> Job | None:
-    """The first candidate still pending, marked running; another worker may have taken some."""
-    for job_id in candidates:
-        claimed = session.scalar(
-            update(Job).where(Job.id == job_id, Job.state == "pending")
-            .values(state="running", attempts=Job.attempts + 1, started_at=utcnow()).returning(Job)
-        )
-        if claimed is not None:
-            return claimed
-    return None
+def _claimable(now: datetime):
+    """Due and pending, or running under a lease that has lapsed (its process is gone)."""
+    lapsed = or_(Job.lease_until.is_(None), Job.lease_until < now)  # None: claimed before leases
+    return or_(and_(Job.state == JobState.PENDING, Job.run_after <= now), and_(Job.state == JobState.RUNNING, lapsed))
 
 
-def _set(session: Session, job_id: int, **values) -> None:
-    session.execute(update(Job).where(Job.id == job_id).values(**values))
+def _set(session: Session, job_id: int, *condition, **values) -> bool:
+    return session.execute(update(Job).where(Job.id == job_id, *condition).values(**values)).rowcount > 0
 
 
 def backoff(attempt: int, base: float = 2.0) -> timedelta:

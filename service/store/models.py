@@ -1,13 +1,31 @@
 """The tables. Alembic's migrations in `migrations/` create them; these classes map them.
 
-Chapters store only their finished, clean text: the token stream lives in memory.
+Chapters store only their finished, clean text and the last event id of their latest
+attempt: the token stream lives in memory. States are the enums of `domain.lifecycle`.
 """
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from service.domain.chapter_events import FIRST_LAST_ID
+from service.domain.lifecycle import ChapterState, JobState
 
 
 def utcnow() -> datetime:
@@ -17,6 +35,12 @@ def utcnow() -> datetime:
 def as_utc(moment: datetime) -> datetime:
     """SQLite hands datetimes back without their zone; they were stored in UTC."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _state(states: type[StrEnum]) -> Enum:
+    """A state column: the enum's values in a plain VARCHAR(16), read back as its members."""
+    return Enum(states, native_enum=False, create_constraint=False, length=16,
+                values_callable=lambda members: [m.value for m in members])
 
 
 class Base(DeclarativeBase):
@@ -46,13 +70,13 @@ class Chapter(Base):
     adventure_id: Mapped[str] = mapped_column(ForeignKey("adventures.id", ondelete="CASCADE"), index=True)
     number: Mapped[int] = mapped_column(Integer)
     type: Mapped[str] = mapped_column(String(16))
-    # pending -> writing -> complete | failed; writing becomes interrupted after a crash.
-    state: Mapped[str] = mapped_column(String(16), default="pending")
+    state: Mapped[ChapterState] = mapped_column(_state(ChapterState), default=ChapterState.PENDING)
     text: Mapped[str] = mapped_column(Text, default="")
     choices: Mapped[list[str]] = mapped_column(JSON, default=list)
     question_id: Mapped[str | None] = mapped_column(String(64), default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
-    chunk_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The id of the last event of the latest attempt's stream (domain.chapter_events.EventIds).
+    last_event_id: Mapped[int] = mapped_column(BigInteger, default=FIRST_LAST_ID)
     quality: Mapped[dict] = mapped_column(JSON, default=dict)
     first_token_seconds: Mapped[float | None] = mapped_column(Float, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -124,14 +148,16 @@ class Job(Base):
     kind: Mapped[str] = mapped_column(String(32))
     adventure_id: Mapped[str] = mapped_column(ForeignKey("adventures.id", ondelete="CASCADE"), index=True)
     chapter_number: Mapped[int] = mapped_column(Integer)
-    # pending -> running -> done | failed
-    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    state: Mapped[JobState] = mapped_column(_state(JobState), default=JobState.PENDING, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     run_after: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    # The process running the job, and until when it is that process's (renewed while it runs).
+    claimed_by: Mapped[str | None] = mapped_column(String(36), default=None)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
 
 class ServerSecret(Base):

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, undefer
 
+from service.domain.lifecycle import ChapterState
 from service.domain.pictures import SlotState, slot_state
 from service.store.adventures import OPTIONS_JOB, SCENE_JOB, ResultWrite
 from service.store.db import Sessions
@@ -28,7 +29,7 @@ class ChapterPictures:
     picture beside each choice (by the choice's position, from 1)."""
 
     number: int
-    chapter_state: str = "writing"
+    chapter_state: str = ChapterState.WRITING
     scene: Picture | None = None
     scene_state: SlotState = SlotState.NONE
     options: dict[int, Picture] = field(default_factory=dict)
@@ -104,7 +105,7 @@ def picture_saved(adventure_id: str, number: int, option: int, data: bytes, cont
 
 def _chapter_pictures(session: Session, adventure_id: str, number: int) -> ChapterPictures:
     chapter_state = session.scalar(select(Chapter.state).where(Chapter.adventure_id == adventure_id,
-                                                               Chapter.number == number)) or "failed"
+                                                               Chapter.number == number)) or ChapterState.FAILED
     jobs = dict(session.execute(select(Job.kind, Job.state).where(
         Job.adventure_id == adventure_id, Job.chapter_number == number, Job.kind.in_(PICTURE_JOBS))).all())
     pictures = list(session.scalars(select(Picture).where(Picture.adventure_id == adventure_id,
@@ -112,6 +113,6 @@ def _chapter_pictures(session: Session, adventure_id: str, number: int) -> Chapt
     scene = next((p for p in pictures if p.option == SCENE), None)
     options = {p.option: p for p in pictures if p.option != SCENE}
     # The choices' pictures are drawn while the chapter is written: the chapter's state says nothing of them.
-    options_state = slot_state(False, "complete", jobs.get(OPTIONS_JOB)) if number == 1 else SlotState.NONE
+    options_state = slot_state(False, ChapterState.COMPLETE, jobs.get(OPTIONS_JOB)) if number == 1 else SlotState.NONE
     scene_state = slot_state(scene is not None, chapter_state, jobs.get(SCENE_JOB))
     return ChapterPictures(number, chapter_state, scene, scene_state, options, options_state)

@@ -11,8 +11,9 @@ from collections.abc import AsyncIterator
 from sse_starlette import ServerSentEvent
 
 from service.chapters.briefs import question_for
-from service.domain.story import CHAPTER_COUNT, ChapterType
 from service.domain.fidelity import story_text
+from service.domain.lifecycle import ChapterState, JobState
+from service.domain.story import CHAPTER_COUNT, ChapterType
 from service.domain.summaries import extract_summary
 from service.store.models import Adventure, as_utc
 from service.web.pictures import image
@@ -28,10 +29,11 @@ def _duration(seconds: float) -> str:
 
 async def _summary_states(services, adventure: Adventure) -> dict[int, str]:
     """For each finished chapter: done, pending (a job will still write it) or failed."""
-    chapters = [c.number for c in await services.store.chapters(adventure.id) if c.state == "complete"]
+    chapters = [c.number for c in await services.store.chapters(adventure.id) if c.state == ChapterState.COMPLETE]
     summaries = await services.store.summaries(adventure.id)
     jobs = {j.chapter_number: j.state for j in await services.jobs.for_adventure(adventure.id) if j.kind == "summary"}
-    return {n: "done" if n in summaries else ("failed" if jobs.get(n) == "failed" else "pending") for n in chapters}
+    return {n: "done" if n in summaries else ("failed" if jobs.get(n) == JobState.FAILED else "pending")
+            for n in chapters}
 
 
 async def retry_summaries(services, adventure: Adventure) -> None:

@@ -5,19 +5,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
-from markupsafe import Markup
-
-from service.chapters.briefs import question_for
-from service.chapters.writer import Generation
-from service.domain.fidelity import Legend, lesson_legend
-from service.domain.story import CHAPTER_COUNT, ChapterType
-from service.store.models import Adventure, Chapter
+from service.chapters.events import EventLog
+from service.domain.story import CHAPTER_COUNT
+from service.store.models import Adventure
 from service.store.pictures import ChapterPictures
 from service.web import pictures
+from service.web.chapter_events import ChapterRendering
 
 # The reader's settings: each cookie and the values it may take, the first the default.
 COMFORT = {"text_size": ("normal", "large", "larger"), "contrast": ("normal", "high")}
@@ -46,15 +42,6 @@ def back_path(referer: str | None, host: str | None) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
-@dataclass
-class StreamOutcome:
-    """Filled in while a progressive page streams; the template reads it after the text."""
-
-    added: list[str] = field(default_factory=list)
-    choices_html: Markup = Markup("")
-    error_html: Markup = Markup("")
-
-
 async def start(services) -> str:
     return await services.pages.render(
         "start.html", worlds=list(services.catalog.worlds.values()), topics=list(services.catalog.topics.values())
@@ -69,70 +56,46 @@ def _chapter_context(services, adventure: Adventure, number: int, found: Chapter
         "world_name": services.catalog.worlds[adventure.world_key].name,
         "topic_name": services.catalog.topics[adventure.topic_key].name,
         "picture_slot": pictures.scene_slot(services, adventure.id, number, found),
+        "waiting": _waiting(services, adventure, number),
     }
 
 
-def legend_for(services, adventure: Adventure, chapter: Chapter) -> Legend | None:
-    kind = ChapterType(chapter.type)
-    question = question_for(services.catalog, adventure, chapter.number) if kind is ChapterType.LESSON else None
-    return lesson_legend(kind, question, chapter.text)
+def _waiting(services, adventure: Adventure, number: int) -> bool:
+    """Whether the chapter waits for a storyteller (past MAX_CONCURRENT_CHAPTERS)."""
+    generation = services.writer.running(adventure.id, number)
+    return generation is not None and services.writer.capacity.is_waiting(generation)
 
 
-async def chapter(services, adventure: Adventure, number: int) -> str:
-    """A chapter that is finished, failed or interrupted: everything is in the HTML."""
-    stored = await services.store.chapter(adventure.id, number)
+def _page_context(services, adventure: Adventure, number: int, log: EventLog, answered: str | None,
+                  found: ChapterPictures | None = None) -> dict:
+    async def first_pictures() -> ChapterPictures | None:
+        # The first chapter's choices, with the pictures beside them drawn so far (they are
+        # drawn while the chapter is written): no JavaScript needed to see them.
+        return await pictures.chapter_pictures(services, adventure.id, number)
+
+    finding = first_pictures if number == 1 and services.settings.pictures else None
+    rendering = ChapterRendering(services.pages, adventure.id, number, finding)
+    return {**_chapter_context(services, adventure, number, found), "events": rendering.rendered(log.follow()),
+            "answered": answered}
+
+
+def streaming_chapter(services, adventure: Adventure, number: int, log: EventLog) -> AsyncIterator[str]:
+    """The whole page, streamed while the chapter is written: its draft grows paragraph by
+    paragraph, then the finished chapter follows it (and static CSS hides the draft), so
+    the page ends as the finished chapter's does. No JavaScript needed."""
+    return services.pages.stream("chapter.html", **_page_context(services, adventure, number, log, None))
+
+
+async def chapter(services, adventure: Adventure, number: int, log: EventLog) -> str:
+    """A chapter that is finished, failed or interrupted: its end (`log`) is in the HTML."""
     answers = {a.chapter_number: a.choice for a in await services.store.answers(adventure.id)}
     found = await pictures.chapter_pictures(services, adventure.id, number)
-    context = _chapter_context(services, adventure, number, found)
-    context["paragraphs"] = [p for p in stored.text.split("\n\n") if p] if stored.state == "complete" else []
-    context["answered"] = answers.get(number)
-    context["message"] = None if stored.state == "complete" else unfinished_message(stored)
-    context["choices_html"] = Markup(await services.pages.choices(
-        adventure.id, number, stored.choices, legend_for(services, adventure, stored), found,
-    )) if stored.state == "complete" else Markup("")
+    context = _page_context(services, adventure, number, log.ending(), answers.get(number), found)
     return await services.pages.render("chapter.html", **context)
-
-
-def unfinished_message(stored: Chapter) -> str:
-    if stored.state == "interrupted":
-        return "This chapter was interrupted before it was finished. Your earlier chapters and answers are safe."
-    return stored.error or "This chapter could not be written."
-
-
-def streaming_chapter(services, adventure: Adventure, stored: Chapter, generation: Generation) -> AsyncIterator[str]:
-    """The whole page, streamed while the chapter is written: no JavaScript needed."""
-    outcome = StreamOutcome()
-
-    async def pieces() -> AsyncIterator[Markup]:
-        async for event in generation.log.follow(0):
-            if event.event == "chunk":
-                yield Markup(event.data)  # escaped by the writer's renderer
-            elif event.event == "choices":
-                outcome.choices_html = Markup(event.data)
-            elif event.event == "chapter-error":
-                outcome.error_html = Markup(event.data)
-        if generation.finished is not None:
-            outcome.added = generation.finished.added
-            if stored.number == 1 and services.settings.pictures:
-                outcome.choices_html = await _choices_with_pictures(services, adventure, stored, generation)
-
-    context = _chapter_context(services, adventure, stored.number)
-    context["waiting"] = services.writer.capacity.is_waiting(generation)
-    return services.pages.stream("chapter.html", stream=pieces(), outcome=outcome, **context)
-
-
-async def _choices_with_pictures(services, adventure: Adventure, stored: Chapter, generation: Generation) -> Markup:
-    """The first chapter's choices with the pictures beside them drawn so far (they are drawn
-    while the chapter is written): no JavaScript needed to see them."""
-    found = await pictures.chapter_pictures(services, adventure.id, stored.number)
-    finished = generation.finished
-    return Markup(await services.pages.choices(adventure.id, stored.number, finished.choices, finished.legend, found))
 
 
 async def chapter_fragment(services, adventure: Adventure, number: int) -> str:
     """The htmx answer to a choice: the next chapter, its text to arrive over SSE."""
     context = _chapter_context(services, adventure, number)
     context["sse_url"] = f"/adventures/{adventure.id}/chapters/{number}/stream"
-    generation = services.writer.running(adventure.id, number)
-    context["waiting"] = generation is not None and services.writer.capacity.is_waiting(generation)
     return await services.pages.render("_chapter.html", **context)

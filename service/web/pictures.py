@@ -11,6 +11,7 @@ from sse_starlette import ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import Response
 
+from service.domain.lifecycle import ChapterState
 from service.domain.pictures import SlotState
 from service.store.models import Adventure, Picture
 from service.store.pictures import SCENE, ChapterPictures
@@ -70,7 +71,7 @@ async def picture_events(services, adventure: Adventure, number: int) -> AsyncIt
     writing_seen, finished_at = False, None
     while (left := deadline - time.monotonic()) > 0:
         pictures = await services.pictures.chapter_pictures(adventure.id, number)
-        finished = pictures.chapter_state == "complete"
+        finished = pictures.chapter_state == ChapterState.COMPLETE
         writing_seen = writing_seen or not finished
         if finished and writing_seen and finished_at is None:
             finished_at = time.monotonic()

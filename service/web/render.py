@@ -4,13 +4,15 @@ page through autoescaped variables or `escape`.
 """
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from service.domain.fidelity import Legend, is_lesson_check
+from service.domain.formatting import PARAGRAPH_BREAK
+from service.domain.lifecycle import StreamEvent
 from service.store.pictures import ChapterPictures
 from service.web.pictures import option_slots
 
@@ -31,6 +33,8 @@ class Pages:
             # every render (one stat per SSE event's template, seen in profiles at load).
             auto_reload=False,
         )
+        self.env.globals["StreamEvent"] = StreamEvent
+        self.env.filters["paragraph_breaks"] = paragraph_breaks
         self.env.tests["lesson_check"] = is_lesson_check
 
     async def render(self, name: str, **context) -> str:
@@ -39,14 +43,11 @@ class Pages:
     def stream(self, name: str, **context) -> AsyncIterator[str]:
         return self.env.get_template(name).generate_async(**context)
 
-    # The chapter renderer used by the writer for SSE events.
-    def chunk(self, text: str) -> str:
-        return str(escape(text))
-
-    async def chapter(self, paragraphs: list[str]) -> str:
+    # The parts of a chapter that its events carry (see web/chapter_events.py).
+    async def paragraphs(self, paragraphs: Sequence[str]) -> str:
         return (await self.render("_paragraphs.html", paragraphs=paragraphs)).strip()
 
-    async def choices(self, adventure_id: str, number: int, choices: list[str], legend: Legend | None = None,
+    async def choices(self, adventure_id: str, number: int, choices: Sequence[str], legend: Legend | None = None,
                       pictures: ChapterPictures | None = None) -> str:
         """The choice forms; `pictures`: the first chapter's, as far as they are known."""
         slots = option_slots(pictures, len(choices)) if self.pictures and number == 1 and choices else None
@@ -62,3 +63,10 @@ class Pages:
 def markup(html: str) -> Markup:
     """HTML that this service rendered itself (never model text)."""
     return Markup(html)
+
+
+def paragraph_breaks(escaped: Markup) -> Markup:
+    """Escaped story text as the inside of paragraphs: each break closes one and opens the
+    next. A page streamed as HTML gets its paragraphs as they form; the browser's parser
+    closes the last one when the draft's element ends."""
+    return Markup(str(escaped).replace(PARAGRAPH_BREAK, "</p>\n<p>"))

@@ -74,11 +74,11 @@ async def adventure_page(request: Request) -> Response:
 async def chapter_page(request: Request) -> Response:
     services = _services(request)
     adventure, chapter = await _owned_chapter(request)
-    generation = services.game.follow(adventure, chapter)
-    if generation is not None and generation.ended_at is None:
-        body = pages.streaming_chapter(services, adventure, chapter, generation)
+    log = services.game.events(adventure, chapter)
+    if not log.ended:
+        body = pages.streaming_chapter(services, adventure, chapter.number, log)
         return StreamingResponse(body, media_type="text/html; charset=utf-8")
-    return HTMLResponse(await pages.chapter(services, adventure, _number(request)))
+    return HTMLResponse(await pages.chapter(services, adventure, chapter.number, log))
 
 
 async def choose(request: Request) -> Response:
@@ -91,7 +91,7 @@ async def choose(request: Request) -> Response:
 
 async def retry(request: Request) -> Response:
     adventure, chapter = await _owned_chapter(request)
-    _services(request).game.retry(adventure, chapter)
+    await _services(request).game.retry(adventure, chapter)
     return await _to_chapter(request, adventure, chapter.number)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from bs4 import BeautifulSoup
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, expect
 
 from service.web.render import DEFAULT_LEGEND
@@ -80,3 +82,38 @@ def axe_violations(page: Page) -> list[str]:
     result = page.evaluate("axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa',"
                            " 'best-practice']})")
     return [f"{v['id']}: {v['help']} at {node['target']}" for v in result["violations"] for node in v["nodes"]]
+
+
+def story_paragraphs_read_aloud(page: Page, tries: int = 5) -> list[str]:
+    """The chapter's story paragraphs as Chromium's own accessibility tree has them (what a
+    screen reader navigates by paragraph), in order: the paragraph nodes inside #chapter that
+    are not ignored, less the chapter's progress line and writing note. A page still loading
+    may replace its document between two questions: then they are asked again."""
+    for _ in range(tries - 1):
+        try:
+            return _paragraphs_read_aloud(page)
+        except PlaywrightError as exc:
+            if "Could not find node" not in str(exc):
+                raise
+    return _paragraphs_read_aloud(page)
+
+
+def _paragraphs_read_aloud(page: Page) -> list[str]:
+    cdp = page.context.new_cdp_session(page)
+    try:
+        root = cdp.send("DOM.getDocument", {"depth": 0})["root"]["nodeId"]
+        article = cdp.send("DOM.querySelector", {"nodeId": root, "selector": "#chapter"})["nodeId"]
+        if not article:
+            return []
+        nodes = cdp.send("Accessibility.queryAXTree", {"nodeId": article, "role": "paragraph"})["nodes"]
+        paragraphs = []
+        for node in nodes:
+            if node.get("ignored"):
+                continue
+            html = cdp.send("DOM.getOuterHTML", {"backendNodeId": node["backendDOMNodeId"]})["outerHTML"]
+            element = BeautifulSoup(html, "html.parser").p
+            if element is not None and not element.get("class"):
+                paragraphs.append(" ".join(element.get_text().split()))
+        return paragraphs
+    finally:
+        cdp.detach()

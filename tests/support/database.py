@@ -1,8 +1,12 @@
-"""Reading a test server's SQLite file directly, to check what was really stored."""
+"""Reading a test server's SQLite file directly, to check what was really stored; making and
+dropping PostgreSQL databases for tests and benchmarks."""
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
+
+import asyncpg
 
 
 def rows(database_url: str, query: str, *params) -> list[tuple]:
@@ -18,3 +22,21 @@ def wait_until(condition, timeout: float, message: str, interval: float = 0.1):
             return value
         time.sleep(interval)
     raise AssertionError(f"{message} (waited {timeout:.0f} s)")
+
+
+async def postgres_admin(url: str, statement: str) -> None:
+    """One statement (CREATE or DROP DATABASE) as the user `url` names."""
+    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+def named_server(variable: str, required_by: str) -> str | None:
+    """The URL of a test server named by the environment variable `variable`; where
+    `required_by` is set to 1 (CI), a missing one stops the run instead of skipping its tests."""
+    url = os.environ.get(variable)
+    if not url and os.environ.get(required_by) == "1":
+        raise RuntimeError(f"{required_by}=1 but {variable} is not set")
+    return url

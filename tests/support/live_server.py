@@ -11,8 +11,8 @@ import uvicorn
 
 
 class LiveServer:
-    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, lifespan: str = "on"):
-        self.app, self.host, self.port, self.lifespan = app, host, port, lifespan
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, lifespan: str = "on", loop: str = "auto"):
+        self.app, self.host, self.port, self.lifespan, self.loop = app, host, port, lifespan, loop
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -28,7 +28,7 @@ class LiveServer:
         self.port = sock.getsockname()[1]
         # As `python -m service serve` runs it: the app alone decides which proxies it believes.
         config = uvicorn.Config(self.app, log_level="warning", lifespan=self.lifespan, timeout_graceful_shutdown=2,
-                                proxy_headers=False)
+                                proxy_headers=False, loop=self.loop)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
                                         name=f"live-server-{self.port}", daemon=True)

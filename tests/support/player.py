@@ -3,6 +3,7 @@ them (element ids, forms, SSE events) and nothing more."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import httpx
@@ -63,28 +64,37 @@ def read_chapter(client: httpx.Client, url: str) -> ChapterPage:
     return ChapterPage.parse(url, response.text)
 
 
-def read_sse(client: httpx.Client, url: str, headers: dict | None = None) -> SseResult:
-    """Read an event stream to its end, stamping each event with the time it arrived."""
+def read_sse(client: httpx.Client, url: str, headers: dict | None = None, limit: int | None = None) -> SseResult:
+    """Read an event stream to its end, stamping each event with the time it arrived; with
+    `limit`, hang up once that many events have come (a reader who leaves)."""
     with client.stream("GET", url, headers=headers or {}) as response:
         result = SseResult(response.status_code, response.headers.get("content-type", ""))
-        event, event_id, data = "message", None, []
-        for line in response.iter_lines():
-            if line == "":
-                if data:
-                    result.events.append(SseEvent(event, event_id, "\n".join(data), time.monotonic()))
-                event, data = "message", []
-            elif line.startswith(":"):
-                continue
-            else:
-                name, _, value = line.partition(":")
-                value = value[1:] if value.startswith(" ") else value
-                if name == "event":
-                    event = value
-                elif name == "id":
-                    event_id = value
-                elif name == "data":
-                    data.append(value)
+        for event in sse_events(response):
+            result.events.append(event)
+            if limit is not None and len(result.events) >= limit:
+                break
         return result
+
+
+def sse_events(response: httpx.Response) -> Iterator[SseEvent]:
+    """The events of an open event stream, each as it arrives."""
+    event, event_id, data = "message", None, []
+    for line in response.iter_lines():
+        if line == "":
+            if data:
+                yield SseEvent(event, event_id, "\n".join(data), time.monotonic())
+            event, data = "message", []
+        elif line.startswith(":"):
+            continue
+        else:
+            name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if name == "event":
+                event = value
+            elif name == "id":
+                event_id = value
+            elif name == "data":
+                data.append(value)
 
 
 def sse_url(fragment_html: str) -> str:
@@ -104,3 +114,22 @@ def choices_from_html(html: str) -> tuple[str | None, list[str]]:
     soup = BeautifulSoup(html, "html.parser")
     form = soup.select_one("form[method=post]")
     return (form["action"] if form else None), [b["value"] for b in soup.select("button[name=choice]")]
+
+
+class Journey:
+    """A player who keeps going: `next_chapter` makes the next choice the htmx way and answers
+    the stream URL of the chapter it starts; `arrive` reads that chapter's page (to its end).
+    Once an adventure is over, the next one begins."""
+
+    def __init__(self, client: httpx.Client, world: str, topic: str):
+        self.client, self.world, self.topic = client, world, topic
+        self.page: ChapterPage | None = None
+
+    def next_chapter(self) -> str:
+        if self.page is None or not self.page.choices:
+            self.page = read_chapter(self.client, start(self.client, self.world, self.topic))
+        return choose_htmx(self.client, self.page.action, self.page.choices[0])
+
+    def arrive(self, stream_url: str) -> ChapterPage:
+        self.page = read_chapter(self.client, stream_url.removesuffix("/stream"))
+        return self.page

@@ -62,6 +62,7 @@ class Script:
     stream_replies: list | None = None  # streamed: the next replies in turn (used up as they go), then the usual
     repeat_loop: bool = False          # streamed calls only
     tag_replies: bool = False          # streamed calls only
+    story_variants: int = 1            # streamed STORY chapters: this many stories in a row (longer chapters)
     flood_after: int | None = None     # streamed: after N chunks, one endless line (no event ends)
     helper_replies: dict | None = None  # non-streamed: {"SUMMARY" | "CHARACTERS" | "CHOICES" | "PICTURE": reply}
     helper_latencies: dict | None = None  # non-streamed: {kind: delay}, instead of helper_latency
@@ -129,7 +130,9 @@ class ScriptedModelServer:
         self._generation += 1
 
     def start(self, timeout: float = 5.0) -> ScriptedModelServer:
-        self._live = LiveServer(self.app, self.host, self.port, lifespan="off").start(timeout)
+        # asyncio's own loop: uvloop rounds timers to milliseconds, and a scripted delay must
+        # never be shorter than the script says.
+        self._live = LiveServer(self.app, self.host, self.port, lifespan="off", loop="asyncio").start(timeout)
         self.port = self._live.port
         return self
 
@@ -319,7 +322,8 @@ class ScriptedModelServer:
 
 def _reply(messages: list[dict], script: Script, stream: bool, in_scope: bool) -> tuple[str, str]:
     """(kind, text) of the answer, before any request tag."""
-    kind, text = build_reply(messages, script.choices_style, script.inject_html and in_scope)
+    kind, text = build_reply(messages, script.choices_style, script.inject_html and in_scope,
+                             script.story_variants if stream else 1)
     if stream and script.reply_override is not None:
         text = script.reply_override
     if stream and script.stream_replies:
@@ -348,7 +352,7 @@ def main(argv: list[str] | None = None) -> None:
     server.script.update(**json.loads(args.script))
     print(f"scripted model listening on {server.url}", flush=True)
     uvicorn.run(server.app, host=args.host, port=args.port, log_level=args.log_level,
-                lifespan="off")
+                lifespan="off", loop="asyncio")
 
 
 if __name__ == "__main__":

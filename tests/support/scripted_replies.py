@@ -141,11 +141,12 @@ def choices_block(options: tuple[str, str, str], style: str) -> str:
 
 
 def build_reply(messages: list[dict], choices_style: str = "good",
-                inject_html: bool = False) -> tuple[str, str]:
-    """Return (kind, text) for a request; kind is the TASK or CHAPTER TYPE that was detected."""
+                inject_html: bool = False, story_variants: int = 1) -> tuple[str, str]:
+    """Return (kind, text) for a request; kind is the TASK or CHAPTER TYPE that was detected.
+    `story_variants`: a STORY chapter tells that many of the stories one after the other."""
     text = message_text(messages)
     variant = zlib.crc32(text.encode()) % len(_STORIES)
-    paragraphs = list(_STORIES[variant])
+    paragraphs = [p for k in range(max(1, story_variants)) for p in _STORIES[(variant + k) % len(_STORIES)]]
     options = _CHOICES[variant]
     if inject_html:
         paragraphs[0] = f"{paragraphs[0]} Mira found a note that read: {INJECTED_HTML}"

@@ -39,10 +39,15 @@ def start_child(argv: list[str], ready_url: str, log_path: Path, env: dict[str, 
 
 
 class ServerProcess:
-    def __init__(self, env: dict[str, str], log_path: Path):
+    """`python -m service serve` (with `args`, e.g. ["--workers", "2"]), or another server
+    `command` that takes --host and --port."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, args: list[str] | None = None,
+                 command: list[str] | None = None):
         self.env = {**os.environ, **env}
         self.log_path = log_path
         self.port = free_port()
+        self.command = command or [sys.executable, "-m", "service", "serve", *(args or [])]
         self.process: subprocess.Popen | None = None
 
     @property
@@ -50,7 +55,7 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> ServerProcess:
-        argv = [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        argv = [*self.command, "--host", "127.0.0.1", "--port", str(self.port)]
         self.process = start_child(argv, self.base_url + "/", self.log_path, self.env, timeout)
         return self
 
@@ -64,3 +69,9 @@ class ServerProcess:
 
     def kill(self) -> int:
         return self.stop(signal.SIGKILL)
+
+    def restart(self, timeout: float = 60.0) -> ServerProcess:
+        """A new server process on this one's port, database and log (this one has stopped)."""
+        again = ServerProcess({}, self.log_path, command=self.command)
+        again.env, again.port = self.env, self.port
+        return again.start(timeout)
