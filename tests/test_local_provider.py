@@ -4,25 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import os
 import time
 from itertools import pairwise
 from pathlib import Path
 
+import litellm
 import pytest
 
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
-
-import litellm  # noqa: E402
-
-from service.llm import local_provider  # noqa: E402
-from service.llm.local_provider import (  # noqa: E402
+from service.llm import local_provider
+from service.llm.local_provider import (
     LocalModel,
     locate_bundled_model,
     register_local_provider,
 )
-from tests.support.tiny_gguf import write_tiny_llama_gguf  # noqa: E402
+from tests.support.tiny_gguf import write_tiny_llama_gguf
 
 MODEL = "lanternpath-local/tiny"
 # One thread: the tiny model is all synchronisation overhead, and spinning ggml threads thrash

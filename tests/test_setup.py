@@ -142,3 +142,17 @@ def test_when_redis_is_required_but_not_named_then_the_tests_of_several_processe
                          capture_output=True, text=True, timeout=300)
 
     assert run.returncode != 0 and "REQUIRE_REDIS=1 but TEST_REDIS_URL is not set" in run.stdout, run.stdout[-2000:]
+
+
+def test_when_any_module_that_uses_litellm_is_imported_first_then_litellm_is_already_offline():
+    """The switches live in one place, the `service` package, which Python runs before any of
+    its modules: importing the embedded provider or the model client alone finds them set."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LITELLM_")}
+    probe = ("import sys, os; import {module}; import litellm; "
+             "print(os.environ['LITELLM_LOCAL_MODEL_COST_MAP'], os.environ['LITELLM_OFFLINE_MODE'], "
+             "bool(litellm.model_cost))")
+    for module in ("service.llm.local_provider", "service.llm.client"):
+        run = subprocess.run([sys.executable, "-c", probe.format(module=module)], cwd=ROOT, env=environment,
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr[-2000:]
+        assert run.stdout.split() == ["True", "true", "True"], f"{module}: {run.stdout!r}"

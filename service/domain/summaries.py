@@ -9,9 +9,10 @@ from dataclasses import dataclass
 import json_repair
 import regex
 
+from service.domain.paragraphs import split_sentences
+
 _TITLE = regex.compile(r"^\W*title\W*:\s*(.+)$", regex.I | regex.M)
 _SUMMARY = regex.compile(r"summary\W*:\s*(.+)", regex.I | regex.S)
-_SENTENCE_END = regex.compile(r"(?<=[.!?][\"”’']?)\s+")
 _NAME = regex.compile(r"^[\p{L}][\p{L}\p{M}' .-]{0,60}$")
 # A short, good summary is a summary: two plain sentences of a small model are enough to
 # tell a reader (and the next chapter's prompt) what happened.
@@ -56,7 +57,7 @@ def _clean(text: str) -> str:
 def extract_summary(chapter_text: str, number: int) -> tuple[str, str]:
     """A title and summary built from the chapter itself, always available: whole sentences
     of it (none cut, none that begins with a label), and a title that names the chapter."""
-    sentences = [s for s in _SENTENCE_END.split(" ".join(chapter_text.split()))
+    sentences = [s for s in split_sentences(" ".join(chapter_text.split()))
                  if len(s.split()) >= 3 and not _LABELLED.match(s)]
     kept: list[str] = []
     for sentence in sentences:

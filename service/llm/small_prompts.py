@@ -9,9 +9,8 @@ and `chapter_directives` lists what it asks, as the screen needs.
 """
 from __future__ import annotations
 
-import regex
-
 from service.domain.instructions import Label
+from service.domain.paragraphs import split_sentences
 from service.domain.story import ChapterType
 from service.llm.prompts import ANSWERED, GO_ON, ChapterBrief
 
@@ -28,7 +27,6 @@ STYLE_EXAMPLE = (
 WORDS = 150
 _CHARACTERS = 2
 _CHARACTER_CHARS = 80
-_SENTENCE_END = regex.compile(r"(?<=[.!?][\"”’']?)\s+")
 
 
 def system_prompt() -> str:
@@ -44,6 +42,8 @@ def chapter_messages(brief: ChapterBrief) -> list[dict]:
     if brief.characters:
         lines.append(f"{Label.CHARACTERS}: " + "; ".join(
             f"{name}: {_clip(description, _CHARACTER_CHARS)}" for name, description in brief.characters[:_CHARACTERS]))
+    if brief.twist:
+        lines.append(f"{Label.TWIST}: {brief.twist}")
     # Neither summaries of earlier chapters nor the last one's ending: measured over chains of
     # chapters, a 135M model copies a prompt's story text into its chapter (12 to 19 runs of
     # five words in a row per chapter), and reads summaries as a cue to write about a story.
@@ -105,7 +105,7 @@ def task_parts(brief: ChapterBrief) -> list[tuple[str, bool]]:
 
 
 def _first_sentence(text: str) -> str:
-    return _SENTENCE_END.split(" ".join(text.split()), maxsplit=1)[0]
+    return next(iter(split_sentences(" ".join(text.split()))), "")
 
 
 def _clip(text: str, chars: int) -> str:
