@@ -2,10 +2,11 @@
 
 litellm reaches every provider, the embedded local model included. A model on an
 OpenAI-compatible server (`openai/...` with LLM_API_BASE) is called directly: aiohttp
-carries the request (its HTTP parser is compiled) and the OpenAI SDK's own decoder reads
-the event stream. Measured per streamed token at 50 chapters at once: litellm about 1 ms
-of CPU (and 150 MB of memory at import, so it is imported only when a model needs it),
-the SDK's client 300 µs, this way 70 µs.
+carries the request (its HTTP parser is compiled) and httpx-sse reads the event stream.
+Measured per streamed token at 50 chapters at once: litellm about 1 ms of CPU (and 150 MB
+of memory at import, so it is imported only when a model needs it), the SDK's client
+300 µs, this way 70 µs. The tries before the first token (the chapter model twice, then
+each fallback) are tenacity's.
 
 The stream is handed on as the model writes it; whatever arrived while the reader was
 busy goes out as one piece, so a loaded server does per-piece work once per batch rather
@@ -24,6 +25,7 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 
 import aiohttp
+from tenacity import AsyncRetrying, RetryCallState, RetryError, stop_after_attempt
 
 import service  # noqa: F401  (sets litellm's offline switches before it is imported)
 from service.config import Settings
@@ -166,25 +168,33 @@ class ModelClient:
 
     async def _open_stream(self, messages: list[dict], stats: StreamStats,
                            continue_reply: bool) -> tuple[AsyncIterator, str]:
-        errors = []
-        for model in self._chapter_candidates():
-            stats.model = model
-            tokens = None
-            try:
-                async with asyncio.timeout(self.settings.first_token_limit):
-                    tokens = aiter(await self._start_stream(model, messages, continue_reply))
-                    stats.asked.set()
-                    return tokens, await anext(tokens)
-            except Exception as exc:  # a timeout, an empty stream or any provider error
-                log.warning("chapter model %s failed before its first token: %r (%r)", model, exc, exc.__cause__)
-                errors.append(f"{model}: {type(exc).__name__}")
-                if tokens is not None:
-                    await close_quietly(tokens)  # a stalled stream must not keep the model busy
-                if isinstance(exc, aiohttp.ClientConnectionError):
-                    # Many chapters starting at once can find the model's server refusing
-                    # connections for a moment: the next attempt waits a little, not at once.
-                    await asyncio.sleep(CONNECTION_RETRY_PAUSE * len(errors))
-        raise ModelUnavailable("; ".join(errors))
+        """The stream and its first token, from the first candidate that gives one."""
+        candidates, errors = self._chapter_candidates(), []
+        attempts = AsyncRetrying(stop=stop_after_attempt(len(candidates)), wait=_pause_after)
+        try:
+            async for attempt in attempts:
+                with attempt:
+                    model = candidates[attempt.retry_state.attempt_number - 1]
+                    return await self._first_token(model, messages, stats, continue_reply, errors)
+        except RetryError:
+            raise ModelUnavailable("; ".join(errors)) from None
+        raise AssertionError("unreachable: every attempt returns or raises")
+
+    async def _first_token(self, model: str, messages: list[dict], stats: StreamStats, continue_reply: bool,
+                           errors: list[str]) -> tuple[AsyncIterator, str]:
+        stats.model = model
+        tokens = None
+        try:
+            async with asyncio.timeout(self.settings.first_token_limit):
+                tokens = aiter(await self._start_stream(model, messages, continue_reply))
+                stats.asked.set()
+                return tokens, await anext(tokens)
+        except Exception as exc:  # a timeout, an empty stream or any provider error
+            log.warning("chapter model %s failed before its first token: %r (%r)", model, exc, exc.__cause__)
+            errors.append(f"{model}: {type(exc).__name__}")
+            if tokens is not None:
+                await close_quietly(tokens)  # a stalled stream must not keep the model busy
+            raise
 
     def _direct(self, model: str) -> bool:
         return bool(self._chat_url) and model.startswith("openai/")
@@ -257,6 +267,14 @@ class ModelClient:
             else:
                 options["response_format"] = shape.response_format(local=True)
         return options
+
+
+def _pause_after(state: RetryCallState) -> float:
+    """Many chapters starting at once can find the model's server refusing connections for a
+    moment: after a refused connection the next attempt waits a little (longer each time);
+    after any other failure (a stall, an error status) the next candidate is asked at once."""
+    failure = state.outcome.exception() if state.outcome is not None else None
+    return CONNECTION_RETRY_PAUSE * state.attempt_number if isinstance(failure, aiohttp.ClientConnectionError) else 0.0
 
 
 def _is_local(model: str) -> bool:
