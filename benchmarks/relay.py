@@ -11,17 +11,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
 
 import aiohttp
 import uvicorn
 from markupsafe import escape
-from openai._streaming import SSEDecoder
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
+
+from service.llm.openai_http import event_texts
 
 CHOICES = ("Go left", "Go right", "Wait")
 _END = object()
@@ -72,12 +72,9 @@ class Relay:
                 "messages": [{"role": "user", "content": "CHAPTER TYPE: STORY"}]}
         try:
             async with self.http.post(self.chat_url, json=body) as response:
-                async for event in SSEDecoder().aiter_bytes(response.content.iter_any()):
-                    if event.data == "[DONE]":
-                        break
-                    delta = json.loads(event.data)["choices"][0]["delta"].get("content")
-                    if delta:
-                        queue.put_nowait(delta)
+                # The model's events are read as Lanternpath reads them (the same decoder).
+                async for delta in event_texts(response):
+                    queue.put_nowait(delta)
         finally:
             queue.put_nowait(_END)
 

@@ -38,7 +38,12 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(default=30.0, gt=0)
 
     # How a chapter is written.
-    chapter_max_tokens: int = Field(default=700, ge=50)
+    # Length cap of a chapter's reply. Unset: 700, or 320 for the embedded model, which
+    # holds a story together for about 150-200 words and drifts after that.
+    chapter_max_tokens: int | None = Field(default=None, ge=50)
+    # A chapter whose kept text is shorter than this (a model that stopped early, sentences the
+    # screen took out) is asked to go on once; 0: never.
+    chapter_min_words: int = Field(default=80, ge=0)
     # Characters of earlier chapters in a chapter prompt; unset: 1200 for the embedded model
     # (reading the prompt is most of its time to first token), 3300 otherwise.
     prompt_context_chars: int | None = Field(default=None, ge=0)
@@ -56,8 +61,23 @@ class Settings(BaseSettings):
     # Off only to measure what the stream's screen costs (`python -m benchmarks --screen`):
     # never for children. Choices, summaries and descriptions are screened either way.
     screen_stream: bool = True
-    # Small models repeat the prompt back at low temperatures.
-    chapter_temperature: float = Field(default=0.8, ge=0, le=2)
+    # Unset: 0.8, or 0.45 for the embedded model. Measured on SmolLM2-135M: at 0.6 it drifts
+    # into new kings, dragons and places every few sentences; at 0.3 to 0.5 it stays with the
+    # scene, and the repetition penalty keeps the lower end from looping.
+    chapter_temperature: float | None = Field(default=None, ge=0, le=2)
+    # Sampling of the embedded model only (hosted providers keep their own defaults).
+    # Nucleus sampling cuts the long tail of unlikely words that derails a small model.
+    local_top_p: float = Field(default=0.9, gt=0, le=1)
+    # Penalties on repeating recent tokens; 1.0 / 0 turn them off.
+    local_repeat_penalty: float = Field(default=1.15, ge=1)
+    local_presence_penalty: float = Field(default=0.0, ge=0, le=2)
+    # The end of a chapter is held off until this many tokens are written: the small model
+    # otherwise sometimes stops after one sentence.
+    local_min_tokens: int = Field(default=150, ge=0)
+    # Helper replies (summaries, characters, choices) are held to a format by a grammar; a
+    # low temperature and a firmer penalty keep their content plain and free of loops.
+    helper_temperature: float = Field(default=0.3, ge=0, le=2)
+    local_helper_repeat_penalty: float = Field(default=1.3, ge=1)
     # Chapters written at once; the others wait their turn. Unset: 1 for the embedded model
     # (its one worker writes one chapter at a time anyway), 100 otherwise (on two cores the
     # server's own work saturates a core near 200 streams). 0: no cap.
@@ -113,6 +133,18 @@ class Settings(BaseSettings):
     @cached_property
     def fallback_models(self) -> list[str]:
         return [m.strip() for m in self.llm_fallback_models.split(",") if m.strip()]
+
+    @property
+    def chapter_tokens(self) -> int:
+        if self.chapter_max_tokens is not None:
+            return self.chapter_max_tokens
+        return 320 if self.uses_local_model else 700
+
+    @property
+    def chapter_sampling_temperature(self) -> float:
+        if self.chapter_temperature is not None:
+            return self.chapter_temperature
+        return 0.45 if self.uses_local_model else 0.8
 
     @property
     def first_token_limit(self) -> float:

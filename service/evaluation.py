@@ -1,14 +1,14 @@
 """`python -m service evaluate`: plays whole adventures against the configured model over
-HTTP (no browser) and reports how good the chapters were and how much repair they needed.
+HTTP (no browser) and reports how good the chapters were and how much repair they needed
+(service/quality.py). The player reads each chapter before choosing: until its summary and
+characters are written, as a child reading it would give them time to be, or READING_SECONDS.
 """
 from __future__ import annotations
 
 import asyncio
 import random
-import statistics
 import tempfile
-from collections import Counter
-from dataclasses import dataclass, field
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -16,8 +16,11 @@ import httpx
 import uvicorn
 
 from service.config import Settings
-from service.domain.screen import ANSWER, INSTRUCTIONS, UNFIT
-from service.domain.story import ChapterType
+from service.domain.lifecycle import JobState
+from service.quality import Played, Report
+
+# The longest a player reads a chapter: about what a child takes for 150 words.
+READING_SECONDS = 45.0
 
 
 class _ChapterPage(HTMLParser):
@@ -39,76 +42,28 @@ class _ChapterPage(HTMLParser):
             self.summary = attrs["href"]
 
 
-@dataclass
-class Report:
-    chapters: list = field(default_factory=list)
-
-    def rows(self) -> list[tuple[str, str]]:
-        chosen = [c for c in self.chapters if c.quality.get("choices") in ("model", "repaired", "fallback")]
-        lessons = [c for c in self.chapters if c.type == ChapterType.LESSON]
-        ttft = [c.first_token_seconds for c in self.chapters if c.first_token_seconds is not None]
-        rates = [c.quality["tokens"] / c.quality["stream_seconds"] for c in self.chapters
-                 if c.quality.get("stream_seconds")]
-        return [
-            ("chapters written", str(len(self.chapters))),
-            ("choices valid unaided", _share(sum(c.quality["choices"] == "model" for c in chosen), len(chosen))),
-            ("choices valid after repair call", _share(
-                sum(c.quality["choices"] in ("model", "repaired") for c in chosen), len(chosen))),
-            ("choices from the fallback", _share(sum(c.quality["choices"] == "fallback" for c in chosen), len(chosen))),
-            ("paragraphs per chapter (mean)", _mean([c.quality.get("paragraphs", 0) for c in self.chapters])),
-            # Unasked ones show as the legend over their answers (domain/fidelity.py).
-            ("lesson questions asked word for word in the story", _share(
-                sum(_normal(c.question) in _normal(c.text) for c in lessons), len(lessons))),
-            ("repetition or length stops", str(sum(bool(c.quality.get("stopped")) for c in self.chapters))),
-            ("time to first token, median (s)", _mean(ttft, statistics.median)),
-            ("tokens per second (mean)", _mean(rates)),
-        ]
-
-    def screened(self) -> list[tuple[str, str, int, int, int]]:
-        """Per adventure: unfit sentences dropped by category, instruction echoes dropped,
-        sentences naming a lesson's answer dropped, and markdown marks cleaned."""
-        by_adventure: dict[str, Counter] = {}
-        for chapter in self.chapters:
-            by_adventure.setdefault(chapter.adventure_id, Counter()).update(chapter.quality.get("screened") or {})
-        rows = []
-        for adventure, counts in by_adventure.items():
-            unfit = ", ".join(f"{category} {counts[category]}" for category in UNFIT if counts[category]) or "none"
-            rows.append((adventure, unfit, counts[INSTRUCTIONS], counts[ANSWER], counts["markdown"]))
-        return rows
-
-    def markdown(self) -> str:
-        lines = ["| measure | value |", "|---|---|"]
-        lines += [f"| {name} | {value} |" for name, value in self.rows()]
-        lines += ["", "What the child-safety screen took out, per adventure:", "",
-                  "| adventure | unfit sentences dropped | instruction echoes dropped | answers named, dropped "
-                  "| markdown cleaned |", "|---|---|---:|---:|---:|"]
-        lines += [f"| {a} | {unfit} | {echoes} | {answers} | {marks} |"
-                  for a, unfit, echoes, answers, marks in self.screened()]
-        return "\n".join(lines)
-
-
-def _share(count: int, total: int) -> str:
-    return f"{count}/{total} ({100 * count / total:.0f} %)" if total else "n/a"
-
-
-def _mean(values: list[float], how=statistics.fmean) -> str:
-    return f"{how(values):.2f}" if values else "n/a"
-
-
-def _normal(text: str | None) -> str:
-    return " ".join((text or "").casefold().split())
-
-
-async def _play(client: httpx.AsyncClient, world: str, topic: str, rng: random.Random) -> str:
+async def _play(client: httpx.AsyncClient, services, world: str, topic: str, rng: random.Random) -> str:
     started = await client.post("/", data={"story_category": world, "lesson_topic": topic})
     url = started.headers["location"]
+    adventure_id = url.split("/")[2]
     while True:
         page = _ChapterPage()
         page.feed((await client.get(url)).text)
+        await _read(services, adventure_id)
         if not page.choices or page.action is None:
-            return url.split("/")[2]
+            return adventure_id
         moved = await client.post(page.action, data={"choice": rng.choice(page.choices)})
         url = moved.headers["location"]
+
+
+async def _read(services, adventure_id: str) -> None:
+    """Until the adventure's deferred jobs are done, or a reader would have read on."""
+    deadline = time.monotonic() + READING_SECONDS
+    while time.monotonic() < deadline:
+        jobs = await services.jobs.for_adventure(adventure_id)
+        if all(job.state in (JobState.DONE, JobState.FAILED) for job in jobs):
+            return
+        await asyncio.sleep(0.5)
 
 
 async def evaluate(settings: Settings, adventures: int, seed: int = 7) -> Report:
@@ -128,7 +83,7 @@ async def evaluate(settings: Settings, adventures: int, seed: int = 7) -> Report
             for _ in range(adventures):
                 world = rng.choice(list(services.catalog.worlds))
                 topic = rng.choice(list(services.catalog.topics))
-                adventure_id = await _play(client, world, topic, rng)
+                adventure_id = await _play(client, services, world, topic, rng)
                 report.chapters.extend(await _chapters(services, adventure_id))
     finally:
         server.should_exit = True
@@ -136,15 +91,17 @@ async def evaluate(settings: Settings, adventures: int, seed: int = 7) -> Report
     return report
 
 
-async def _chapters(services, adventure_id: str) -> list:
+async def _chapters(services, adventure_id: str) -> list[Played]:
     from service.chapters.briefs import question_for
 
     adventure = await services.store.adventure(adventure_id)
-    chapters = await services.store.chapters(adventure_id)
-    for chapter in chapters:
+    summaries = await services.store.summaries(adventure_id)
+    played = []
+    for chapter in await services.store.chapters(adventure_id):
         question = question_for(services.catalog, adventure, chapter.number)
-        chapter.question = question.question if question else None
-    return chapters
+        summary = summaries.get(chapter.number)
+        played.append(Played(chapter, question.question if question else None, summary.title if summary else None))
+    return played
 
 
 def run(adventures: int) -> str:

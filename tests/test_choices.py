@@ -9,10 +9,10 @@ from service.domain.choices import (
     BLOCK_START,
     ChoiceBlockFilter,
     block_start,
-    fallback_choices,
     split_choices,
     valid_choices,
 )
+from service.domain.fallback_choices import fallback_choices
 from service.domain.story import StoryWorld
 
 # Story text built from pieces that look like the start of a block without being one.

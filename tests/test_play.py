@@ -8,11 +8,13 @@ from bs4 import BeautifulSoup
 
 from service.chapters.game import draw
 from service.content.loader import load_catalog
+from service.domain.instructions import Label
+from service.domain.plan import TWIST_CHAPTER
 from service.domain.story import ChapterType
 from service.runtime import create_app
 from tests.support import player
-from tests.support.seeds import seed_with
 from tests.support.live_server import LiveServer
+from tests.support.seeds import seed_with
 
 WORLD, TOPIC = "brinelight-city", "solar-system"
 
@@ -49,6 +51,17 @@ def test_when_played_without_javascript_then_ten_chapters_lead_to_the_summary(cl
     assert all(len(c.get_text(" ", strip=True).split()) > 10 for c in chapters)
     questions = summary.select("[data-question]")
     assert [q["data-question"] for q in questions] == ["1", "2", "3"]
+
+
+def test_when_an_adventure_reaches_its_twist_chapter_then_that_chapter_alone_is_asked_to_reveal_a_twist_of_its_world(
+    client, scripted_model
+):
+    play_without_javascript(client)
+
+    prompts = [request["messages"][-1]["content"] for request in scripted_model.requests if request["stream"]]
+    assert len(prompts) == 10
+    assert [n for n, prompt in enumerate(prompts, start=1) if Label.TWIST in prompt] == [TWIST_CHAPTER]
+    assert any(twist in prompts[TWIST_CHAPTER - 1] for twist in load_catalog().worlds[WORLD].plot_twists)
 
 
 def test_when_played_over_sse_then_every_chapter_streams_and_ends_in_order(client):

@@ -151,3 +151,17 @@ def test_when_a_setting_exists_then_the_readme_settings_table_names_it():
     named = {name for cell in table.split("|") for name in cell.replace("`", " ").replace(",", " ").split()}
     missing = [name.upper() for name in Settings.model_fields if name.upper() not in named]
     assert not missing, f"settings the README's table does not name: {missing}"
+
+
+def test_when_any_module_that_uses_litellm_is_imported_first_then_litellm_is_already_offline():
+    """The switches live in one place, the `service` package, which Python runs before any of
+    its modules: importing the embedded provider or the model client alone finds them set."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LITELLM_")}
+    probe = ("import sys, os; import {module}; import litellm; "
+             "print(os.environ['LITELLM_LOCAL_MODEL_COST_MAP'], os.environ['LITELLM_OFFLINE_MODE'], "
+             "bool(litellm.model_cost))")
+    for module in ("service.llm.local_provider", "service.llm.client"):
+        run = subprocess.run([sys.executable, "-c", probe.format(module=module)], cwd=ROOT, env=environment,
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr[-2000:]
+        assert run.stdout.split() == ["True", "true", "True"], f"{module}: {run.stdout!r}"

@@ -104,3 +104,61 @@ def test_when_the_helper_model_sends_a_huge_title_and_word_then_the_summary_page
     item = BeautifulSoup(page.text, "html.parser").select_one('[data-chapter="1"]')
     assert len(title) <= TITLE.chars and len(summary) <= SUMMARY.chars
     assert len(page.text) < 20_000 and _longest_word(item.get_text(" ")) <= MAX_WORD_CHARS + 1
+
+
+@pytest.mark.parametrize("reply", [
+    '{"title": "The Mirror Oasis", "summary": "You walked to the oasis with Tomo. A little boat floated there."}',
+    "Title: The Mirror Oasis\nSummary: You walked to the oasis with Tomo. A little boat floated there.",
+    '```json\n{"title": "The Mirror Oasis", "summary": "You walked to the oasis with Tomo. A little boat '
+    'floated there."}\n```',
+], ids=["json", "plain", "fenced-json"])
+def test_when_a_summary_reply_is_json_or_plain_then_it_is_read_and_a_short_good_summary_counts(reply):
+    assert parse_summary(reply) == ("The Mirror Oasis",
+                                    "You walked to the oasis with Tomo. A little boat floated there.")
+
+
+def test_when_an_extract_stands_in_then_it_reads_as_a_summary():
+    chapter = ("LESSON TOPIC: Plants. You walk to the Mirror Oasis with Tomo. \"Look!\" The water shines "
+               "like glass. " + "You see a tiny boat floating near the edge of the pool and you smile at it. " * 8)
+    title, summary = extract_summary(chapter, 3)
+
+    assert title == "Chapter 3: The Mirror Oasis"
+    assert "LESSON TOPIC" not in summary and "…" not in summary and "Look!" not in summary
+    assert summary.startswith("You walk to the Mirror Oasis with Tomo.") and summary.endswith(".")
+    assert len(summary.split()) <= 60
+
+
+@pytest.mark.parametrize("title, fits", [
+    ("The Mirror Oasis", True), ("Song of the Little Boat", True), ("Tweet ik eet", False),
+    ("Which fraction is larger inable or a-lamb", False),
+])
+def test_when_a_title_uses_words_the_chapter_never_did_then_it_does_not_fit(title, fits):
+    from service.domain.summaries import title_fits
+
+    assert title_fits(title, "You walk to the Mirror Oasis. A little boat floats. Which one is larger?") is fits
+
+
+def test_when_a_title_repeats_another_in_other_letters_then_it_is_the_same_title():
+    from service.domain.summaries import same_title
+
+    assert same_title("the mirror oasis!", ["A Boat", "The Mirror Oasis"])
+    assert not same_title("The Mirror Oasis at Night", ["The Mirror Oasis"])
+
+
+def test_when_the_model_gives_two_chapters_one_title_then_the_second_is_asked_again(
+    client, scripted_model, database_url
+):
+    scripted_model.script.update(helper_replies={
+        "SUMMARY": '{"title": "Mira on her way", "summary": "Mira went on her way with you and found '
+                   'something new to wonder about."}'})
+    page = player.read_chapter(client, player.start(client, "amber-dune-caravan", "animals-and-habitats"))
+    wait_until(lambda: rows(database_url, "SELECT count(*) FROM summaries")[0][0] == 1, 30, "no first summary")
+    player.read_sse(client, player.choose_htmx(client, page.action, page.choices[0]))
+    wait_until(lambda: rows(database_url, "SELECT count(*) FROM summaries")[0][0] == 2, 30, "no second summary")
+
+    titles = [t for (t,) in rows(database_url, "SELECT title FROM summaries ORDER BY chapter_number")]
+    sources = [json.loads(q).get("summary") for (q,) in rows(database_url, "SELECT quality FROM chapters "
+                                                                           "ORDER BY number")]
+    summary_calls = [r for r in scripted_model.requests if r["kind"] == "SUMMARY"]
+    assert titles[0] == "Mira on her way" and titles[1].startswith("Chapter 2")
+    assert sources == ["model", "extract"] and len(summary_calls) == 1 + 3

@@ -7,6 +7,7 @@ import random
 
 from service.domain.agency import offer_agency
 from service.domain.fidelity import story_text
+from service.domain.plan import plot_twist
 from service.domain.story import Catalog, ChapterType, LessonQuestion
 from service.llm.prompts import ChapterBrief
 from service.store.adventures import StorySoFar
@@ -36,8 +37,9 @@ def agency_labels(adventure: Adventure) -> tuple[str, ...]:
 def build_brief(catalog: Catalog, story: StorySoFar, number: int, context_chars: int = 3300) -> ChapterBrief:
     adventure, previous, last, summaries = story.adventure, story.last_answer, story.last_chapter, story.summaries
     earlier = [f"Chapter {n}: {summaries[n].summary}" for n in range(1, number - 1) if n in summaries]
+    world = catalog.worlds[adventure.world_key]
     return ChapterBrief(
-        world=catalog.worlds[adventure.world_key],
+        world=world,
         topic_name=catalog.topics[adventure.topic_key].name,
         number=number,
         type=ChapterType(adventure.plan[number - 1]),
@@ -50,6 +52,7 @@ def build_brief(catalog: Catalog, story: StorySoFar, number: int, context_chars:
         story_so_far=tuple(_last_chars(earlier, int(context_chars * (1 - _LAST_CHAPTER_SHARE)))),
         last_chapter=story_text(last.text)[-int(context_chars * _LAST_CHAPTER_SHARE):] if last else None,
         characters=tuple((c.name, c.description) for c in story.characters),
+        twist=plot_twist(world, adventure.seed, number),
     )
 
 

@@ -8,11 +8,18 @@ import asyncio
 import logging
 import random
 from collections.abc import AsyncIterator
-from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from service.chapters.screening import ChildSafety
-from service.domain.choices import fallback_choices, sensible_choices, split_choices
+from service.chapters.drafting import drafted
+from service.chapters.screening import ChildSafety, lesson_answers
+from service.domain.choices import (
+    choices_in_sentence,
+    merged_choices,
+    parse_choice_reply,
+    sensible_choices,
+    split_choices,
+)
+from service.domain.fallback_choices import fallback_choices
 from service.domain.fidelity import Legend, lesson_check, lesson_legend
 from service.domain.formatting import PARAGRAPH_BREAK
 from service.domain.lessons import shuffled_answers
@@ -21,9 +28,19 @@ from service.domain.screen import Hit
 from service.domain.story import ChapterType
 from service.domain.stream_text import VisibleText
 from service.llm.client import ModelClient, StreamStats
-from service.llm.prompts import ChapterBrief, chapter_messages, choices_repair_messages
+from service.llm.formats import CHOICES, CHOICES_LEAD
+from service.llm.prompts import (
+    ChapterBrief,
+    chapter_messages,
+    choices_continuation_messages,
+    choices_repair_messages,
+)
 
 log = logging.getLogger(__name__)
+# Three choices of up to twelve words, their labels and the block's end.
+CHOICES_TOKENS = 90
+# Tries of the embedded model at the choices, whose usable lines are combined.
+LOCAL_CHOICE_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -86,24 +103,22 @@ async def write_chapter(brief: ChapterBrief, model: ModelClient, safety: ChildSa
                         loop_preview_words: int = 4, stats: StreamStats | None = None,
                         screened: bool = True) -> AsyncIterator[Chunk | StoryWritten | FinishedChapter]:
     stats = stats or StreamStats()
+    brief = replace(brief, compact=model.local_chapters)  # the prompt suits the model that writes
     visible = VisibleText(max_chars, loop_preview_words, safety.chapter_rules(brief), screened)
     opening = _opening(brief)
     if opening:
         yield Chunk(opening + PARAGRAPH_BREAK)
     story: KeptStory | None = None
-    async with aclosing(model.stream(chapter_messages(brief), stats)) as tokens:
-        async for token in tokens:
-            if text := visible.feed(token):
-                yield Chunk(text)
-            if visible.stopped:
-                break  # a loop, the length cap or unfit text: the rest of the reply is never shown
-            if story is None and visible.story_over:
-                # The choices block has begun: what the chapter adds streams now, not once
-                # the whole block has come.
-                story = KeptStory.of(brief, visible)
-                yield StoryWritten(story.text)
-                if chunk := story.chunk(visible.shown):
-                    yield chunk
+    async for text in drafted(brief, model, visible, stats):
+        if text:
+            yield Chunk(text)
+        if story is None and visible.story_over and visible.shown.strip():
+            # The choices block has begun: what the chapter adds streams now, not once the
+            # whole block has come. (A reply that showed nothing may still be asked again.)
+            story = KeptStory.of(brief, visible)
+            yield StoryWritten(story.text)
+            if chunk := story.chunk(visible.shown):
+                yield chunk
     if text := visible.finish():
         yield Chunk(text)
     if story is None:
@@ -125,10 +140,11 @@ async def finish_chapter(brief: ChapterBrief, visible: VisibleText, story: KeptS
                          safety: ChildSafety, rng: random.Random, stats: StreamStats, repair_timeout: float,
                          opening: str | None = None) -> FinishedChapter:
     quality = {"model": stats.model, "tokens": stats.tokens, "paragraphs": len(story.paragraphs) + len(story.added),
-               "stream_seconds": stats.stream_seconds,
+               "stream_seconds": stats.stream_seconds, "first_text_seconds": stats.first_text_seconds,
                "stopped": visible.guard.reason or ("unfit" if visible.screen.stopped else None),
                "screened": visible.screened()}
-    choices, quality["choices"] = await _choices(brief, visible.raw, story.text, model, safety, rng, repair_timeout)
+    choices, quality["choices"], quality["choices_format"] = await _choices(
+        brief, visible.raw, story.text, model, safety, rng, repair_timeout)
     legend = lesson_legend(brief.type, brief.question, story.text)
     paragraphs = ([opening] if opening else []) + story.paragraphs + story.added
     return FinishedChapter(paragraphs, story.added, choices, quality, stats.first_token_seconds, legend,
@@ -136,31 +152,68 @@ async def finish_chapter(brief: ChapterBrief, visible: VisibleText, story: KeptS
 
 
 async def _choices(brief: ChapterBrief, raw: str, text: str, model: ModelClient, safety: ChildSafety,
-                   rng: random.Random, repair_timeout: float) -> tuple[list[str], str]:
+                   rng: random.Random, repair_timeout: float) -> tuple[list[str], str, str | None]:
+    """(the buttons, where they came from, whether the model's first choices were well-formed)."""
     if brief.type is ChapterType.CONCLUSION:
-        return [], "none"
+        return [], "none", None
     if brief.type is ChapterType.LESSON and brief.question:
-        return shuffled_answers(brief.question, rng), "bank"
+        return shuffled_answers(brief.question, rng), "bank", None
     if brief.agency_options:
-        return list(brief.agency_options), "agency"
-    if choices := _fit(sensible_choices(split_choices(raw)[1], text), safety):
-        return choices, "model"
-    if choices := _fit(await _repair_choices(text, model, repair_timeout), safety):
-        return choices, "repaired"
-    return fallback_choices(text, brief.world, rng), "fallback"
+        return list(brief.agency_options), "agency", None
+    answers = lesson_answers(brief)
+    story, first = split_choices(raw)
+    if model.local_chapters:  # the embedded model writes them after its story, held to a grammar
+        first = await _continued_choices(brief, story, model, repair_timeout)
+    well_formed = "valid" if first and len(first) >= 3 else "invalid"
+    small = model.local_chapters
+    if choices := _fit(sensible_choices(first, text, small), safety, answers):
+        return choices, "model", well_formed
+    log.info("chapter %s: the model's choices were not all usable: %r", brief.number, first)
+    if model.local_chapters:
+        # Each try costs a second or two: the lines of several are combined, place by place.
+        tries = [first]
+        for _ in range(LOCAL_CHOICE_TRIES - 1):
+            tries.append(await _continued_choices(brief, story, model, repair_timeout))
+            log.info("chapter %s: choices tried again: %r", brief.number, tries[-1])
+            fit = [[c if safety.fit(c, answers) else "" for c in choices] for choices in tries]
+            if choices := merged_choices(fit, text, small):
+                return choices, "repaired", well_formed
+    elif choices := _fit(sensible_choices(await _repair_choices(text, model, repair_timeout) or [], text),
+                         safety, answers):
+        return choices, "repaired", well_formed
+    log.info("chapter %s: no usable choices from the model, using the fallback", brief.number)
+    return fallback_choices(text, brief.world, rng, avoid=answers), "fallback", well_formed
 
 
-def _fit(choices: list[str] | None, safety: ChildSafety) -> list[str] | None:
-    """The choices, unless one of them is unfit for a child or talks about the task."""
-    return choices if choices and all(safety.fit(choice) for choice in choices) else None
+def _fit(choices: list[str] | None, safety: ChildSafety, answers: list[str]) -> list[str] | None:
+    """The choices, unless one of them is unfit for a child, talks about the task or names
+    an answer to the lesson's question."""
+    if choices and all(safety.fit(choice, answers) for choice in choices):
+        return choices
+    return None
+
+
+async def _continued_choices(brief: ChapterBrief, story: str, model: ModelClient, timeout: float) -> list[str]:
+    """The model's own reply, continued into a sentence of three choices: it still holds the
+    chapter in its context, so this costs a few dozen tokens, and the grammar makes the
+    sentence well-formed."""
+    messages = choices_continuation_messages(chapter_messages(brief), story, CHOICES_LEAD)
+    try:
+        async with asyncio.timeout(timeout):
+            reply = await model.complete(messages, max_tokens=CHOICES_TOKENS, shape=CHOICES, continue_reply=True,
+                                         chapter_model=True)
+    except Exception as exc:  # best effort: a second try, then the fallback
+        log.warning("choices after the chapter failed: %r", exc)
+        return []
+    return choices_in_sentence(reply)
 
 
 async def _repair_choices(chapter_text: str, model: ModelClient, timeout: float) -> list[str] | None:
     """One short call that asks only for the three choices, given the chapter."""
     try:
         async with asyncio.timeout(timeout):
-            reply = await model.complete(choices_repair_messages(chapter_text), max_tokens=120)
+            reply = await model.complete(choices_repair_messages(chapter_text), max_tokens=120, shape=CHOICES)
     except Exception as exc:  # the repair is best effort: the fallback always works
         log.warning("choices repair failed: %r", exc)
         return None
-    return sensible_choices(split_choices(reply)[1], chapter_text)
+    return parse_choice_reply(reply)

@@ -48,9 +48,9 @@ class ChildSafety:
                 paragraphs.append(" ".join(fit))
         return "\n\n".join(paragraphs), hits
 
-    def fit(self, text: str) -> bool:
+    def fit(self, text: str, answers: Sequence[str] = ()) -> bool:
         """Whether a short text (a choice, a name) passes whole."""
-        kept, hits = self.clean(text)
+        kept, hits = self.clean(text, answers)
         return not hits and bool(kept.strip())
 
 

@@ -4,11 +4,8 @@ Small models rarely write the block exactly as asked, so everything here is deli
 """
 from __future__ import annotations
 
-import random
-
+import json_repair
 import regex
-
-from service.domain.story import StoryWorld
 
 # Prefix-monotone on purpose (no lookahead, no \Z, no trailing \b): a match found in a prefix of the
 # stream must stay a match however the stream continues, or the filter could not commit early.
@@ -174,6 +171,28 @@ def _is_valid_choice(choice: str) -> bool:
             and max(map(len, words), default=0) <= MAX_CHOICE_WORD_CHARS and not _PLACEHOLDER.search(choice))
 
 
+def parse_choice_reply(reply: str) -> list[str]:
+    """The choices of a reply that holds them as JSON ({"choices": [...]}, or a bare list) or
+    as a choices block."""
+    if reply.lstrip().startswith(("{", "[")):
+        data = json_repair.loads(reply)
+        if isinstance(data, dict):
+            data = data.get("choices")
+        if isinstance(data, list):
+            return [" ".join(str(item).split()) for item in data if isinstance(item, str | int | float)]
+    return split_choices(reply if block_start(reply) is not None else f"<CHOICES>\n{reply}")[1]
+
+
+def choices_in_sentence(sentence: str) -> list[str]:
+    """The three actions of "follow the owl, ask the fox about the map, or look inside the
+    chest." as buttons; [] unless the sentence holds exactly three."""
+    head, separator, last = sentence.strip().rstrip(".").rpartition(", or ")
+    parts = [*head.split(", "), last] if separator else []
+    if len(parts) != 3 or not all(part.strip() for part in parts):
+        return []
+    return [part.strip()[:1].upper() + part.strip()[1:] for part in parts]
+
+
 def valid_choices(choices: list[str]) -> list[str] | None:
     """The first three choices, stripped, if they are usable as they are; otherwise None."""
     if len(choices) < 3:
@@ -184,82 +203,66 @@ def valid_choices(choices: list[str]) -> list[str] | None:
     return first if all(_is_valid_choice(choice) for choice in first) else None
 
 
-# A capitalised word that follows a lowercase word or a comma is a name, not a sentence start.
-_NAME = regex.compile(r"(?<=[a-z,;]\s+)([A-Z][a-z]{2,}(?:[ -][A-Z][a-z]{2,})?)\b")
-_NOT_NAMES = frozenset(
-    {
-        "the", "a", "an", "and", "but", "or", "so", "then", "when", "while", "she", "he", "they",
-        "we", "you", "his", "her", "their", "its", "our", "your", "this", "that", "these", "those",
-        "there", "here", "what", "where", "who", "why", "how", "chapter", "choice", "choices",
-        "option", "mister", "miss", "mr", "mrs", "god", "lord", "lady", "sir", "captain",
-    }
-)
-_GENERIC_CHOICES = (
-    "Look around carefully for hidden clues",
-    "Ask the guide what the strange sound means",
-    "Rest for a moment and make a careful plan",
-    "Go back and check what you might have missed",
-    "Call out to see if anyone else is nearby",
-)
-_MAX_PLACE_WORDS = 8
+# An action ending in one of these words was cut off ("Follow the owl to the").
+_DANGLING = frozenset({
+    "the", "a", "an", "of", "to", "and", "or", "with", "at", "in", "on", "for", "from", "by", "your", "his",
+    "her", "their", "its", "our", "my", "that", "which", "who", "but", "as", "into", "onto", "than", "if",
+    "so", "is", "are", "was", "were", "be", "very", "some", "this", "these", "those", "about", "toward",
+})
+ACTION_WORDS = (3, 12)
 
 
-def _names_in(story_text: str) -> list[str]:
-    """Names by how often they are mentioned, first-mentioned first on ties."""
-    counts: dict[str, int] = {}
-    for match in _NAME.finditer(story_text):
-        name = match.group(1)
-        if name.split()[0].casefold() not in _NOT_NAMES:
-            counts[name] = counts.get(name, 0) + 1
-    return sorted(counts, key=lambda name: -counts[name])
+def is_complete_action(choice: str) -> bool:
+    """A button's action: 3 to 12 words that do not stop in the middle of a phrase."""
+    words = regex.sub(r"[^\w\s'-]", " ", choice).split()
+    return ACTION_WORDS[0] <= len(words) <= ACTION_WORDS[1] and words[-1].casefold() not in _DANGLING
 
 
-def _place(setting: str) -> str:
-    """A setting description shortened to a phrase that reads well after "toward" or "Explore"."""
-    phrase = regex.split(r"[,;:(]| - | – | — |\.", setting.strip(), maxsplit=1)[0].strip()
-    words = phrase.split()[:_MAX_PLACE_WORDS]
-    if not words:
-        return ""
-    if words[0] in ("The", "A", "An"):
-        words[0] = words[0].lower()
-    elif words[0][0].islower() and words[0] not in ("the", "a", "an"):
-        words.insert(0, "the")
-    return " ".join(words)
+# Words of a choice that talks about the book or the task instead of the story's world, or
+# speaks as "I": a model that lost the thread.
+_OFF_STORY = regex.compile(r"\b(?:chapters?|stor(?:y|ies)|choices?|options?|instructions?|sentences?|list|"
+                           r"I|I'm|I'll|me|my)\b")
 
 
-def _world_choices(story_text: str, world: StoryWorld, rng: random.Random) -> list[str]:
-    """Follow a name, explore a place, talk to a name: in that order so the three differ in kind."""
-    places = [place for place in map(_place, world.settings) if place]
-    rng.shuffle(places)
-    names = _names_in(story_text)[:2]
-    out = []
-    if names and places:
-        out.append(f"Follow {names[0]} toward {places.pop(0)}")
-    out.extend(f"Explore {place}" for place in places[:1])
-    out.extend(f"Ask {name} what should happen next" for name in names[-1:])
-    out.extend(f"Explore {place}" for place in places[1:])
-    return out
+# From a small model held to short words, a long word the story never used is more likely
+# two words run together ("tellhimyoure") than a word.
+_LONG_WORD = 10
 
 
-def fallback_choices(story_text: str, world: StoryWorld, rng: random.Random) -> list[str]:
-    """Three usable choices for when neither the model nor the repair call produced any."""
-    generic = list(_GENERIC_CHOICES)
-    rng.shuffle(generic)
-    picked: list[str] = []
-    for choice in _world_choices(story_text, world, rng) + generic:
-        choice = regex.sub(r"\s+", " ", choice).strip()
-        if _is_valid_choice(choice) and choice.casefold() not in {c.casefold() for c in picked}:
-            picked.append(choice)
-        if len(picked) == 3:
-            break
-    return picked
-
-
-def sensible_choices(choices: list[str], story_text: str) -> list[str] | None:
-    """valid_choices, and none of them a copy of a sentence the story already told."""
-    valid = valid_choices(choices)
-    if valid is None:
-        return None
+def usable_choice(choice: str, story_text: str, story_words_only: bool = False) -> bool:
+    """One choice that can stand as a button: within the caps, a complete action about the
+    story's world, and not a sentence the story already told. `story_words_only`: its long
+    words must be the story's."""
+    if not (_is_valid_choice(choice) and is_complete_action(choice)) or _OFF_STORY.search(choice):
+        return False
     story = " ".join(story_text.casefold().split())
-    copied = [c for c in valid if len(c.split()) >= 4 and " ".join(c.casefold().split()).rstrip(".!?") in story]
-    return None if copied else valid
+    if story_words_only and any(len(word) >= _LONG_WORD and word.casefold() not in story
+                                for word in regex.findall(r"[\w'-]+", choice)):
+        return False
+    return len(choice.split()) < 4 or " ".join(choice.casefold().split()).rstrip(".!?") not in story
+
+
+def sensible_choices(choices: list[str], story_text: str, story_words_only: bool = False) -> list[str] | None:
+    """valid_choices, each a usable choice, and no two beginning alike."""
+    valid = valid_choices(choices)
+    if valid is None or not all(usable_choice(c, story_text, story_words_only) for c in valid):
+        return None
+    return valid if len({_opening_words(c) for c in valid}) == len(valid) else None
+
+
+def merged_choices(tries: list[list[str]], story_text: str, story_words_only: bool = False) -> list[str] | None:
+    """Three choices from several tries of the same three kinds (A, B, C): for each place the
+    first usable one, so that one bad line does not cost the other two."""
+    picked: list[str] = []
+    for place in range(3):
+        for choices in tries:
+            choice = choices[place].strip() if len(choices) > place else ""
+            fresh = _opening_words(choice) not in map(_opening_words, picked)
+            if fresh and usable_choice(choice, story_text, story_words_only):
+                picked.append(choice)
+                break
+    return picked if len(picked) == 3 else None
+
+
+def _opening_words(choice: str) -> str:
+    return " ".join(choice.casefold().split()[:3])

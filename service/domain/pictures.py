@@ -10,6 +10,7 @@ from enum import StrEnum
 import regex
 
 from service.domain.lifecycle import TO_BE_WRITTEN, JobState
+from service.domain.paragraphs import split_sentences
 from service.domain.story import AgencyOption, StoryWorld
 
 # Every picture of every adventure is drawn in this style, so the pictures of one story
@@ -25,7 +26,6 @@ MAX_SCENE_WORDS = 45
 WORLD_SIGHTS = 2
 
 _SCENE = regex.compile(r"^\W*scene\W*:\s*(.+)$", regex.I | regex.M)
-_SENTENCE_END = regex.compile(r"(?<=[.!?][\"”’']?)\s+")
 _NAME_WORD = regex.compile(r"\p{L}[\p{L}'’-]{2,}")
 
 
@@ -54,7 +54,7 @@ def parse_scene(reply: str) -> str | None:
         text = next((line for line in reply.splitlines() if line.strip()), "")
     text = " ".join(text.replace("*", "").replace("#", "").split()).strip(" \"'“”")
     kept: list[str] = []
-    for sentence in _SENTENCE_END.split(text):
+    for sentence in split_sentences(text):
         if kept and len(" ".join(kept + [sentence]).split()) > MAX_SCENE_WORDS:
             break
         kept.append(sentence)

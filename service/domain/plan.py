@@ -1,6 +1,7 @@
 """The shape of a ten-chapter story: which chapters are lessons, reflections or story.
 
-Also owns the narrative phase of each chapter number and the per-phase writing guidance.
+Also owns the narrative phase of each chapter number, the per-phase writing guidance and
+the chapter where the world's plot twist comes out.
 """
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import itertools
 import random
 from collections.abc import Sequence
 
-from service.domain.story import CHAPTER_COUNT, ChapterType, StoryPhase
+from service.domain.story import CHAPTER_COUNT, ChapterType, StoryPhase, StoryWorld
 
 # The LESSON -> REFLECT -> STORY block must lie inside chapters 2..7, so it may start at 2..5.
 BLOCK_STARTS = (2, 3, 4, 5)
@@ -34,6 +35,19 @@ PHASE_GUIDANCE: dict[StoryPhase, str] = {
         "Resolve the adventure, show how the hero has changed and close every open thread warmly."
     ),
 }
+
+
+# The chapter where the world's plot twist comes out: the middle of the trials, so that the
+# climax can turn on it and the return can close it.
+TWIST_CHAPTER = 6
+
+
+def plot_twist(world: StoryWorld, seed: int, chapter_number: int) -> str | None:
+    """The adventure's plot twist (one of the world's, chosen by its seed) in the chapter that
+    reveals it; None in every other chapter. Later chapters learn it from the story so far."""
+    if chapter_number != TWIST_CHAPTER or not world.plot_twists:
+        return None
+    return random.Random(f"{seed}:twist").choice(world.plot_twists)
 
 
 def phase_for(chapter_number: int) -> StoryPhase:

@@ -76,6 +76,7 @@ class VisibleText:
 
     def __init__(self, max_chars: int = 4000, loop_preview_words: int = 4, rules: ScreenRules | None = None,
                  screened: bool = True) -> None:
+        self._settings = (max_chars, loop_preview_words, rules, screened)
         self.choices = ChoiceBlockFilter()
         self.markdown = MarkdownCleaner()
         self.heading = LeadingHeadingFilter()
@@ -85,6 +86,12 @@ class VisibleText:
         self._formatted: list[str] = []
         self._pieces: list[str] = []
         self._story_over = False
+
+    def restart(self) -> None:
+        """Forget a reply that showed nothing, to read another one from its beginning."""
+        if self.shown:
+            raise ValueError("a reply whose text was shown cannot be taken back")
+        self.__init__(*self._settings)
 
     @property
     def stopped(self) -> bool:

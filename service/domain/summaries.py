@@ -9,11 +9,19 @@ from dataclasses import dataclass
 import json_repair
 import regex
 
+from service.domain.paragraphs import split_sentences
+
 _TITLE = regex.compile(r"^\W*title\W*:\s*(.+)$", regex.I | regex.M)
 _SUMMARY = regex.compile(r"summary\W*:\s*(.+)", regex.I | regex.S)
-_SENTENCE_END = regex.compile(r"(?<=[.!?][\"”’']?)\s+")
 _NAME = regex.compile(r"^[\p{L}][\p{L}\p{M}' .-]{0,60}$")
-MIN_SUMMARY_WORDS = 20
+# A short, good summary is a summary: two plain sentences of a small model are enough to
+# tell a reader (and the next chapter's prompt) what happened.
+MIN_SUMMARY_WORDS = 8
+# An extract is whole sentences of the chapter, up to this many words.
+EXTRACT_WORDS = 60
+# "LESSON TOPIC:", "Title:": a label at a sentence's start is not story.
+_LABELLED = regex.compile(r"^[\W_]*[\p{L}' ]{1,30}:\s")
+_PLACE_OR_NAME = regex.compile(r"(?<=[a-z,;]\s+)((?:the\s+)?[A-Z][a-z]{2,}(?:[ -][A-Z][a-z]{2,})*)")
 
 
 @dataclass(frozen=True)
@@ -47,32 +55,63 @@ def _clean(text: str) -> str:
 
 
 def extract_summary(chapter_text: str, number: int) -> tuple[str, str]:
-    """A title and summary built from the chapter itself: always available."""
-    sentences = [s for s in _SENTENCE_END.split(" ".join(chapter_text.split())) if s]
-    summary = ""
+    """A title and summary built from the chapter itself, always available: whole sentences
+    of it (none cut, none that begins with a label), and a title that names the chapter."""
+    sentences = [s for s in split_sentences(" ".join(chapter_text.split()))
+                 if len(s.split()) >= 3 and not _LABELLED.match(s)]
+    kept: list[str] = []
     for sentence in sentences:
-        if len(summary.split()) >= 70:
+        if kept and len(" ".join([*kept, sentence]).split()) > EXTRACT_WORDS:
             break
-        summary = f"{summary} {sentence}".strip()
-    first = sentences[0] if sentences else f"Chapter {number}"
-    title = capped(_clean(first).rstrip(".!?"), EXTRACT_TITLE) or f"Chapter {number}"
-    return title, capped(summary or first, SUMMARY)
+        kept.append(sentence)
+    summary = " ".join(kept)
+    if capped(summary, SUMMARY) != summary:  # one endless sentence: it must be cut after all
+        summary = capped(summary, SUMMARY)
+    names = [m.group(1) for m in _PLACE_OR_NAME.finditer(" ".join(kept or sentences))]
+    title = capped(f"Chapter {number}: {names[0][:1].upper()}{names[0][1:]}" if names else f"Chapter {number}",
+                   EXTRACT_TITLE)
+    return title, summary or f"Chapter {number} of the adventure."
 
 
 def parse_summary(reply: str) -> tuple[str, str] | None:
-    """(title, summary) from a reply like "Title: ...\\nSummary: ...", or None."""
-    title_match = _TITLE.search(reply)
-    summary_match = _SUMMARY.search(reply)
-    if summary_match:
-        summary = _clean(summary_match.group(1))
-    else:
-        lines = [line for line in reply.splitlines() if line.strip() and not _TITLE.match(line)]
-        summary = _clean(" ".join(lines))
-    title = capped(_clean(title_match.group(1)).rstrip("."), TITLE) if title_match else ""
-    summary = capped(summary, SUMMARY)
+    """(title, summary) from a reply as JSON ({"title": ..., "summary": ...}) or like
+    "Title: ...\\nSummary: ...", or None."""
+    title, summary = _summary_fields(reply)
+    title = capped(_clean(title).rstrip("."), TITLE) if title else ""
+    summary = capped(_clean(summary), SUMMARY)
     if not title.strip("…") or len(summary.split()) < MIN_SUMMARY_WORDS:
         return None
     return title, summary
+
+
+def _summary_fields(reply: str) -> tuple[str, str]:
+    unfenced = reply.strip().removeprefix("```json").removeprefix("```").strip()
+    if unfenced.startswith("{"):
+        data = json_repair.loads(unfenced)
+        if isinstance(data, dict):
+            return str(data.get("title") or ""), str(data.get("summary") or "")
+    title_match = _TITLE.search(reply)
+    summary_match = _SUMMARY.search(reply)
+    if summary_match:
+        summary = summary_match.group(1)
+    else:
+        summary = " ".join(line for line in reply.splitlines() if line.strip() and not _TITLE.match(line))
+    return (title_match.group(1) if title_match else ""), summary
+
+
+def title_fits(title: str, chapter_text: str) -> bool:
+    """Whether a title speaks of the chapter: its longer words (all but one of them) are words
+    the chapter uses. A small model's title may otherwise be words it made up."""
+    told = {word.casefold() for word in regex.findall(r"\w+", chapter_text)}
+    long_words = [word.casefold() for word in regex.findall(r"[\w'-]+", title) if len(word) >= 5]
+    return sum(word not in told for word in long_words) <= (1 if len(long_words) > 2 else 0)
+
+
+def same_title(title: str, others: list[str]) -> bool:
+    """Whether a title repeats one of `others` (letter case and punctuation aside)."""
+    def key(text: str) -> str:
+        return " ".join(regex.sub(r"[^\w\s]", " ", text.casefold()).split())
+    return key(title) in {key(other) for other in others}
 
 
 def parse_characters(reply: str) -> dict[str, str]:

@@ -22,6 +22,7 @@ from service.domain.pictures import option_alt, option_prompt, parse_scene, scen
 from service.domain.story import AgencyOption, Catalog, ChapterType, StoryWorld
 from service.jobs.work import JobHandler
 from service.llm.client import ModelClient
+from service.llm.formats import SCENE as SCENE_SHAPE
 from service.llm.images import Drawing, ImageClient
 from service.llm.prompts import picture_messages
 from service.store.adventures import OPTIONS_JOB, SCENE_JOB, AdventureStore, ResultWrite
@@ -134,7 +135,8 @@ class PictureJobs:
         inputs = await self.pictures.scene_inputs(adventure_id, number)
         adventure, chapter = inputs.adventure, inputs.chapter
         story = text if text is not None else story_text(chapter.text)
-        reply = await self.model.complete(picture_messages(number, story), max_tokens=SCENE_MAX_TOKENS)
+        reply = await self.model.complete(picture_messages(number, story), max_tokens=SCENE_MAX_TOKENS,
+                                         shape=SCENE_SHAPE, background=True)
         scene = self._scene(adventure, chapter, story, reply)
         if scene is None:
             log.info("picture of %s/%s: too little of the scene was fit to draw; no picture", adventure_id, number)

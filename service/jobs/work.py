@@ -11,13 +11,16 @@ from service.chapters.briefs import question_for
 from service.chapters.screening import ChildSafety, log_hits
 from service.domain.fidelity import story_text
 from service.domain.story import Catalog, ChapterType
-from service.domain.summaries import extract_summary, parse_characters, parse_summary
+from service.domain.summaries import extract_summary, parse_characters, parse_summary, same_title, title_fits
 from service.llm.client import ModelClient
+from service.llm.formats import CHARACTERS, SUMMARY
 from service.llm.prompts import characters_messages, summary_messages
 from service.store.adventures import AdventureStore, ResultWrite, characters_merged, summary_saved
 from service.store.models import Job
 
 log = logging.getLogger(__name__)
+# Replies asked for a summary before an extract of the chapter stands in.
+SUMMARY_ATTEMPTS = 3
 
 JobHandler = Callable[[Job], Awaitable[ResultWrite | None]]
 
@@ -40,21 +43,37 @@ class ChapterJobs:
         lesson = chapter.type == ChapterType.LESSON
         question = question_for(self.catalog, adventure, chapter.number) if lesson else None
         story = story_text(chapter.text)
-        reply = await self.model.complete(summary_messages(chapter.number, story, question))
-        parsed = self._screened_summary(parse_summary(reply), job)
-        if parsed is None:
-            # A small model may ignore the format; an extract of the chapter is a truthful stand-in.
-            log.info("summary of %s/%s: reply unusable, using an extract", job.adventure_id, job.chapter_number)
+        messages = summary_messages(chapter.number, story, question)
+        parsed, source = None, "extract"
+        for _ in range(SUMMARY_ATTEMPTS):
+            reply = await self.model.complete(messages, shape=SUMMARY, background=True)
+            parsed = self._screened_summary(parse_summary(reply), job)
+            # A small model's title may be words it made up; a larger one's may well be new words.
+            fits = parsed is not None and (not self.model.local_helpers or title_fits(parsed[0], story))
+            if fits and not same_title(parsed[0], await self._other_titles(job)):
+                source = "model"
+                break
+            # A small model may ignore the format, make up a title's words, or give two chapters
+            # one title: asked again, it samples another reply.
+            log.info("summary of %s/%s: reply unusable, or its title made up or taken: %r", job.adventure_id,
+                     job.chapter_number, reply[:200])
+        if source == "extract":
+            # An extract of the chapter is a truthful stand-in, and its title names the chapter.
             parsed = extract_summary(story, chapter.number)
         title, summary = parsed
         if question and question.question not in summary:
             summary = f"{summary} The question was: {question.question}"
-        return summary_saved(job.adventure_id, job.chapter_number, title, summary)
+        return summary_saved(job.adventure_id, job.chapter_number, title, summary, source)
+
+    async def _other_titles(self, job: Job) -> list[str]:
+        summaries = await self.store.summaries(job.adventure_id)
+        return [s.title for number, s in summaries.items() if number != job.chapter_number]
 
     async def characters(self, job: Job) -> ResultWrite:
         chapter, characters = await self.store.chapter_and_characters(job.adventure_id, job.chapter_number)
         known = [(c.name, c.description) for c in characters]
-        reply = await self.model.complete(characters_messages(chapter.number, story_text(chapter.text), known))
+        reply = await self.model.complete(characters_messages(chapter.number, story_text(chapter.text), known),
+                                          shape=CHARACTERS, background=True)
         found = {}
         for name, description in parse_characters(reply).items():
             _, name_hits = self.safety.clean(name)

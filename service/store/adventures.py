@@ -234,9 +234,13 @@ class AdventureStore:
         return await self.sessions.read(lambda session: _characters(session, adventure_id))
 
 
-def summary_saved(adventure_id: str, number: int, title: str, summary: str) -> ResultWrite:
-    """Idempotent: a job that runs twice leaves one summary, the newest."""
+def summary_saved(adventure_id: str, number: int, title: str, summary: str, source: str = "model") -> ResultWrite:
+    """Idempotent: a job that runs twice leaves one summary, the newest. Where it came from
+    ("model", or "extract" of the chapter) is noted in the chapter's quality record."""
     def save(session: Session) -> None:
+        chapter = _chapter(session, adventure_id, number)
+        if chapter is not None:
+            chapter.quality = {**(chapter.quality or {}), "summary": source}
         stored = session.scalar(
             select(Summary).where(Summary.adventure_id == adventure_id, Summary.chapter_number == number)
         )

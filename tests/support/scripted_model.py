@@ -59,6 +59,7 @@ class Script:
     fault_scope: str = "all"
     choices_style: str = "good"     # "good" | "missing" | "malformed"
     reply_override: str | None = None  # streamed calls only
+    stream_replies: list | None = None  # streamed: the next replies in turn (used up as they go), then the usual
     repeat_loop: bool = False          # streamed calls only
     tag_replies: bool = False          # streamed calls only
     story_variants: int = 1            # streamed STORY chapters: this many stories in a row (longer chapters)
@@ -338,6 +339,8 @@ def _reply(messages: list[dict], script: Script, stream: bool, in_scope: bool) -
                              script.story_variants if stream else 1)
     if stream and script.reply_override is not None:
         text = script.reply_override
+    if stream and script.stream_replies:
+        text = script.stream_replies.pop(0)
     if not stream and kind in (script.helper_replies or {}):
         text = script.helper_replies[kind]
     if stream and script.repeat_loop:

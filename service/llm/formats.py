@@ -1,0 +1,101 @@
+"""The shapes of the replies that have one: a chapter's three choices, a summary, the
+characters, a picture's scene. Each is a JSON schema that litellm passes on as the
+provider's structured output (`response_format`), and for the embedded model a llama.cpp
+grammar that makes its reply well-formed every time: the JSON schema with patterns that
+keep a small model to short, plain words, or a plain-text grammar where that reads better.
+The parsers (domain/choices.py, domain/summaries.py) read the JSON and the plain forms alike.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ReplyShape:
+    name: str
+    # For providers with structured outputs: types only, which every one of them accepts
+    # (None: the plain-text form is asked of them).
+    schema: dict | None
+    # For the embedded model: a GBNF grammar, or a stricter schema that becomes one.
+    grammar: str | None = None
+    local_schema: dict | None = None
+    # A repetition penalty works against a format whose separators repeat by design: penalised
+    # for its second comma, a small model runs a choice on to its last allowed word.
+    penalize_repeats: bool = True
+
+    def response_format(self, local: bool = False) -> dict | None:
+        schema = (self.local_schema or self.schema) if local else self.schema
+        if schema is None:
+            return None
+        return {"type": "json_schema", "json_schema": {"name": self.name, "schema": schema}}
+
+
+def _alternatives(words: tuple[str, ...]) -> str:
+    return " | ".join(json.dumps(word) for word in words)
+
+
+# The embedded model writes its three choices on from its own chapter, as the story's next
+# sentence: "You could follow the owl to the tent, ask the camel driver about the map, or
+# look inside the old chest." Told in the story's words they are about what just happened;
+# as a list or a block, a small model takes them for a task and writes about the book.
+CHOICES_LEAD = "You think about what to do next. You could"
+# Each starts with a verb of one of three kinds of action (going somewhere, talking to
+# someone, looking into something): three different, complete things to do, never a quiz
+# answer or a name standing alone.
+GO = ("follow", "climb", "cross", "run", "walk", "jump", "swim", "sail", "ride", "fly", "hurry", "sneak",
+      "go", "enter", "leave", "chase", "hide", "return", "carry", "head", "step", "race")
+TALK = ("ask", "tell", "call", "greet", "thank", "help", "share", "invite", "warn", "promise", "sing", "wave",
+        "whisper", "answer", "offer", "give", "show", "teach", "comfort", "cheer")
+LOOK = ("look", "search", "listen", "open", "read", "check", "explore", "find", "watch", "peek", "study",
+        "touch", "pick", "dig", "light", "count", "try", "test", "collect")
+# Words of each choice: short actions read well on a button, and a small model that runs on
+# loses the thread. A word is a plain word: a capital only at its start, at most ten letters.
+CHOICE_WORDS = (3, 9)
+_CHOICES_GBNF = f"""root ::= " " go rest ", " talk rest ", or " look rest "."
+rest ::= (" " word){{{CHOICE_WORDS[0] - 1},{CHOICE_WORDS[1] - 1}}}
+word ::= [a-zA-Z] [a-z'-]{{0,9}}
+go ::= {_alternatives(GO)}
+talk ::= {_alternatives(TALK)}
+look ::= {_alternatives(LOOK)}
+"""
+CHOICES = ReplyShape(
+    "choices",
+    {"type": "object", "properties": {"choices": {"type": "array", "items": {"type": "string"},
+                                                  "minItems": 3, "maxItems": 3}},
+     "required": ["choices"]},
+    grammar=_CHOICES_GBNF,
+    penalize_repeats=False,
+)
+
+_TITLE_PATTERN = "^[A-Z][a-z'-]*( [A-Za-z][a-z'-]*){1,6}$"
+_SENTENCES_PATTERN = "^[A-Z][^\"\\\\{}\\n]{30,320}[.!]$"
+SUMMARY = ReplyShape(
+    "summary",
+    {"type": "object", "properties": {"title": {"type": "string"}, "summary": {"type": "string"}},
+     "required": ["title", "summary"]},
+    local_schema={"type": "object", "properties": {"title": {"type": "string", "pattern": _TITLE_PATTERN},
+                                                   "summary": {"type": "string", "pattern": _SENTENCES_PATTERN}},
+                  "required": ["title", "summary"]},
+)
+
+_CHARACTER = {"type": "object", "properties": {"name": {"type": "string"}, "description": {"type": "string"}},
+              "required": ["name", "description"]}
+_LOCAL_CHARACTER = {"type": "object", "properties": {
+    "name": {"type": "string", "pattern": "^[A-Z][a-z'-]+( [A-Z][a-z'-]+){0,2}$"},
+    "description": {"type": "string", "pattern": "^[a-zA-Z][^\"\\\\{}\\n]{10,160}$"}},
+    "required": ["name", "description"]}
+CHARACTERS = ReplyShape(
+    "characters",
+    {"type": "object", "properties": {"characters": {"type": "array", "items": _CHARACTER}},
+     "required": ["characters"]},
+    local_schema={"type": "object", "properties": {"characters": {"type": "array", "items": _LOCAL_CHARACTER,
+                                                                  "maxItems": 4}},
+                  "required": ["characters"]},
+)
+
+# Hosted models write the plain "Scene: ..." line as asked; the embedded one is held to it.
+SCENE = ReplyShape(
+    "scene", None,
+    grammar='root ::= "Scene: " [A-Z] [^\\n]{20,220} [.!]\n',
+)
