@@ -119,7 +119,9 @@ def test_when_a_word_only_begins_like_a_listed_one_then_it_shows_as_it_is_writte
 @pytest.mark.parametrize("label", ["LESSON QUESTION: What is a root?", "STORY SO FAR: Mira found a key.",
                                    "THE HERO'S SPECIAL PICK (keep it part of the story): a lantern",
                                    "CHAPTER: 10 of 12", "CHAPTER TYPE: STORY", "NOTE: be kind.",
-                                   "Places: the harbor and the docks.", "Story 1: The Cave"])
+                                   "Places: the harbor and the docks.", "Story 1: The Cave",
+                                   "TASK 1: Write about what happens next (you choose your gift)",
+                                   "LESSON QUESTION 2: What is a root?"])
 def test_when_a_prompt_label_appears_mid_chapter_then_its_line_is_dropped(label):
     text = f"{BEFORE}\n\n{label}\n\n{AFTER}"
     visible, pieces = _stream(text, split_chunks(text, 1))
@@ -127,7 +129,8 @@ def test_when_a_prompt_label_appears_mid_chapter_then_its_line_is_dropped(label)
     assert visible.screen.hits and {hit.category for hit in visible.screen.hits} == {"instructions"}
 
 
-@pytest.mark.parametrize("label", ["LESSON QUESTION: What is a root?", "STORY SO FAR: Mira found a key."])
+@pytest.mark.parametrize("label", ["LESSON QUESTION: What is a root?", "STORY SO FAR: Mira found a key.",
+                                   "TASK 1: Write about what happens next."])
 def test_when_a_label_in_capitals_streams_then_not_a_letter_of_it_shows(label):
     text = f"{BEFORE} {label} {AFTER}"
     _, pieces = _stream(text, split_chunks(text, chunk_chars=2))
@@ -236,3 +239,10 @@ def test_when_the_operators_terms_file_is_broken_then_start_up_names_it(tmp_path
     with pytest.raises(ContentError, match=problem) as raised:
         load_lexicon(extra)
     assert str(extra) in str(raised.value)
+
+
+def test_when_a_character_exclaims_oh_my_god_then_the_sentence_is_dropped_as_profanity():
+    text = f'{BEFORE} "Oh my god!" says she with her hair down. {AFTER}'
+    visible, _ = _stream(text, split_chunks(text, 1))
+    assert "god" not in visible.text.lower() and AFTER in visible.text
+    assert {hit.category for hit in visible.screen.hits} == {"profanity"}

@@ -34,8 +34,11 @@ _COLON = regex.compile(r"[ \t]*\)?[ \t]*:")
 # least this long: "bitc", "shi", "fuc" wait; "bit", "as", "she" show at once.
 _MIN_HELD = 3
 # Headings and labels a model writes into prose: "NOTE:", "Story 1:", "Chapter 3: The Cave".
+# A label may carry a number ("TASK 1:", "LESSON QUESTION 2:"), as a small model numbers them.
+_LABEL_NUMBER = r"(?:[ \t]+\d{1,3})?"
 _ANY_LABEL = regex.compile(
-    r"(?:[A-Z][A-Z'’]+(?:[ \t]+[A-Z][A-Z'’]+)*|(?i:chapter|story|part|scene|title|summary)(?:[ \t]+\w+)?)"
+    r"(?:[A-Z][A-Z'’]+(?:[ \t]+[A-Z][A-Z'’]+)*" + _LABEL_NUMBER
+    + r"|(?i:chapter|story|part|scene|title|summary)(?:[ \t]+\w+)?)"
     r"[ \t]*(?:\([^)\n]{0,80}\))?[ \t]*:"
 )
 
@@ -257,7 +260,7 @@ def _label_pattern(labels: list[str]) -> regex.Pattern | None:
     if not labels:
         return None
     names = "|".join(regex.escape(label) for label in labels)
-    return regex.compile(rf"(?:{names})[ \t]*(?:\([^)\n]{{0,80}}\))?[ \t]*:")
+    return regex.compile(rf"(?:{names}){_LABEL_NUMBER}[ \t]*(?:\([^)\n]{{0,80}}\))?[ \t]*:")
 
 
 class SentenceScreen:
