@@ -57,8 +57,9 @@ def client(server: LiveServer) -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="session")
 def litellm_loaded() -> None:
-    """A server with IMAGE_MODEL imports litellm as it starts: seconds, once per process.
-    Tests of such servers pay for it here, not inside a server's start-up time limit."""
+    """A server whose image model is reached through litellm (any but an `openai/` model on a
+    base URL) imports litellm as it starts: seconds, once per process. Tests that may take
+    that path pay for it here, not inside a server's start-up time limit."""
     from service.llm.client import _litellm
 
     _litellm()
