@@ -134,6 +134,28 @@ def test_when_a_label_in_capitals_streams_then_not_a_letter_of_it_shows(label):
     assert "".join(pieces).split() == f"{BEFORE} {AFTER}".split()
 
 
+@pytest.mark.parametrize("opening", ["The READER CHOSE: Go to the library and read.",
+                                     "The HERO'S SPECIALPICK: a lantern.",
+                                     "THE READER ANSWERS a question to decide what to do.",
+                                     "THEN YOU HAVE TO DO IT YOURSELF!"])
+@pytest.mark.parametrize("chunking", ["words", "letters"])
+def test_when_a_sentence_opens_in_capitals_as_a_reworded_label_then_no_word_of_it_but_its_the_shows(
+    opening, chunking
+):
+    """Regression: the embedded model wrote its prompt's labels back with a "The" before them,
+    or reworded, or shouted in capitals, and they reached the page."""
+    text = f"{BEFORE}\n\n{opening} {AFTER}"
+    chunks = split_chunks(text, 1) if chunking == "words" else split_chunks(text, chunk_chars=2)
+    visible, pieces = _stream(text, chunks)
+    assert visible.text == f"{BEFORE}\n\n{AFTER}"
+    shown = "".join(pieces).strip()
+    between = shown.removeprefix(BEFORE).removesuffix(AFTER).split()
+    # Only a "The" before the capitals, or a first capital alone, may have shown: neither
+    # is a label yet when it comes.
+    assert shown.startswith(BEFORE) and shown.endswith(AFTER) and between in ([], ["The"], [opening[0]]), shown
+    assert [hit.category for hit in visible.screen.hits] == ["instructions"]
+
+
 @pytest.mark.parametrize("talk", ["Here is the story you asked for.", "As an AI, I cannot write that.",
                                   "Now I will write the choices block.", "The word count is about 250.",
                                   "So you have just completed your chapter.",
