@@ -26,6 +26,10 @@ STORY = "You walk along the pier with Tomo. The lighthouse blinks. A gull lands 
     (" follow the gull to the lighthouse, ask Tomo about the rope, or look under the pier.",
      ["Follow the gull to the lighthouse", "Ask Tomo about the rope", "Look under the pier"]),
     ("go home, ask, or look", ["Go home", "Ask", "Look"]),
+    # Cut where the grammar's cap on an action's words fell: the words it was cut after go.
+    (" go to the market to buy some food for, ask the baker, or look at the other side of the",
+     ["Go to the market to buy some food", "Ask the baker", "Look at the other side"]),
+    (" to the, ask the baker, or look.", []),
     (" follow the gull, or look under the pier.", []),
     (" follow the gull and ask Tomo.", []),
 ])

@@ -187,10 +187,19 @@ def choices_in_sentence(sentence: str) -> list[str]:
     """The three actions of "follow the owl, ask the fox about the map, or look inside the
     chest." as buttons; [] unless the sentence holds exactly three."""
     head, separator, last = sentence.strip().rstrip(".").rpartition(", or ")
-    parts = [*head.split(", "), last] if separator else []
-    if len(parts) != 3 or not all(part.strip() for part in parts):
+    parts = [uncut(part) for part in [*head.split(", "), last]] if separator else []
+    if len(parts) != 3 or not all(parts):
         return []
-    return [part.strip()[:1].upper() + part.strip()[1:] for part in parts]
+    return [part[:1].upper() + part[1:] for part in parts]
+
+
+def uncut(action: str) -> str:
+    """An action (or a title) without the words it was cut after ("go to the market to buy
+    food for"): a grammar that caps its words ends it wherever the cap falls."""
+    words = action.split()
+    while words and words[-1].casefold() in _DANGLING:
+        words.pop()
+    return " ".join(words)
 
 
 def valid_choices(choices: list[str]) -> list[str] | None:

@@ -75,12 +75,13 @@ class VisibleText:
     """
 
     def __init__(self, max_chars: int = 4000, loop_preview_words: int = 4, rules: ScreenRules | None = None,
-                 screened: bool = True) -> None:
-        self._settings = (max_chars, loop_preview_words, rules, screened)
+                 screened: bool = True, sentence_repeats: int = 3) -> None:
+        self._settings = (max_chars, loop_preview_words, rules, screened, sentence_repeats)
         self.choices = ChoiceBlockFilter()
         self.markdown = MarkdownCleaner()
         self.heading = LeadingHeadingFilter()
-        self.guard = RepetitionGuard(max_chars=max_chars, shown_echo_words=loop_preview_words)
+        self.guard = RepetitionGuard(max_chars=max_chars, shown_echo_words=loop_preview_words,
+                                     sentence_repeats=sentence_repeats)
         self.formatter = ParagraphFormatter()
         self.screen = SentenceScreen(rules or ScreenRules([])) if screened else Unscreened()
         self._formatted: list[str] = []

