@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     # The end of a chapter is held off until this many tokens are written: the small model
     # otherwise sometimes stops after one sentence.
     local_min_tokens: int = Field(default=150, ge=0)
+    # Past this many tokens the embedded model's chapter ends at its next sentence end: with
+    # DRY it seldom loops or stops by itself, and the length cap (CHAPTER_MAX_TOKENS) cut eight
+    # of ten chapters in the middle of a sentence. 0: only the cap ends it.
+    local_end_tokens: int = Field(default=240, ge=0)
     # Helper replies (summaries, characters, choices) are held to a format by a grammar; a
     # low temperature and a firmer penalty keep their content plain and free of loops.
     helper_temperature: float = Field(default=0.3, ge=0, le=2)

@@ -350,6 +350,17 @@ async def test_when_a_chapter_asks_while_helpers_wait_then_the_chapter_is_served
     assert order == ["first", "chapter", "helper"]
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_when_a_reply_is_past_its_end_length_then_it_ends_at_its_next_sentence_end(provider: LocalModel, seed):
+    """Regression: the length cap cut eight of ten chapters in the middle of a sentence."""
+    response = await litellm.acompletion(model=MODEL, messages=MESSAGES, max_tokens=300, end_after_tokens=10,
+                                         seed=seed, stream=True)
+    pieces, finish = await _collect(response)
+
+    assert finish == "stop" and len(pieces) < 300
+    assert "".join(pieces).rstrip().endswith((".", "!", "?")), "".join(pieces)[-40:]
+
+
 async def test_when_a_prompt_begins_as_an_earlier_chapters_did_then_its_beginning_is_not_read_again(
     provider: LocalModel, caplog: pytest.LogCaptureFixture
 ):

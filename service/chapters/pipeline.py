@@ -186,7 +186,7 @@ async def _choices(brief: ChapterBrief, raw: str, text: str, model: ModelClient,
                          safety, answers):
         return choices, "repaired", well_formed
     log.info("chapter %s: no usable choices from the model, using the fallback", brief.number)
-    return fallback_choices(text, brief.world, rng, avoid=answers), "fallback", well_formed
+    return fallback_choices(text, brief.world, rng, avoid=[*answers, brief.topic_name]), "fallback", well_formed
 
 
 def _fit(choices: list[str] | None, safety: ChildSafety, answers: list[str]) -> list[str] | None:

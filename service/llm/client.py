@@ -196,7 +196,8 @@ class ModelClient:
             options |= {"top_p": settings.local_top_p, "repeat_penalty": settings.local_repeat_penalty,
                         "presence_penalty": settings.local_presence_penalty,
                         "dry_multiplier": settings.local_dry_multiplier,
-                        "min_tokens": settings.local_min_tokens, "continue_final_message": continue_reply}
+                        "min_tokens": settings.local_min_tokens, "end_after_tokens": settings.local_end_tokens,
+                        "continue_final_message": continue_reply}
         if self._direct(model):
             body = {"model": model.split("/", 1)[1], "messages": messages, "stream": True, **options}
             response = await self._session().post(self._chat_url, json=body)

@@ -50,8 +50,9 @@ GO = ("follow", "climb", "cross", "run", "walk", "jump", "swim", "sail", "ride",
 # No "answer": the model went on with "the question", a quiz in place of a thing to do.
 TALK = ("ask", "tell", "call", "greet", "thank", "help", "share", "invite", "warn", "promise", "sing", "wave",
         "whisper", "offer", "give", "show", "teach", "comfort", "cheer")
+# No "touch": the model wrote "Touch things to do", "Touch in the planet of ...".
 LOOK = ("look", "search", "listen", "open", "read", "check", "explore", "find", "watch", "peek", "study",
-        "touch", "pick", "dig", "light", "count", "try", "test", "collect")
+        "pick", "dig", "light", "count", "try", "test", "collect")
 # Words of each choice: short actions read well on a button, and a small model that runs on
 # loses the thread. A word is a plain word: a capital only at its start, at most ten letters.
 CHOICE_WORDS = (3, 9)

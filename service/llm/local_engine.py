@@ -8,6 +8,7 @@ from __future__ import annotations
 import ctypes
 import json
 import logging
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -25,6 +26,7 @@ SAMPLING_PARAMS = ("max_tokens", "temperature", "top_p", "top_k", "min_p", "stop
 SAVED_STATES = 4
 # Grammars kept parsed: the fixed ones, and the few most recent made for one chapter.
 GRAMMARS = 8
+_SENTENCE_END = re.compile(r"[.!?][\"”’']?$")
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,9 @@ class Request:
     dry: Dry | None = None
     # Held off: the end of the reply, until this many tokens are written.
     min_tokens: int = 0
+    # Past this many tokens the reply ends at its next sentence end, before a length cap cuts
+    # it in the middle of one (0: only the cap ends it).
+    end_after: int = 0
     # The last message is the assistant's, and the reply goes on from its last word.
     continue_final_message: bool = False
 
@@ -103,6 +108,7 @@ class LocalEngine:
         # llama-cpp-python builds its sampler chain itself and has no DRY option: the chain it
         # builds gets llama.cpp's DRY sampler inserted after the penalties.
         self._dry: Dry | None = None
+        self._sentence_ends: dict[int, bool] = {}
         self._build_sampler = self.llm._init_sampler
         self.llm._init_sampler = self._sampler_chain
 
@@ -148,9 +154,9 @@ class LocalEngine:
     def _phases(self, prompt: list[int], request: Request, stop: threading.Event) -> Iterator[str]:
         sampling = {k: v for k, v in request.sampling.items() if k in SAMPLING_PARAMS and v is not None}
         grammar = self._grammar(request.grammar)
-        processors = None
-        if request.min_tokens:
-            processors = self._llama_cpp.LogitsProcessorList([self._hold_end(len(prompt), request.min_tokens)])
+        shaping = [*([self._hold_end(len(prompt), request.min_tokens)] if request.min_tokens else []),
+                   *([self._end_at_sentence(len(prompt), request.end_after)] if request.end_after else [])]
+        processors = self._llama_cpp.LogitsProcessorList(shaping) if shaping else None
         self._dry = request.dry
         stream = self.llm.create_completion(prompt, stream=True, grammar=grammar, logits_processor=processors,
                                             **sampling)
@@ -172,6 +178,25 @@ class LocalEngine:
             return logits
 
         return hold
+
+    def _end_at_sentence(self, prompt_length: int, end_after: int) -> Callable:
+        ends, finished = self._ends, self._finishes_sentence
+
+        def end(ids, logits):
+            if len(ids) - prompt_length >= end_after and finished(int(ids[-1])):
+                kept = logits[ends].copy()
+                logits[:] = -float("inf")
+                logits[ends] = kept
+            return logits
+
+        return end
+
+    def _finishes_sentence(self, token: int) -> bool:
+        """Whether a token's text ends a sentence: ".", "!" or "?", maybe with a closing quote."""
+        if token not in self._sentence_ends:
+            text = self.llm.detokenize([token]).decode("utf-8", errors="ignore").rstrip()
+            self._sentence_ends[token] = bool(_SENTENCE_END.search(text))
+        return self._sentence_ends[token]
 
     def _sampler_chain(self, **options: Any) -> Any:
         sampler = self._build_sampler(**options)

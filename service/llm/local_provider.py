@@ -43,7 +43,8 @@ DEFAULT_PARAMS = {"max_tokens": 512, "repeat_penalty": 1.2}
 # OpenAI-style `response_format` with a JSON schema, which becomes one; `min_tokens` (vLLM's
 # name) holds off the end of the reply; `continue_final_message` (vLLM's name) goes on from a
 # last assistant message; `priority` (vLLM's name: lower first) puts chapters before helpers;
-# `dry_multiplier` (llama.cpp server's name) turns on the DRY sampler.
+# `dry_multiplier` (llama.cpp server's name) turns on the DRY sampler; `end_after_tokens` ends
+# the reply at its first sentence end past that many tokens.
 FOREGROUND, BACKGROUND = 0, 1
 
 Emit = Callable[[tuple], None]
@@ -163,6 +164,7 @@ class LocalModel(litellm.CustomLLM):
             grammar=grammar_text(params.get("grammar"), params.get("response_format")),
             dry=Dry(float(params["dry_multiplier"])) if params.get("dry_multiplier") else None,
             min_tokens=int(params.get("min_tokens") or 0),
+            end_after=int(params.get("end_after_tokens") or 0),
             continue_final_message=bool(params.get("continue_final_message")),
         )
         priority = BACKGROUND if int(params.get("priority") or 0) > 0 else FOREGROUND
