@@ -105,7 +105,9 @@ SCENE = ReplyShape(
 # summary is one the chapter used (in its letter case, or capitalised), or one of a few
 # small words. Asked for a summary, a 135M model otherwise writes about anything at all (a
 # dessert, a city, a book "in two to four sentences"), in other languages, or runs words
-# together.
+# together. Its title begins "The": left to choose its first word, it began nearly every
+# title with an "S", bound for a "Summary" or "Story" the chapter did not hold ("Something
+# to Should").
 _OWN_WORDS = 500
 _SMALL_WORDS = ("a", "an", "the", "and", "but", "or", "so", "to", "of", "in", "on", "at", "by", "for", "with",
                 "is", "are", "was", "were", "has", "had", "you", "your", "he", "she", "it", "they", "his", "her",
@@ -122,7 +124,7 @@ def summary_in_own_words(chapter_text: str) -> ReplyShape:
     own, small = ({form for forms in capitalised[:len(told)] for form in forms},
                   {form for forms in capitalised[len(told):] for form in forms})
     grammar = f"""root ::= "{{\\"title\\": \\"" title "\\", \\"summary\\": \\"" summary "\\"}}"
-title ::= word (" " word){{1,6}}
+title ::= "The " word (" " word){{0,5}}
 summary ::= sentence (" " sentence){{1,3}}
 sentence ::= word (","? " " word){{4,24}} [.!]
 word ::= own ending? | small
