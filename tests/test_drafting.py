@@ -87,3 +87,12 @@ def test_when_a_loop_cuts_a_chapter_far_too_short_then_it_goes_on_from_the_text_
     # Of the loop no more than its first few words streamed, and of what was kept nothing twice.
     shown = _shown(result)
     assert shown.count("old lantern.") == kept.count("old lantern."), shown
+
+
+def test_when_the_first_chapter_does_not_name_its_gifts_then_its_last_paragraph_offers_them(client, scripted_model):
+    page = player.read_chapter(client, player.start(client, WORLD, TOPIC))
+    paragraphs = [p.get_text() for p in BeautifulSoup(page.html, "html.parser").select("#chapter-text p")]
+
+    assert paragraphs[-1].startswith("A kind guide smiles and holds out three gifts: ")
+    for choice in page.choices:  # each button is a gift the page just offered
+        assert choice.split(":")[0] in paragraphs[-1]

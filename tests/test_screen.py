@@ -32,6 +32,7 @@ UNFIT = [
     ("self-harm", "The boy thought about suicide every night.", "suicide"),
     ("sexual", "The sailor stared at her naked body.", "naked"),
     ("sexual", "They had sex in the tent by the shore.", "sex"),
+    ("sexual", "You take off your clothes and go into the forest.", "clothes"),
     ("alcohol", "The captain drank a whole bottle of whisky.", "whisky"),
     ("alcohol", "Mira ordered a cold beer at the tavern.", "beer"),
     ("drugs", "He lit a cigarette and blew smoke at the moon.", "cigarette"),

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from service.chapters.drafting import drafted
 from service.chapters.screening import ChildSafety, lesson_answers
+from service.domain.agency import gifts_offered
 from service.domain.choices import (
     choices_in_sentence,
     merged_choices,
@@ -79,7 +80,8 @@ class FinishedChapter:
 @dataclass(frozen=True)
 class KeptStory:
     """The model's story as the chapter keeps it, once the story is over (built once per
-    chapter), and what the chapter adds after it: a sentence when no story came."""
+    chapter), and what the chapter adds after it: a sentence when no story came, and in the
+    first chapter the gifts on offer when the story did not name them."""
 
     text: str
     paragraphs: list[str]
@@ -91,6 +93,8 @@ class KeptStory:
         paragraphs = to_paragraphs(text)
         added = [] if paragraphs else [
             f"You pause for a moment in {brief.world.settings[0]}, listening and looking around."]
+        if brief.agency_options and (offer := gifts_offered(brief.agency_options, text)):
+            added.append(offer)  # the first chapter's buttons are the gifts its page offers
         return cls(text, paragraphs, added)
 
     def chunk(self, shown: str) -> Chunk | None:
