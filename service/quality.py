@@ -97,13 +97,14 @@ class Report:
                          for titles in by_adventure.values()) or "n/a"
 
     def per_chapter(self) -> list[str]:
-        lines = ["| adventure | chapter | type | words | grade | first text (s) | choices | summary | title |",
-                 "|---|---:|---|---:|---:|---:|---|---|---|"]
+        lines = ["| adventure | chapter | type | words | grade | first text (s) | stopped | choices | summary "
+                 "| title |", "|---|---:|---|---:|---:|---:|---|---|---|---|"]
         for c in self.chapters:
             x, grade, first = c.quality, c.grade, c.quality.get("first_text_seconds")
             lines.append(f"| {c.chapter.adventure_id} | {c.chapter.number} | {c.chapter.type} | {c.words} | "
                          f"{'–' if grade is None else f'{grade:.1f}'} | {'–' if first is None else f'{first:.2f}'} | "
-                         f"{x.get('choices', '–')} | {x.get('summary', '–')} | {c.title or '–'} |")
+                         f"{x.get('stopped') or '–'} | {x.get('choices', '–')} | {x.get('summary', '–')} | "
+                         f"{c.title or '–'} |")
         return lines
 
     def screened(self) -> list[tuple[str, str, int, int, int]]:

@@ -6,7 +6,7 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.domain.agency import AGENCY_OPTIONS, find_agency, offer_agency
+from service.domain.agency import AGENCY_OPTIONS, find_agency, gifts_offered, offer_agency
 
 CATEGORIES = {"companion", "artifact", "profession", "ability"}
 
@@ -63,3 +63,20 @@ def test_an_unknown_label_finds_nothing() -> None:
     assert find_agency("") is None
     some_option = AGENCY_OPTIONS["companion"][0]
     assert find_agency(some_option.name) is None
+
+
+LABELS = ["a whispering map: quietly names the places it shows", "quick thinking: finds a clever plan in a hurry",
+          "a brave hermit crab: carries a shell full of useful odds and ends"]
+
+
+def test_when_the_first_chapter_does_not_name_its_gifts_then_a_line_of_the_service_offers_them() -> None:
+    """Regression: the first chapter's buttons offered gifts its story never spoke of."""
+    line = gifts_offered(LABELS, "You take off your boots and walk into the forest with your family.")
+    assert line == ("A kind guide smiles and holds out three gifts: a whispering map, quick thinking or a brave "
+                    "hermit crab. Which one will you take with you?")
+
+
+def test_when_the_first_chapter_names_every_gift_then_nothing_is_added() -> None:
+    story = ("The guide shows you a Whispering Map, a hermit crab with a brave grin, and a trick of quick "
+             "thinking.")
+    assert gifts_offered(LABELS, story.replace("hermit crab with a brave grin", "brave hermit crab")) is None

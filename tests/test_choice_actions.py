@@ -26,6 +26,10 @@ STORY = "You walk along the pier with Tomo. The lighthouse blinks. A gull lands 
     (" follow the gull to the lighthouse, ask Tomo about the rope, or look under the pier.",
      ["Follow the gull to the lighthouse", "Ask Tomo about the rope", "Look under the pier"]),
     ("go home, ask, or look", ["Go home", "Ask", "Look"]),
+    # Cut where the grammar's cap on an action's words fell: the words it was cut after go.
+    (" go to the market to buy some food for, ask the baker, or look at the other side of the",
+     ["Go to the market to buy some food", "Ask the baker", "Look at the other side"]),
+    (" to the, ask the baker, or look.", []),
     (" follow the gull, or look under the pier.", []),
     (" follow the gull and ask Tomo.", []),
 ])
@@ -47,10 +51,11 @@ def test_when_a_repair_reply_is_json_or_a_block_then_its_three_choices_are_read(
 
 @pytest.mark.parametrize("choice", [
     "Go to the next chapter", "Follow the instructions in the story", "Tell me what to do now",
-    "Help your friend with his sailboat, but you have no money for", "Go", "Ask Tomo",
+    "Help your friend with his sailboat, but you have no money for", "Invite your friend to the planet where",
+    "Go", "Ask Tomo",
     "Tell them about the shellsandthebeachtoday", "Walk along the pier with Tomo. The lighthouse blinks",
     "Climb the very tall mast to the top of the old ship and look far out over the sea",
-], ids=["about-the-book", "about-the-story", "speaks-as-I", "cut-off", "one-word", "two-words",
+], ids=["about-the-book", "about-the-story", "speaks-as-I", "cut-off", "cut-off-at-where", "one-word", "two-words",
         "run-together", "copied", "over-twelve-words"])
 def test_when_a_choice_is_not_a_complete_action_about_the_story_then_it_is_not_usable(choice):
     assert not usable_choice(choice, STORY, story_words_only=True)
@@ -70,6 +75,16 @@ def test_when_a_choice_is_a_complete_action_then_it_is_usable(choice):
 def test_when_two_choices_begin_alike_then_the_three_are_not_sensible():
     assert sensible_choices(["Ask Tomo about the rope", "Ask Tomo about the gull", "Look under the pier"],
                             STORY) is None
+
+
+def test_when_two_choices_end_alike_then_the_three_are_not_sensible_and_tries_are_combined_without_it():
+    """Regression: "Ask that is a place where people go" and "Touch that is a place where people
+    go" were offered side by side."""
+    twice = ["Go to the Glowmoss Meadow", "Ask that is a place where people go",
+             "Look at that is a place where people go"]
+    assert sensible_choices(twice, STORY) is None
+    assert merged_choices([twice, ["Go home", "Ask Tomo", "Look under the pier"]], STORY) == [
+        "Go to the Glowmoss Meadow", "Ask that is a place where people go", "Look under the pier"]
 
 
 def test_when_tries_each_have_a_bad_line_then_their_good_lines_are_combined_place_by_place():
@@ -98,3 +113,12 @@ def test_when_fallback_buttons_are_made_then_each_is_a_complete_action(world, se
     assert len(set(choices)) == 3
     assert all(is_complete_action(choice) for choice in choices), choices
     assert not any("Dolphin" in choice for choice in choices), "a quiz answer became a character"
+
+
+def test_when_a_story_names_words_of_an_answer_or_the_topic_then_no_fallback_button_follows_them():
+    """Regression: "Follow Solar System toward the Glowmoss Meadow", "Ask Earth what should
+    happen next" after a question answered "The tilt of Earth's axis"."""
+    story = "The map says The Solar System. You look at Earth, and Earth looks back. Mira waves at Earth."
+    choices = fallback_choices(story, CATALOG.worlds["capwood-hollow"], random.Random(1),
+                               avoid=["The tilt of Earth's axis", "The Solar System"])
+    assert not any(word in choice for choice in choices for word in ("Earth", "Solar", "System")), choices

@@ -67,3 +67,32 @@ def test_when_a_chapter_ends_far_too_short_then_the_model_is_asked_to_go_on(clie
 def test_when_a_chapter_is_long_enough_then_the_model_is_asked_once(client, scripted_model):
     _, streamed = _second_chapter(client, scripted_model, [])
     assert len(streamed) == 1
+
+
+LOOPING = ("Mira smiled at the old lantern. The gulls cried over the wall. Mira smiled at the old lantern. "
+           "Mira smiled at the old lantern. Mira smiled at the old lantern. Mira smiled at the old lantern.")
+
+
+def test_when_a_loop_cuts_a_chapter_far_too_short_then_it_goes_on_from_the_text_kept(client, scripted_model):
+    """Regression: a loop caught early left a chapter of a few dozen words, and only a chapter
+    the model ended itself was asked to go on."""
+    result, streamed = _second_chapter(client, scripted_model, [LOOPING])
+
+    assert len(streamed) == 2, "the chapter cut short was not continued"
+    kept = streamed[1]["messages"][-2]["content"]
+    assert kept.startswith("Mira smiled at the old lantern. The gulls cried over the wall.")
+    assert kept.count("Mira smiled") < LOOPING.count("Mira smiled"), "the loop was asked to go on"
+    paragraphs = _paragraphs(result)
+    assert " ".join(paragraphs).startswith(kept.strip()) and sum(len(p.split()) for p in paragraphs) > 60
+    # Of the loop no more than its first few words streamed, and of what was kept nothing twice.
+    shown = _shown(result)
+    assert shown.count("old lantern.") == kept.count("old lantern."), shown
+
+
+def test_when_the_first_chapter_does_not_name_its_gifts_then_its_last_paragraph_offers_them(client, scripted_model):
+    page = player.read_chapter(client, player.start(client, WORLD, TOPIC))
+    paragraphs = [p.get_text() for p in BeautifulSoup(page.html, "html.parser").select("#chapter-text p")]
+
+    assert paragraphs[-1].startswith("A kind guide smiles and holds out three gifts: ")
+    for choice in page.choices:  # each button is a gift the page just offered
+        assert choice.split(":")[0] in paragraphs[-1]

@@ -236,18 +236,47 @@ async def test_when_the_choices_grammar_is_given_then_the_reply_is_three_actions
         assert CHOICE_WORDS[0] <= len(choice.split()) <= CHOICE_WORDS[1]
 
 
-async def test_when_the_summary_schema_is_given_then_the_reply_is_its_json(provider: LocalModel):
+CHAPTER = ("You walk along the pier with Tomo. The lighthouse blinks over the harbor, and a gull lands on "
+           "a coil of rope. Tomo points at a small boat with a red sail. You climb aboard together.")
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+async def test_when_a_summary_is_asked_in_the_chapters_own_words_then_the_reply_is_json_of_them(
+    provider: LocalModel, seed
+):
     import json
 
     import regex
 
-    from service.llm.formats import SUMMARY
+    from service.llm.formats import _ENDINGS, _SMALL_WORDS, summary_in_own_words
+    from service.llm.prompts import summary_messages
 
-    data = json.loads(await _reply(SUMMARY, max_tokens=400))
+    reply = await _reply(summary_in_own_words(CHAPTER), summary_messages(2, CHAPTER, None), max_tokens=400,
+                         seed=seed)
+    data = json.loads(reply)
+    told = {word.casefold() for word in regex.findall(r"[A-Za-z]+", CHAPTER)} | set(_SMALL_WORDS)
 
-    assert set(data) == {"title", "summary"}
-    for key in ("title", "summary"):
-        assert regex.fullmatch(SUMMARY.local_schema["properties"][key]["pattern"], data[key]), data
+    assert set(data) == {"title", "summary"} and data["summary"].endswith((".", "!"))
+    for word in " ".join(data.values()).replace(",", " ").replace(".", " ").replace("!", " ").split():
+        for ending in _ENDINGS:
+            word = word.removesuffix(ending)
+        assert word.casefold() in told, f"{word!r} is not the chapter's: {reply}"
+
+
+async def test_when_dry_is_asked_then_the_model_repeats_no_run_of_its_own_words(provider: LocalModel):
+    """The tiny model, greedy, loops at once; llama.cpp's DRY sampler keeps a run of six tokens
+    from coming back."""
+    async def tokens(**dry) -> list[str]:
+        response = await litellm.acompletion(model=MODEL, messages=MESSAGES, max_tokens=200, temperature=0,
+                                             stream=True, **dry)
+        return (await _collect(response))[0]
+
+    def repeated_runs(pieces: list[str]) -> int:
+        runs = [tuple(pieces[i:i + 6]) for i in range(len(pieces) - 5)]
+        return len(runs) - len(set(runs))
+
+    assert repeated_runs(await tokens()) > 10
+    assert repeated_runs(await tokens(dry_multiplier=0.8)) == 0
 
 
 async def test_when_the_characters_schema_is_given_then_the_reply_is_a_list_of_named_characters(provider: LocalModel):
@@ -314,6 +343,17 @@ async def test_when_a_chapter_asks_while_helpers_wait_then_the_chapter_is_served
     await asyncio.gather(running, helper, chapter)
 
     assert order == ["first", "chapter", "helper"]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_when_a_reply_is_past_its_end_length_then_it_ends_at_its_next_sentence_end(provider: LocalModel, seed):
+    """Regression: the length cap cut eight of ten chapters in the middle of a sentence."""
+    response = await litellm.acompletion(model=MODEL, messages=MESSAGES, max_tokens=300, end_after_tokens=10,
+                                         seed=seed, stream=True)
+    pieces, finish = await _collect(response)
+
+    assert finish == "stop" and len(pieces) < 300
+    assert "".join(pieces).rstrip().endswith((".", "!", "?")), "".join(pieces)[-40:]
 
 
 async def test_when_a_prompt_begins_as_an_earlier_chapters_did_then_its_beginning_is_not_read_again(

@@ -32,6 +32,7 @@ UNFIT = [
     ("self-harm", "The boy thought about suicide every night.", "suicide"),
     ("sexual", "The sailor stared at her naked body.", "naked"),
     ("sexual", "They had sex in the tent by the shore.", "sex"),
+    ("sexual", "You take off your clothes and go into the forest.", "clothes"),
     ("alcohol", "The captain drank a whole bottle of whisky.", "whisky"),
     ("alcohol", "Mira ordered a cold beer at the tavern.", "beer"),
     ("drugs", "He lit a cigarette and blew smoke at the moon.", "cigarette"),
@@ -135,6 +136,28 @@ def test_when_a_label_in_capitals_streams_then_not_a_letter_of_it_shows(label):
     text = f"{BEFORE} {label} {AFTER}"
     _, pieces = _stream(text, split_chunks(text, chunk_chars=2))
     assert "".join(pieces).split() == f"{BEFORE} {AFTER}".split()
+
+
+@pytest.mark.parametrize("opening", ["The READER CHOSE: Go to the library and read.",
+                                     "The HERO'S SPECIALPICK: a lantern.",
+                                     "THE READER ANSWERS a question to decide what to do.",
+                                     "THEN YOU HAVE TO DO IT YOURSELF!"])
+@pytest.mark.parametrize("chunking", ["words", "letters"])
+def test_when_a_sentence_opens_in_capitals_as_a_reworded_label_then_no_word_of_it_but_its_the_shows(
+    opening, chunking
+):
+    """Regression: the embedded model wrote its prompt's labels back with a "The" before them,
+    or reworded, or shouted in capitals, and they reached the page."""
+    text = f"{BEFORE}\n\n{opening} {AFTER}"
+    chunks = split_chunks(text, 1) if chunking == "words" else split_chunks(text, chunk_chars=2)
+    visible, pieces = _stream(text, chunks)
+    assert visible.text == f"{BEFORE}\n\n{AFTER}"
+    shown = "".join(pieces).strip()
+    between = shown.removeprefix(BEFORE).removesuffix(AFTER).split()
+    # Only a "The" before the capitals, or a first capital alone, may have shown: neither
+    # is a label yet when it comes.
+    assert shown.startswith(BEFORE) and shown.endswith(AFTER) and between in ([], ["The"], [opening[0]]), shown
+    assert [hit.category for hit in visible.screen.hits] == ["instructions"]
 
 
 @pytest.mark.parametrize("talk", ["Here is the story you asked for.", "As an AI, I cannot write that.",

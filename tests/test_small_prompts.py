@@ -4,6 +4,7 @@ read."""
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
@@ -64,8 +65,17 @@ def test_when_chapters_follow_each_other_then_their_prompts_share_their_beginnin
     other = chapter_messages(ChapterBrief(world=CATALOG.worlds["capwood-hollow"], topic_name="Plants", number=1,
                                           type=ChapterType.STORY, compact=True, agency_options=PICKS))
     assert third[0] == fourth[0] == other[0], "the system prompt is not the same for every chapter"
-    shared = third[1]["content"].split("THE READER CHOSE")[0]
-    assert fourth[1]["content"].startswith(shared) and "CHARACTERS: Tomo" in shared
+    # Within an adventure only the reply's beginning, the reader's choice, differs.
+    assert third[1] == fourth[1] and "CHARACTERS: Tomo." in third[1]["content"]
+    assert third[2] != fourth[2]
+
+
+@pytest.mark.parametrize("brief", BRIEFS.values(), ids=BRIEFS)
+def test_when_a_small_model_is_asked_for_a_chapter_then_no_line_gives_a_number_of_words_or_a_description(brief):
+    """Regression: the model wrote "until you have finished all 150 words" into its story, and
+    its chapters as "Name: description" lines like its prompt's characters."""
+    user = chapter_messages(brief)[1]["content"]
+    assert not re.search(r"\d+ words", user) and "a small boy" not in user
 
 
 @pytest.mark.parametrize("brief, expected", [

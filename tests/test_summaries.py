@@ -162,3 +162,5 @@ def test_when_the_model_gives_two_chapters_one_title_then_the_second_is_asked_ag
     summary_calls = [r for r in scripted_model.requests if r["kind"] == "SUMMARY"]
     assert titles[0] == "Mira on her way" and titles[1].startswith("Chapter 2")
     assert sources == ["model", "extract"] and len(summary_calls) == 1 + 3
+    # Asked again, the model samples warmer: the same reply again would be no use.
+    assert [r["temperature"] for r in summary_calls] == [None, None, 0.8, 0.8]

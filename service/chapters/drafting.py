@@ -1,7 +1,7 @@
 """The model's draft of a chapter, read through the visible-text filter (domain/stream_text.py)
 as it streams: a reply whose first tokens yield no story text is asked for again before
-anything is shown, and a chapter that ends far too short is asked to go on, once, its
-continuation flowing on after what was shown.
+anything is shown, and a chapter that ends far too short (or that a loop cut short) is asked
+to go on, once, its continuation flowing on after what was shown.
 """
 from __future__ import annotations
 
@@ -40,7 +40,10 @@ async def drafted(brief: ChapterBrief, model: ModelClient, visible: VisibleText,
         if visible.shown.strip() or visible.stopped:
             break
     if _far_too_short(visible, model.settings.chapter_min_words):
-        log.info("chapter %s: only %d words, asking the model to go on", brief.number, len(visible.text.split()))
+        log.info("chapter %s: only %d words%s, asking the model to go on", brief.number, len(visible.text.split()),
+                 f" ({visible.guard.reason})" if visible.guard.stopped else "")
+        if visible.guard.stopped:
+            visible.resume()  # from the text kept, the loop left out
         going_on = continuation_messages(messages, visible.raw, continue_reply=model.local_chapters)
         try:
             if text := visible.feed("\n\n"):  # a paragraph break between the two replies
@@ -72,6 +75,9 @@ async def _read(tokens: AsyncIterator[str], visible: VisibleText, stats: StreamS
 
 
 def _far_too_short(visible: VisibleText, min_words: int) -> bool:
-    """The model ended on its own, before the choices and well short of a chapter."""
-    return (bool(min_words) and not visible.stopped and not visible.choices.has_block
+    """The model ended on its own, or a loop cut it off, before the choices and well short of
+    a chapter (unfit text ends a chapter for good)."""
+    ended = not visible.stopped or (visible.guard.stopped and visible.guard.reason != "length cap"
+                                    and not visible.screen.stopped)
+    return (bool(min_words) and ended and not visible.choices.has_block
             and bool(visible.shown.strip()) and len(visible.text.split()) < min_words)

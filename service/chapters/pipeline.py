@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from service.chapters.drafting import drafted
 from service.chapters.screening import ChildSafety, lesson_answers
+from service.domain.agency import gifts_offered
 from service.domain.choices import (
     choices_in_sentence,
     merged_choices,
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 CHOICES_TOKENS = 90
 # Tries of the embedded model at the choices, whose usable lines are combined.
 LOCAL_CHOICE_TRIES = 3
+# The embedded model's chapter stops at a sentence told twice (others' at the third time).
+LOCAL_SENTENCE_REPEATS = 2
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,8 @@ class FinishedChapter:
 @dataclass(frozen=True)
 class KeptStory:
     """The model's story as the chapter keeps it, once the story is over (built once per
-    chapter), and what the chapter adds after it: a sentence when no story came."""
+    chapter), and what the chapter adds after it: a sentence when no story came, and in the
+    first chapter the gifts on offer when the story did not name them."""
 
     text: str
     paragraphs: list[str]
@@ -89,6 +93,8 @@ class KeptStory:
         paragraphs = to_paragraphs(text)
         added = [] if paragraphs else [
             f"You pause for a moment in {brief.world.settings[0]}, listening and looking around."]
+        if brief.agency_options and (offer := gifts_offered(brief.agency_options, text)):
+            added.append(offer)  # the first chapter's buttons are the gifts its page offers
         return cls(text, paragraphs, added)
 
     def chunk(self, shown: str) -> Chunk | None:
@@ -104,7 +110,9 @@ async def write_chapter(brief: ChapterBrief, model: ModelClient, safety: ChildSa
                         screened: bool = True) -> AsyncIterator[Chunk | StoryWritten | FinishedChapter]:
     stats = stats or StreamStats()
     brief = replace(brief, compact=model.local_chapters)  # the prompt suits the model that writes
-    visible = VisibleText(max_chars, loop_preview_words, safety.chapter_rules(brief), screened)
+    # A small model that tells a sentence a second time has begun to loop (see RepetitionGuard).
+    repeats = LOCAL_SENTENCE_REPEATS if model.local_chapters else 3
+    visible = VisibleText(max_chars, loop_preview_words, safety.chapter_rules(brief), screened, repeats)
     opening = _opening(brief)
     if opening:
         yield Chunk(opening + PARAGRAPH_BREAK)
@@ -173,7 +181,7 @@ async def _choices(brief: ChapterBrief, raw: str, text: str, model: ModelClient,
         # Each try costs a second or two: the lines of several are combined, place by place.
         tries = [first]
         for _ in range(LOCAL_CHOICE_TRIES - 1):
-            tries.append(await _continued_choices(brief, story, model, repair_timeout))
+            tries.append(await _continued_choices(brief, story, model, repair_timeout, retry=True))
             log.info("chapter %s: choices tried again: %r", brief.number, tries[-1])
             fit = [[c if safety.fit(c, answers) else "" for c in choices] for choices in tries]
             if choices := merged_choices(fit, text, small):
@@ -182,7 +190,7 @@ async def _choices(brief: ChapterBrief, raw: str, text: str, model: ModelClient,
                          safety, answers):
         return choices, "repaired", well_formed
     log.info("chapter %s: no usable choices from the model, using the fallback", brief.number)
-    return fallback_choices(text, brief.world, rng, avoid=answers), "fallback", well_formed
+    return fallback_choices(text, brief.world, rng, avoid=[*answers, brief.topic_name]), "fallback", well_formed
 
 
 def _fit(choices: list[str] | None, safety: ChildSafety, answers: list[str]) -> list[str] | None:
@@ -193,7 +201,8 @@ def _fit(choices: list[str] | None, safety: ChildSafety, answers: list[str]) -> 
     return None
 
 
-async def _continued_choices(brief: ChapterBrief, story: str, model: ModelClient, timeout: float) -> list[str]:
+async def _continued_choices(brief: ChapterBrief, story: str, model: ModelClient, timeout: float,
+                             retry: bool = False) -> list[str]:
     """The model's own reply, continued into a sentence of three choices: it still holds the
     chapter in its context, so this costs a few dozen tokens, and the grammar makes the
     sentence well-formed."""
@@ -201,7 +210,7 @@ async def _continued_choices(brief: ChapterBrief, story: str, model: ModelClient
     try:
         async with asyncio.timeout(timeout):
             reply = await model.complete(messages, max_tokens=CHOICES_TOKENS, shape=CHOICES, continue_reply=True,
-                                         chapter_model=True)
+                                         chapter_model=True, retry=retry)
     except Exception as exc:  # best effort: a second try, then the fallback
         log.warning("choices after the chapter failed: %r", exc)
         return []

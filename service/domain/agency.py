@@ -6,6 +6,7 @@ replays exactly.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 
 from service.domain.story import AgencyOption
 
@@ -74,3 +75,14 @@ def offer_agency(rng: random.Random) -> list[AgencyOption]:
 def find_agency(label: str) -> AgencyOption | None:
     # Labels come back from form posts, where stray surrounding whitespace is common.
     return _BY_LABEL.get(label.strip())
+
+
+def gifts_offered(labels: Sequence[str], story_text: str) -> str | None:
+    """The service's own closing line for the first chapter when its story does not name
+    every gift on offer (a small model seldom does): the buttons then follow from the page."""
+    names = [label.split(":")[0].strip() for label in labels]
+    told = " ".join(story_text.casefold().split())
+    if all(name.casefold().removeprefix("a ").removeprefix("an ") in told for name in names):
+        return None
+    listed = f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else names[0]
+    return f"A kind guide smiles and holds out three gifts: {listed}. Which one will you take with you?"

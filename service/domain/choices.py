@@ -187,10 +187,19 @@ def choices_in_sentence(sentence: str) -> list[str]:
     """The three actions of "follow the owl, ask the fox about the map, or look inside the
     chest." as buttons; [] unless the sentence holds exactly three."""
     head, separator, last = sentence.strip().rstrip(".").rpartition(", or ")
-    parts = [*head.split(", "), last] if separator else []
-    if len(parts) != 3 or not all(part.strip() for part in parts):
+    parts = [uncut(part) for part in [*head.split(", "), last]] if separator else []
+    if len(parts) != 3 or not all(parts):
         return []
-    return [part.strip()[:1].upper() + part.strip()[1:] for part in parts]
+    return [part[:1].upper() + part[1:] for part in parts]
+
+
+def uncut(action: str) -> str:
+    """An action (or a title) without the words it was cut after ("go to the market to buy
+    food for"): a grammar that caps its words ends it wherever the cap falls."""
+    words = action.split()
+    while words and words[-1].casefold() in _DANGLING:
+        words.pop()
+    return " ".join(words)
 
 
 def valid_choices(choices: list[str]) -> list[str] | None:
@@ -208,6 +217,7 @@ _DANGLING = frozenset({
     "the", "a", "an", "of", "to", "and", "or", "with", "at", "in", "on", "for", "from", "by", "your", "his",
     "her", "their", "its", "our", "my", "that", "which", "who", "but", "as", "into", "onto", "than", "if",
     "so", "is", "are", "was", "were", "be", "very", "some", "this", "these", "those", "about", "toward",
+    "where", "when", "while", "because", "until", "whose", "what", "how",
 })
 ACTION_WORDS = (3, 12)
 
@@ -243,11 +253,12 @@ def usable_choice(choice: str, story_text: str, story_words_only: bool = False) 
 
 
 def sensible_choices(choices: list[str], story_text: str, story_words_only: bool = False) -> list[str] | None:
-    """valid_choices, each a usable choice, and no two beginning alike."""
+    """valid_choices, each a usable choice, and no two beginning or ending alike."""
     valid = valid_choices(choices)
     if valid is None or not all(usable_choice(c, story_text, story_words_only) for c in valid):
         return None
-    return valid if len({_opening_words(c) for c in valid}) == len(valid) else None
+    distinct = all(len(set(map(key, valid))) == len(valid) for key in (_opening_words, _closing_words))
+    return valid if distinct else None
 
 
 def merged_choices(tries: list[list[str]], story_text: str, story_words_only: bool = False) -> list[str] | None:
@@ -257,7 +268,8 @@ def merged_choices(tries: list[list[str]], story_text: str, story_words_only: bo
     for place in range(3):
         for choices in tries:
             choice = choices[place].strip() if len(choices) > place else ""
-            fresh = _opening_words(choice) not in map(_opening_words, picked)
+            fresh = (_opening_words(choice) not in map(_opening_words, picked)
+                     and _closing_words(choice) not in map(_closing_words, picked))
             if fresh and usable_choice(choice, story_text, story_words_only):
                 picked.append(choice)
                 break
@@ -266,3 +278,10 @@ def merged_choices(tries: list[list[str]], story_text: str, story_words_only: bo
 
 def _opening_words(choice: str) -> str:
     return " ".join(choice.casefold().split()[:3])
+
+
+def _closing_words(choice: str) -> str:
+    """The last four words of a longer choice: "Ask that is a place where people go" and
+    "Look at that is a place where people go" are one choice twice."""
+    words = regex.sub(r"[^\w\s'-]", " ", choice.casefold()).split()
+    return " ".join(words[-4:]) if len(words) > 4 else " ".join(words)

@@ -36,9 +36,10 @@ _PLACE_BREAKS = regex.compile(
     r"\s+(?:of|at|on|in|into|under|over|near|by|with|where|that|which|who|for|to|from|beside|behind|above|"
     r"below|across|through|along|around|inside|between|beneath|among)\s+")
 def _names_in(story_text: str, avoid: Sequence[str] = ()) -> list[str]:
-    """Names by how often they are mentioned, first-mentioned first on ties; none of `avoid`
-    (a lesson's answers, which are not characters to follow)."""
-    avoided = {word.casefold() for answer in avoid for word in answer.split()}
+    """Names by how often they are mentioned, first-mentioned first on ties; none of the words
+    of `avoid` (a lesson's answers and its topic, which are not characters to follow: "Earth's
+    axis" names no "Earth")."""
+    avoided = {word.casefold() for answer in avoid for word in regex.findall(r"\w+", answer)}
     counts: dict[str, int] = {}
     for match in _NAME.finditer(story_text):
         name = match.group(1)

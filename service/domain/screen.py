@@ -41,6 +41,15 @@ _ANY_LABEL = regex.compile(
     + r"|(?i:chapter|story|part|scene|title|summary)(?:[ \t]+\w+)?)"
     r"[ \t]*(?:\([^)\n]{0,80}\))?[ \t]*:"
 )
+# A sentence that opens with words in capitals, after a "The" or not: a label a small model
+# copied from its prompt, reworded ("The READER CHOSE: ...", "THE READER ANSWERS a
+# question"), or shouting ("THEN YOU HAVE TO DO IT!"): three words in capitals, or any in
+# capitals and a colon. ("OH NO, ..." is a story's.) Held from its second capital.
+_CAPS_OPENING = regex.compile(
+    r"(?:The[ \t]+)?[A-Z][A-Z'’]+(?:(?:[ \t]+[A-Z][A-Z'’]+){2}(?![\w'’])"
+    r"|(?:[ \t]+[A-Z][A-Z'’]+)*[ \t]*(?:\([^)\n]{0,80}\))?[ \t]*:)")
+_CAPS_OPENING_WORDS = 4
+_THE = regex.compile(r"The[ \t]+")
 
 
 def normal(word: str) -> str:
@@ -231,13 +240,33 @@ class ScreenRules:
         return bool((self._labels and self._labels.match(text, start)) or _ANY_LABEL.match(text, start))
 
     def may_be_label(self, text: str, start: int) -> bool:
-        """The text from `start` may still turn out to be a label in capitals."""
-        # Asked for every piece of text: a sentence that does not begin as a label does (its
-        # first character) is told at once, without the pattern.
-        if self._held_labels is None or text[start:start + 1] not in self._held_firsts:
+        """The text from `start` may still turn out to be a label or an opening in capitals."""
+        # Asked for every piece of text: a sentence that does not begin with a capital is told
+        # at once, without a pattern.
+        first = text[start:start + 1]
+        if not ("A" <= first <= "Z"):
             return False
-        match = self._held_labels.match(text, start, partial=True)
-        return match is not None and match.partial and match.end() - start >= 2
+        if self._held_labels is not None and first in self._held_firsts:
+            match = self._held_labels.match(text, start, partial=True)
+            if match is not None and match.partial and match.end() - start >= 2:
+                return True
+        return _may_open_in_capitals(text, start)
+
+
+def opens_in_capitals(text: str, start: int) -> bool:
+    return _CAPS_OPENING.match(text, start) is not None
+
+
+def _may_open_in_capitals(text: str, start: int) -> bool:
+    """The sentence at `start` may still open in capitals, and nothing yet says otherwise:
+    two capitals of its first word are written, or one after a "The"."""
+    match = _CAPS_OPENING.match(text, start, partial=True)
+    if match is None or not match.partial:
+        return False
+    the = _THE.match(text, start)
+    head, capitals = (the.end(), 1) if the else (start, 2)
+    written = text[head:head + capitals]
+    return len(written) == capitals and written.isupper()
 
 
 @functools.lru_cache(maxsize=256)
@@ -351,6 +380,8 @@ class SentenceScreen:
         sentence, rules = self._sentence, self.rules
         if (_COLON.match(self._text, word_end) and word_end - self._sentence_start <= _LABEL_CHARS
                 and rules.is_label(self._text, self._sentence_start)):
+            return Hit(INSTRUCTIONS, " ".join(sentence))
+        if len(sentence) <= _CAPS_OPENING_WORDS and opens_in_capitals(self._text, self._sentence_start):
             return Hit(INSTRUCTIONS, " ".join(sentence))
         self._armed = set()
         for lexicon, seen in zip(rules.lexicons, self._seen, strict=True):

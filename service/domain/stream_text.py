@@ -75,23 +75,37 @@ class VisibleText:
     """
 
     def __init__(self, max_chars: int = 4000, loop_preview_words: int = 4, rules: ScreenRules | None = None,
-                 screened: bool = True) -> None:
-        self._settings = (max_chars, loop_preview_words, rules, screened)
+                 screened: bool = True, sentence_repeats: int = 3) -> None:
+        self._settings = (max_chars, loop_preview_words, rules, screened, sentence_repeats)
         self.choices = ChoiceBlockFilter()
         self.markdown = MarkdownCleaner()
         self.heading = LeadingHeadingFilter()
-        self.guard = RepetitionGuard(max_chars=max_chars, shown_echo_words=loop_preview_words)
+        self.guard = RepetitionGuard(max_chars=max_chars, shown_echo_words=loop_preview_words,
+                                     sentence_repeats=sentence_repeats)
         self.formatter = ParagraphFormatter()
         self.screen = SentenceScreen(rules or ScreenRules([])) if screened else Unscreened()
         self._formatted: list[str] = []
         self._pieces: list[str] = []
         self._story_over = False
+        self._owed = 0
 
     def restart(self) -> None:
         """Forget a reply that showed nothing, to read another one from its beginning."""
         if self.shown:
             raise ValueError("a reply whose text was shown cannot be taken back")
         self.__init__(*self._settings)
+
+    def resume(self) -> None:
+        """Go on after a loop cut the story short, from the text kept (the loop left out), as
+        if that were all the model had written; what comes next is screened and guarded with
+        it. Whatever of the loop was shown stays on the page until the finished chapter
+        replaces it."""
+        if not self.guard.stopped or self.screen.stopped or self._story_over:
+            raise ValueError("only a story a loop cut short goes on")
+        kept = self.text
+        self.__init__(*self._settings)
+        self._owed = len(kept)  # on the page already: let out again, it is not shown twice
+        self.feed(kept)
 
     @property
     def stopped(self) -> bool:
@@ -135,6 +149,10 @@ class VisibleText:
         text = self.screen.feed(formatted) + (self.screen.finish() if final else "")
         if text:
             self._pieces.append(text)
+        if self._owed and text:
+            seen = min(self._owed, len(text))
+            self._owed -= seen
+            text = text[seen:]
         return text
 
     @property

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import json_repair
 import regex
 
+from service.domain.choices import uncut
 from service.domain.paragraphs import split_sentences
 
 _TITLE = regex.compile(r"^\W*title\W*:\s*(.+)$", regex.I | regex.M)
@@ -77,7 +78,8 @@ def parse_summary(reply: str) -> tuple[str, str] | None:
     """(title, summary) from a reply as JSON ({"title": ..., "summary": ...}) or like
     "Title: ...\\nSummary: ...", or None."""
     title, summary = _summary_fields(reply)
-    title = capped(_clean(title).rstrip("."), TITLE) if title else ""
+    # A title cut where a model's cap on its words fell ends at its last whole phrase.
+    title = capped(uncut(_clean(title).rstrip(".")), TITLE) if title else ""
     summary = capped(_clean(summary), SUMMARY)
     if not title.strip("…") or len(summary.split()) < MIN_SUMMARY_WORDS:
         return None
@@ -103,7 +105,9 @@ def title_fits(title: str, chapter_text: str) -> bool:
     """Whether a title speaks of the chapter: its longer words (all but one of them) are words
     the chapter uses. A small model's title may otherwise be words it made up."""
     told = {word.casefold() for word in regex.findall(r"\w+", chapter_text)}
-    long_words = [word.casefold() for word in regex.findall(r"[\w'-]+", title) if len(word) >= 5]
+    # Word by word as the chapter is read: "Sailor's" is the chapter's "Sailor", and
+    # "lantern-fish" its "lantern" and "fish".
+    long_words = [word.casefold() for word in regex.findall(r"\w+", title) if len(word) >= 5]
     return sum(word not in told for word in long_words) <= (1 if len(long_words) > 2 else 0)
 
 

@@ -13,7 +13,7 @@ from service.domain.fidelity import story_text
 from service.domain.story import Catalog, ChapterType
 from service.domain.summaries import extract_summary, parse_characters, parse_summary, same_title, title_fits
 from service.llm.client import ModelClient
-from service.llm.formats import CHARACTERS, SUMMARY
+from service.llm.formats import CHARACTERS, SUMMARY, summary_in_own_words
 from service.llm.prompts import characters_messages, summary_messages
 from service.store.adventures import AdventureStore, ResultWrite, characters_merged, summary_saved
 from service.store.models import Job
@@ -43,13 +43,17 @@ class ChapterJobs:
         lesson = chapter.type == ChapterType.LESSON
         question = question_for(self.catalog, adventure, chapter.number) if lesson else None
         story = story_text(chapter.text)
-        messages = summary_messages(chapter.number, story, question)
+        small = self.model.local_helpers
+        # A small model is held to the chapter's own words, and not asked to name the question
+        # (it took the question for the title): the question is added below all the same.
+        messages = summary_messages(chapter.number, story, None if small else question)
+        shape = summary_in_own_words(story) if small else SUMMARY
         parsed, source = None, "extract"
-        for _ in range(SUMMARY_ATTEMPTS):
-            reply = await self.model.complete(messages, shape=SUMMARY, background=True)
+        for attempt in range(SUMMARY_ATTEMPTS):
+            reply = await self.model.complete(messages, shape=shape, background=True, retry=attempt > 0)
             parsed = self._screened_summary(parse_summary(reply), job)
             # A small model's title may be words it made up; a larger one's may well be new words.
-            fits = parsed is not None and (not self.model.local_helpers or title_fits(parsed[0], story))
+            fits = parsed is not None and (not small or title_fits(parsed[0], story))
             if fits and not same_title(parsed[0], await self._other_titles(job)):
                 source = "model"
                 break

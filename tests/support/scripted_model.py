@@ -175,7 +175,8 @@ class ScriptedModelServer:
         serial = next(self._serials)
         tag = request_tag(serial) if stream and script.tag_replies else None
         record = {"received": received, "model": body.get("model"), "stream": stream,
-                  "messages": messages, "kind": kind, "reply": text, "tag": tag, "faulty": faulty,
+                  "temperature": body.get("temperature"), "messages": messages, "kind": kind, "reply": text,
+                  "tag": tag, "faulty": faulty,
                   "first_chunk": None, "last_chunk": None, "chunk_times": [],
                   "finished": None, "outcome": "pending",
                   "authorization": request.headers.get("authorization")}
