@@ -103,7 +103,11 @@ class VisibleText:
         if not self.guard.stopped or self.screen.stopped or self._story_over:
             raise ValueError("only a story a loop cut short goes on")
         kept = self.text
+        previewed = max(0, len(self.shown.split()) - len(kept.split()))
         self.__init__(*self._settings)
+        # The loop's first words are on the page already: a second loop may show only what is
+        # left of the preview, so no more than `loop_preview_words` of loops show in a chapter.
+        self.guard.shown_echo_words = max(0, self.guard.shown_echo_words - previewed)
         self._owed = len(kept)  # on the page already: let out again, it is not shown twice
         self.feed(kept)
 
