@@ -159,7 +159,10 @@ def start_profiler(pid: int, path: Path) -> subprocess.Popen | None:
     try:
         # An .svg path gives a flame graph; a .txt path gives collapsed stacks to read or diff.
         form = "raw" if path.suffix == ".txt" else "flamegraph"
-        return subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--rate", "200",
+        # Only the thread holding the interpreter lock: where the server's CPU goes. (Without
+        # it, the event loop waiting in uvloop's C code, and idle database threads, count as
+        # busy: py-spy cannot tell them idle.)
+        return subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--rate", "200", "--gil",
                                  "--nonblocking", "--format", form, "-o", str(path)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     except FileNotFoundError:

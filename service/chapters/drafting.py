@@ -58,19 +58,20 @@ async def drafted(brief: ChapterBrief, model: ModelClient, visible: VisibleText,
 async def _read(tokens: AsyncIterator[str], visible: VisibleText, stats: StreamStats,
                 blank_pieces: int | None = None) -> AsyncIterator[str]:
     async with aclosing(tokens) as pieces:
-        count = 0
+        count, blank = 0, blank_pieces is not None
         async for token in pieces:
             count += 1
             was_over = visible.story_over
             if text := visible.feed(token):
                 if stats.first_text_at is None:
                     stats.first_text_at = time.monotonic()
+                blank = blank and not text.strip()
                 yield text
             elif visible.story_over and not was_over:
                 yield ""  # the choices block has begun: the story is over, though nothing more shows
             if visible.stopped:
                 return  # a loop, the length cap or unfit text: the rest of the reply is never shown
-            if blank_pieces and count >= blank_pieces and not visible.shown.strip():
+            if blank and count >= blank_pieces:
                 return
 
 

@@ -96,12 +96,14 @@ class ChoiceBlockFilter:
         self._text += token
         if self._block_start is not None:
             return ""
-        full = BLOCK_START.search(self._text, self._emitted)
-        if full is not None:
-            self._block_start = full.start()
-            return self._emit_until(full.start())
-        partial = BLOCK_START.search(self._text, self._emitted, partial=True)
-        return self._emit_until(partial.start() if partial is not None else len(self._text))
+        # One search a token: a partial match can only be the last, at the text's end, so the
+        # first match found is a whole block start if there is one.
+        found = BLOCK_START.search(self._text, self._emitted, partial=True)
+        if found is None:
+            return self._emit_until(len(self._text))
+        if not found.partial:
+            self._block_start = found.start()
+        return self._emit_until(found.start())
 
     def finish(self) -> str:
         # Held-back text whose match never completed was story after all, unless it is a tag
