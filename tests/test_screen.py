@@ -141,7 +141,8 @@ def test_when_a_label_in_capitals_streams_then_not_a_letter_of_it_shows(label):
 @pytest.mark.parametrize("opening", ["The READER CHOSE: Go to the library and read.",
                                      "The HERO'S SPECIALPICK: a lantern.",
                                      "THE READER ANSWERS a question to decide what to do.",
-                                     "THEN YOU HAVE TO DO IT YOURSELF!"])
+                                     "THEN YOU HAVE TO DO IT YOURSELF!",
+                                     "THIS IS A LEGEND OF THE MOST ACCURATE IN YOUR LIFE."])
 @pytest.mark.parametrize("chunking", ["words", "letters"])
 def test_when_a_sentence_opens_in_capitals_as_a_reworded_label_then_no_word_of_it_but_its_the_shows(
     opening, chunking
@@ -163,7 +164,10 @@ def test_when_a_sentence_opens_in_capitals_as_a_reworded_label_then_no_word_of_i
 @pytest.mark.parametrize("talk", ["Here is the story you asked for.", "As an AI, I cannot write that.",
                                   "Now I will write the choices block.", "The word count is about 250.",
                                   "So you have just completed your chapter.",
-                                  "The last chapter was filled with questions."])
+                                  "The last chapter was filled with questions.",
+                                  "You are a storyteller who has always had great stories to share.",
+                                  "You can choose any topic from my list of tasks.",
+                                  "You choose your gift: A pocket lantern."])
 def test_when_the_model_talks_about_its_task_then_that_sentence_is_dropped(talk):
     visible, _ = _stream(f"{BEFORE} {talk} {AFTER}", split_chunks(f"{BEFORE} {talk} {AFTER}", 1))
     assert visible.text == f"{BEFORE} {AFTER}"

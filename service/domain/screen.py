@@ -44,9 +44,10 @@ _ANY_LABEL = regex.compile(
 # A sentence that opens with words in capitals, after a "The" or not: a label a small model
 # copied from its prompt, reworded ("The READER CHOSE: ...", "THE READER ANSWERS a
 # question"), or shouting ("THEN YOU HAVE TO DO IT!"): three words in capitals, or any in
-# capitals and a colon. ("OH NO, ..." is a story's.) Held from its second capital.
+# capitals and a colon. ("OH NO, ..." is a story's.) Held from its second capital. Words
+# after the first may be "A" or "I" ("THIS IS A LEGEND ...").
 _CAPS_OPENING = regex.compile(
-    r"(?:The[ \t]+)?[A-Z][A-Z'’]+(?:(?:[ \t]+[A-Z][A-Z'’]+){2}(?![\w'’])"
+    r"(?:The[ \t]+)?[A-Z][A-Z'’]+(?:(?:[ \t]+(?:[A-Z][A-Z'’]+|[AI])){2}(?![\w'’])"
     r"|(?:[ \t]+[A-Z][A-Z'’]+)*[ \t]*(?:\([^)\n]{0,80}\))?[ \t]*:)")
 _CAPS_OPENING_WORDS = 4
 _THE = regex.compile(r"The[ \t]+")
