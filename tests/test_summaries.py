@@ -43,6 +43,16 @@ def test_when_a_summary_reply_has_a_huge_title_then_the_parsed_title_is_within_i
     assert len(parsed_title) <= TITLE.chars
 
 
+@pytest.mark.parametrize("title, expected", [
+    ("The stars are so happy and they", "The stars are so happy"),
+    ("The lamp that you can't", "The lamp"),
+])
+def test_when_a_title_stops_in_the_middle_of_a_phrase_then_the_words_it_was_cut_after_go(title, expected):
+    """Regression: the embedded model's titles, cut where its grammar's cap fell, reached the
+    summary page as "The stars are so happy and they"."""
+    assert parse_summary(f"Title: {title}\nSummary: {STORY}")[0] == expected
+
+
 def test_when_a_title_is_one_huge_word_then_the_reply_is_unusable_and_an_extract_stands_in():
     assert parse_summary(f"Title: {'T' * 30_000}\nSummary: {STORY}") is None
 

@@ -199,7 +199,7 @@ def uncut(action: str) -> str:
     """An action (or a title) without the words it was cut after ("go to the market to buy
     food for"): a grammar that caps its words ends it wherever the cap falls."""
     words = action.split()
-    while words and words[-1].casefold() in _DANGLING:
+    while words and words[-1].casefold().replace("’", "'") in _DANGLING:
         words.pop()
     return " ".join(words)
 
@@ -220,14 +220,20 @@ _DANGLING = frozenset({
     "her", "their", "its", "our", "my", "that", "which", "who", "but", "as", "into", "onto", "than", "if",
     "so", "is", "are", "was", "were", "be", "very", "some", "this", "these", "those", "about", "toward",
     "where", "when", "while", "because", "until", "whose", "what", "how",
+    # A subject, or a verb that needs the words after it ("... a lamp that you can't").
+    "i", "you", "we", "they", "he", "she", "you've", "you're", "you'll", "we're", "they're", "that's", "it's",
+    "there's", "can", "can't", "could", "would", "will", "should", "must", "might", "may", "have", "has", "had",
+    "do", "does", "did", "don't", "not", "been", "being",
 })
 ACTION_WORDS = (3, 12)
 
 
 def is_complete_action(choice: str) -> bool:
     """A button's action: 3 to 12 words that do not stop in the middle of a phrase."""
-    words = regex.sub(r"[^\w\s'-]", " ", choice).split()
-    return ACTION_WORDS[0] <= len(words) <= ACTION_WORDS[1] and words[-1].casefold() not in _DANGLING
+    words = regex.sub(r"[^\w\s'’-]", " ", choice).replace("’", "'").split()
+    # The same word twice in a row is a small model stuck on it ("Ask el el el el").
+    stuck = any(a.casefold() == b.casefold() for a, b in zip(words, words[1:]))
+    return ACTION_WORDS[0] <= len(words) <= ACTION_WORDS[1] and words[-1].casefold() not in _DANGLING and not stuck
 
 
 # Words of a choice that talks about the book or the task instead of the story's world, or
