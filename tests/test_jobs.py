@@ -136,10 +136,12 @@ def test_when_summaries_are_still_being_written_then_the_summary_page_fills_them
         stream = soup.select_one("[hx-ext~=sse][sse-connect]")
         assert stream is not None, "a page with summaries still pending does not follow them"
         assert soup.select_one('[data-chapter="1"]')["sse-swap"] == "summary-1"
+        note = stream.select_one("#summaries-pending")
+        assert note["sse-swap"] == "summaries-done" and note["hx-swap"] == "delete", "the pending note never goes"
 
         result = player.read_sse(client, stream["sse-connect"])
 
-    assert result.names == ["summary-1", "close"]
+    assert result.names == ["summary-1", "summaries-done", "close"]
     title = rows(database_url, "SELECT title FROM summaries WHERE chapter_number = 1")[0][0]
     item = BeautifulSoup(result.data("summary-1"), "html.parser").select_one('[data-chapter="1"]')
     assert title in item.get_text() and not item.has_attr("sse-swap")

@@ -82,7 +82,8 @@ async def summary(services, adventure: Adventure) -> str:
 
 
 async def summary_events(services, adventure: Adventure) -> AsyncIterator[ServerSentEvent]:
-    """Each summary as it is written, as the HTML of its list item; then `close`."""
+    """Each summary as it is written, as the HTML of its list item; `summaries-done` once
+    none is pending; then `close` (also when the stream's time is up first)."""
     deadline = time.monotonic() + STREAM_SECONDS
     sent: set[int] = set()
     while time.monotonic() < deadline:
@@ -93,6 +94,7 @@ async def summary_events(services, adventure: Adventure) -> AsyncIterator[Server
             yield ServerSentEvent(data=html.strip(), event=f"summary-{item['number']}")
         sent |= settled
         if "pending" not in states.values():
+            yield ServerSentEvent(data="done", event="summaries-done")  # the page's "still being written" goes
             break
         await services.runner.changed(5.0)
     yield ServerSentEvent(data="done", event="close")
