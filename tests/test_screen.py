@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from service.chapters.screening import ChildSafety, lesson_answers
 from service.content.loader import load_catalog
 from service.content.screen_terms import load_lexicon
-from service.domain.screen import Lexicon, ScreenRules, SentenceScreen, normal
+from service.domain.screen import DIRECTIVE_WORDS, Lexicon, ScreenRules, SentenceScreen, normal
 from service.domain.story import ChapterType
 from service.domain.stream_text import VisibleText
 from service.llm.prompts import ChapterBrief, chapter_directives
@@ -173,13 +173,18 @@ def test_when_the_model_talks_about_its_task_then_that_sentence_is_dropped(talk)
     assert visible.text == f"{BEFORE} {AFTER}"
 
 
-def test_when_the_model_repeats_a_directive_of_its_prompt_then_that_sentence_is_dropped():
+@pytest.mark.parametrize("chunking", ["words", "letters"])
+def test_when_the_model_repeats_a_directive_of_its_prompt_then_that_sentence_is_dropped(chunking):
     brief = _brief(ChapterType.CONCLUSION)
     echo = "Bring the adventure to a happy, satisfying end."
     text = f"{BEFORE} {echo} {AFTER}"
-    visible, _ = _stream(text, split_chunks(text, 1), SAFETY.chapter_rules(brief))
+    chunks = split_chunks(text, 1) if chunking == "words" else split_chunks(text, chunk_chars=2)
+    visible, pieces = _stream(text, chunks, SAFETY.chapter_rules(brief))
     assert echo in " ".join(chapter_directives(brief))
     assert visible.text == f"{BEFORE} {AFTER}"
+    # The word that makes it an echo never shows: the words before it may have streamed.
+    shown = "".join(pieces).removeprefix(BEFORE).split(AFTER)[0].split()
+    assert shown == echo.split()[:len(shown)] and len(shown) < DIRECTIVE_WORDS, shown
 
 
 QUESTION = CATALOG.topics["animals-and-habitats"].questions[0]  # mammals: Dolphin, Shark, Octopus

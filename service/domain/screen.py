@@ -223,6 +223,7 @@ class ScreenRules:
     labels: Iterable[str] = ()
     unfit_stop: int = 2
     _grams: frozenset = field(init=False, repr=False)
+    _gram_ends: dict = field(init=False, repr=False)
     _held_labels: regex.Pattern | None = field(init=False, repr=False)
     _held_firsts: frozenset[str] = field(init=False, repr=False)
     _labels: regex.Pattern | None = field(init=False, repr=False)
@@ -231,10 +232,17 @@ class ScreenRules:
         # One set of rules is made per text screened (every chapter, choice and summary), from
         # the same few directives and labels: their grams and patterns are made once each.
         self._grams = frozenset().union(*map(_directive_grams, self.directives))
+        self._gram_ends = _gram_ends(self._grams)
         self._held_labels, self._held_firsts, self._labels = _label_patterns(frozenset(self.labels))
 
     def echoes(self, sentence: list[str]) -> bool:
         return len(sentence) >= DIRECTIVE_WORDS and tuple(sentence[-DIRECTIVE_WORDS:]) in self._grams
+
+    def echo_ends(self, sentence: list[str]) -> frozenset[str]:
+        """The words that would make the sentence an echo of a directive next."""
+        if len(sentence) < DIRECTIVE_WORDS - 1:
+            return frozenset()
+        return self._gram_ends.get(tuple(sentence[1 - DIRECTIVE_WORDS:]), frozenset())
 
     def is_label(self, text: str, start: int) -> bool:
         """A label of the prompt, or any heading or capitalised label, begins at `start`."""
@@ -274,6 +282,15 @@ def _may_open_in_capitals(text: str, start: int) -> bool:
 def _directive_grams(directive: str) -> frozenset[tuple[str, ...]]:
     words = words_of(directive)
     return frozenset(words[i:i + DIRECTIVE_WORDS] for i in range(len(words) - DIRECTIVE_WORDS + 1))
+
+
+@functools.lru_cache(maxsize=64)
+def _gram_ends(grams: frozenset[tuple[str, ...]]) -> dict[tuple[str, ...], frozenset[str]]:
+    """Each gram's first words to the last words that complete a gram after them."""
+    ends: dict[tuple[str, ...], set[str]] = {}
+    for gram in grams:
+        ends.setdefault(gram[:-1], set()).add(gram[-1])
+    return {start: frozenset(words) for start, words in ends.items()}
 
 
 @functools.lru_cache(maxsize=64)
@@ -391,6 +408,8 @@ class SentenceScreen:
             self._armed |= lexicon.armed(sentence, seen)
         if rules.echoes(sentence):
             return Hit(INSTRUCTIONS, " ".join(sentence[-DIRECTIVE_WORDS:]))
+        # The word that would complete an echo of a directive waits, as a listed word does.
+        self._armed |= rules.echo_ends(sentence)
         return None
 
     def _drop(self, hit: Hit) -> None:
