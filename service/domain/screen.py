@@ -16,7 +16,7 @@ from service.domain.paragraphs import starts_sentence
 
 # What a model's text is judged by. The first seven are unfit for a child; the others are
 # dropped for what they are, not counted against the chapter.
-UNFIT = ("profanity", "gore", "self-harm", "sexual", "alcohol", "drugs", "hate")
+UNFIT = ("profanity", "gore", "self-harm", "sexual", "unsafe adults", "alcohol", "drugs", "hate")
 INSTRUCTIONS = "instructions"
 ANSWER = "answer"
 CATEGORIES = (*UNFIT, INSTRUCTIONS, ANSWER)
