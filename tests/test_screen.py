@@ -243,6 +243,17 @@ def test_when_a_lexicon_allows_a_word_then_the_general_list_does_not_match_it():
     assert lexicon.hit(["poof"], {}) is None and lexicon.hit(["fuck"], {}) is not None
 
 
+@pytest.mark.parametrize("sentence", ["A little girl on a white horse waved to you.",
+                                      "The boat was tied up at the old dock.", "You strap on your helmet and climb.",
+                                      "A big black cat sat on the wall.", "Taste my soup, said the cook."])
+def test_when_a_childrens_story_says_a_phrase_of_the_general_list_innocently_then_it_stays(sentence):
+    """Regression: the general list's "girl on" dropped a sentence of an embedded-model chapter."""
+    text = f"{BEFORE} {sentence} {AFTER}"
+    visible, pieces = _stream(text, split_chunks(text, 1))
+    assert visible.text == text and "".join(pieces).strip() == text
+    assert SAFETY.clean(text) == (text, [])
+
+
 @pytest.mark.parametrize("text, term", [("You will never see that word again.", None),
                                         ("The bottle of cider was empty.", "bottle|bottles"),
                                         ("A glass of milk stood on the table.", None),
