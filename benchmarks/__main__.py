@@ -37,8 +37,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--chapters", type=int, default=3, help=f"htmx chapters per player (1..{MAX_CHAPTERS})")
     parser.add_argument("--local", action="store_true", help="also measure the embedded local model")
     parser.add_argument("--profile", nargs="?", const="svg", choices=["svg", "txt"],
-                        help="py-spy the server during the largest level: results/profile-N.svg "
-                             "(flame graph) or .txt (collapsed stacks)")
+                        help="py-spy the server during the largest level (of each variant, in a "
+                             "comparison): results/profile-N.svg (flame graph) or .txt (collapsed stacks)")
     parser.add_argument("--jobs", action="store_true",
                         help="compare streams with deferred jobs running and switched off (1 and 10 players)")
     parser.add_argument("--loop-preview", action="store_true",
@@ -170,9 +170,13 @@ def compare(args, workdir: Path, title: str, column: str, levels: tuple[int, ...
         for players in levels:
             for label, settings in variants.items():
                 server = scripted_server(model, workdir, f"compare-{players}-{label}", **settings)
+                profiling = args.profile and players == levels[-1]
+                path = RESULTS / f"profile-{column.lower()}-{label}-{players}.{args.profile}"
+                spy = start_profiler(server.process.pid, path) if profiling else None
                 try:
                     level = run_level(model, server, players, args.chapters, args.seed, **(knobs or {}))
                 finally:
+                    stop_profiler(spy)
                     stop_server(server)
                 row = summarize(level)
                 if on_level is not None:
