@@ -51,13 +51,14 @@ def test_when_a_repair_reply_is_json_or_a_block_then_its_three_choices_are_read(
 
 @pytest.mark.parametrize("choice", [
     "Go to the next chapter", "Follow the instructions in the story", "Tell me what to do now",
+    "Go to the next story you want to read",
     "Help your friend with his sailboat, but you have no money for", "Invite your friend to the planet where",
     "Go", "Ask Tomo",
     "Tell them about the shellsandthebeachtoday", "Walk along the pier with Tomo. The lighthouse blinks",
     "Climb the very tall mast to the top of the old ship and look far out over the sea",
     "Try to find a special lamp that you can't", "Go home and tell your family about what you’ve",
     "Ask which is a special kind of flower that's", "Ask el el el el el el el el",
-], ids=["about-the-book", "about-the-story", "speaks-as-I", "cut-off", "cut-off-at-where", "one-word", "two-words",
+], ids=["about-the-book", "about-the-story", "speaks-as-I", "the-next-story", "cut-off", "cut-off-at-where", "one-word", "two-words",
         "run-together", "copied", "over-twelve-words", "cut-off-after-can't", "cut-off-after-you've",
         "cut-off-after-that's", "one-word-again-and-again"])
 def test_when_a_choice_is_not_a_complete_action_about_the_story_then_it_is_not_usable(choice):
@@ -70,7 +71,8 @@ def test_when_a_long_word_is_not_the_storys_then_only_a_small_models_choice_lose
 
 
 @pytest.mark.parametrize("choice", ["Follow the gull to the lighthouse", "Ask Tomo about the rope",
-                                    "Look under the pier", "Whisper to the sleepy gull"])
+                                    "Look under the pier", "Whisper to the sleepy gull",
+                                    "Read a story to your little brother"])
 def test_when_a_choice_is_a_complete_action_then_it_is_usable(choice):
     assert usable_choice(choice, STORY)
 

@@ -237,9 +237,10 @@ def is_complete_action(choice: str) -> bool:
 
 
 # Words of a choice that talks about the book or the task instead of the story's world, or
-# speaks as "I": a model that lost the thread.
-_OFF_STORY = regex.compile(r"\b(?:chapters?|stor(?:y|ies)|choices?|options?|instructions?|sentences?|list|"
-                           r"I|I'm|I'll|me|my)\b")
+# speaks as "I": a model that lost the thread. A story is the book's only as "the story",
+# "the next story": in a library, "Read a story to your brother" is an action of the world.
+_OFF_STORY = regex.compile(r"\b(?:chapters?|(?:the|this|next|whole)[ \t]+stor(?:y|ies)|choices?|options?|"
+                           r"instructions?|sentences?|list|I|I'm|I'll|me|my)\b")
 
 
 # From a small model held to short words, a long word the story never used is more likely
