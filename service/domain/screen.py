@@ -33,6 +33,8 @@ _COLON = regex.compile(r"[ \t]*\)?[ \t]*:")
 # A word is held while it is a listed word, or that word but for its last letter, and at
 # least this long: "bitc", "shi", "fuc" wait; "bit", "as", "she" show at once.
 _MIN_HELD = 3
+# Words whose keys a lexicon keeps (a few MB at most, whatever the models write).
+_KEYS_KEPT = 50_000
 # Headings and labels a model writes into prose: "NOTE:", "Story 1:", "Chapter 3: The Cave".
 # A label may carry a number ("TASK 1:", "LESSON QUESTION 2:"), as a small model numbers them.
 _LABEL_NUMBER = r"(?:[ \t]+\d{1,3})?"
@@ -131,6 +133,7 @@ class Lexicon:
         self._exact = {key for key in keys if not key.endswith("*")}
         self._stems = {key[:-1] for key in keys if key.endswith("*")}
         self._stem_lengths = sorted({len(stem) for stem in self._stems})
+        self._keys_of: dict[str, tuple[str, ...]] = {}
         # The forms of a word being written that wait (see _MIN_HELD).
         self._held = set()
         for key in self.words:
@@ -160,14 +163,17 @@ class Lexicon:
         self.by_last.setdefault(last, []).append(phrase)
         self.by_before_last.setdefault(words[-2], []).append(phrase)
 
-    def keys(self, word: str) -> list[str]:
+    def keys(self, word: str) -> tuple[str, ...]:
         """The keys `word` is listed under: itself, and every listed beginning of it."""
-        keys = [word] if word in self._exact else []
-        for length in self._stem_lengths:
-            if length > len(word):
-                break
-            if word[:length] in self._stems:
-                keys.append(word[:length] + "*")
+        # Asked twice for most words of every chapter, of a vocabulary that repeats: kept.
+        keys = self._keys_of.get(word)
+        if keys is None:
+            found = [word] if word in self._exact else []
+            found += [word[:length] + "*" for length in self._stem_lengths
+                      if length <= len(word) and word[:length] in self._stems]
+            keys = tuple(found)
+            if len(self._keys_of) < _KEYS_KEPT:
+                self._keys_of[word] = keys
         return keys
 
     def hit(self, sentence: list[str], seen: dict[int, set[int]]) -> Hit | None:
