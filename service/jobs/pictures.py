@@ -137,13 +137,15 @@ class PictureJobs:
         story = text if text is not None else story_text(chapter.text)
         reply = await self.model.complete(picture_messages(number, story), max_tokens=SCENE_MAX_TOKENS,
                                          shape=SCENE_SHAPE, background=True)
-        scene = self._scene(adventure, chapter, story, reply)
+        # Screening takes milliseconds of pure Python: off the loop that streams chapters.
+        scene = await asyncio.to_thread(self._scene, adventure, chapter, story, reply)
         if scene is None:
             log.info("picture of %s/%s: too little of the scene was fit to draw; no picture", adventure_id, number)
             return None
         world = self.catalog.worlds[adventure.world_key]
         looks = [(c.name, c.description) for c in inputs.characters]
-        prompt = self._screened_prompt(scene_prompt(scene, looks, world), scene, adventure_id, number)
+        prompt = await asyncio.to_thread(self._screened_prompt, scene_prompt(scene, looks, world), scene,
+                                         adventure_id, number)
         if prompt is None:
             return None
         return SceneDrawing(scene, prompt, await self.images.draw(prompt))
@@ -164,7 +166,7 @@ class PictureJobs:
                            world: StoryWorld) -> None:
         alt, prompt = option_alt(option, world), option_prompt(option, world)
         # The service's own words, screened all the same: a picture is drawn only from what passes whole.
-        if not (self.safety.fit(alt) and self._screened_prompt(prompt, prompt, job.adventure_id, 1)):
+        if not await asyncio.to_thread(self._fit_option, alt, prompt, job.adventure_id):
             log.warning("the picture of choice %s of %s was not drawn: the screen took out part of it", number,
                         adventure.id)
             return
@@ -184,6 +186,9 @@ class PictureJobs:
         kept, hits = self.safety.clean(scene, answers)
         log_hits(hits, "a picture's scene", adventure.id, chapter.number)
         return parse_scene(kept)  # counts the words left again
+
+    def _fit_option(self, alt: str, prompt: str, adventure_id: str) -> bool:
+        return self.safety.fit(alt) and self._screened_prompt(prompt, prompt, adventure_id, 1) is not None
 
     def _screened_prompt(self, prompt: str, whole: str, adventure_id: str, number: int) -> str | None:
         """The prompt screened once more; None unless `whole` (its scene) came through it whole."""

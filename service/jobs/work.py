@@ -4,6 +4,8 @@ running one twice leaves one result.
 """
 from __future__ import annotations
 
+import asyncio
+
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -51,7 +53,8 @@ class ChapterJobs:
         parsed, source = None, "extract"
         for attempt in range(SUMMARY_ATTEMPTS):
             reply = await self.model.complete(messages, shape=shape, background=True, retry=attempt > 0)
-            parsed = self._screened_summary(parse_summary(reply), job)
+            # Screening a paragraph takes milliseconds of pure Python: off the loop that streams.
+            parsed = await asyncio.to_thread(self._screened_summary, parse_summary(reply), job)
             # A small model's title may be words it made up; a larger one's may well be new words.
             fits = parsed is not None and (not small or title_fits(parsed[0], story))
             if fits and not same_title(parsed[0], await self._other_titles(job)):
@@ -78,14 +81,18 @@ class ChapterJobs:
         known = [(c.name, c.description) for c in characters]
         reply = await self.model.complete(characters_messages(chapter.number, story_text(chapter.text), known),
                                           shape=CHARACTERS, background=True)
+        found = await asyncio.to_thread(self._screened_characters, parse_characters(reply), job)
+        return characters_merged(job.adventure_id, found)
+
+    def _screened_characters(self, characters: dict[str, str], job: Job) -> dict[str, str]:
         found = {}
-        for name, description in parse_characters(reply).items():
+        for name, description in characters.items():
             _, name_hits = self.safety.clean(name)
             description, hits = self.safety.clean(description)
             log_hits([*name_hits, *hits], "a character", job.adventure_id, job.chapter_number)
             if not name_hits and description:
                 found[name] = description
-        return characters_merged(job.adventure_id, found)
+        return found
 
     def _screened_summary(self, parsed: tuple[str, str] | None, job: Job) -> tuple[str, str] | None:
         """The title and summary without what the child-safety screen drops; None when the
