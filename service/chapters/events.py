@@ -19,7 +19,11 @@ class EventLog:
         # elsewhere (on the writer's own process, before it reached the stream).
         self.mirror = mirror
         self._first_id = ids.piece(1)
-        self.pieces: list[TextPiece] = []
+        # The text of each piece (piece n, from 0, has id _first_id + n): strings, which the
+        # garbage collector does not track. Kept as TextPieces, a few hundred per chapter
+        # for as long as the log is kept filled its oldest generation and made every full
+        # collection tens of milliseconds long, a pause in every stream.
+        self.texts: list[str] = []
         self.end = end
         self._wakeup = asyncio.Event()
         self._sink: Callable[[TextPiece | ChapterEnd], None] | None = None
@@ -38,12 +42,11 @@ class EventLog:
         return EventLog.stored(self.ids, self.end)
 
     def text(self, text: str) -> None:
-        piece = TextPiece(self._first_id + len(self.pieces), text)
-        self.pieces.append(piece)
+        self.texts.append(text)
         self._wakeup.set()  # _notify, inlined: this runs once per token
         self._wakeup = asyncio.Event()
         if self._sink is not None:
-            self._sink(piece)
+            self._sink(TextPiece(self._first_id + len(self.texts) - 1, text))
 
     def close(self, end: ChapterEnd) -> None:
         """The attempt's end; only the first counts (a failure while finishing comes second)."""
@@ -55,8 +58,8 @@ class EventLog:
 
     def share(self, sink: Callable[[TextPiece | ChapterEnd], None]) -> None:
         """From now on every event also goes to `sink`, and those so far go there at once."""
-        for piece in self.pieces:
-            sink(piece)
+        for number, text in enumerate(self.texts):
+            sink(TextPiece(self._first_id + number, text))
         if self.end is not None:
             sink(self.end)
         else:
@@ -72,15 +75,16 @@ class EventLog:
         up to and including the end's last event."""
         if self.mirror:
             await self._catch_up(after)
-        resume = self.ids.resume_after(after, len(self.pieces), self.end)
-        position = min(resume - self.ids.base, len(self.pieces))
+        texts = self.texts
+        resume = self.ids.resume_after(after, len(texts), self.end)
+        position = min(resume - self.ids.base, len(texts))
         while True:
             wakeup = self._wakeup
-            if position + 1 == len(self.pieces):  # a reader who keeps up: the next piece alone
+            if position + 1 == len(texts):  # a reader who keeps up: the next piece alone
+                yield TextPiece(self._first_id + position, texts[position])
                 position += 1
-                yield self.pieces[-1]
                 continue
-            if position < len(self.pieces):
+            if position < len(texts):
                 piece, position = self._merged(position)
                 yield piece
                 continue
@@ -94,9 +98,9 @@ class EventLog:
     async def _catch_up(self, after: int | None) -> None:
         """Until the mirror holds the piece `after` names (or has ended), that id cannot be
         told from one never given out."""
-        while after is not None and self.end is None and self.ids.piece(len(self.pieces)) < after < self.ids.last:
+        while after is not None and self.end is None and self.ids.piece(len(self.texts)) < after < self.ids.last:
             await self._wakeup.wait()
 
     def _merged(self, position: int) -> tuple[TextPiece, int]:
-        end = len(self.pieces)
-        return TextPiece(self.pieces[end - 1].id, "".join(p.text for p in self.pieces[position:end])), end
+        end = len(self.texts)
+        return TextPiece(self._first_id + end - 1, "".join(self.texts[position:end])), end

@@ -224,7 +224,7 @@ class Mirrors:
             mirror.position = entry_id
             if TEXT in fields:
                 event_id = int(entry_id.split(b"-", 1)[0])
-                expected = events.ids.piece(len(events.pieces) + 1)
+                expected = events.ids.piece(len(events.texts) + 1)
                 if event_id == expected:
                     events.text(fields[TEXT].decode())
                 elif event_id > expected:  # cannot happen: a writer's entries are consecutive
