@@ -174,7 +174,8 @@ async def _choices(brief: ChapterBrief, raw: str, text: str, model: ModelClient,
         first = await _continued_choices(brief, story, model, repair_timeout)
     well_formed = "valid" if first and len(first) >= 3 else "invalid"
     small = model.local_chapters
-    if choices := _fit(sensible_choices(first, text, small), safety, answers):
+    # A millisecond or more of pure Python, taken off the loop that streams other chapters.
+    if choices := await asyncio.to_thread(_usable, first, text, small, safety, answers):
         return choices, "model", well_formed
     log.info("chapter %s: the model's choices were not all usable: %r", brief.number, first)
     if model.local_chapters:
@@ -191,6 +192,10 @@ async def _choices(brief: ChapterBrief, raw: str, text: str, model: ModelClient,
         return choices, "repaired", well_formed
     log.info("chapter %s: no usable choices from the model, using the fallback", brief.number)
     return fallback_choices(text, brief.world, rng, avoid=[*answers, brief.topic_name]), "fallback", well_formed
+
+
+def _usable(choices: list[str], text: str, small: bool, safety: ChildSafety, answers: list[str]) -> list[str] | None:
+    return _fit(sensible_choices(choices, text, small), safety, answers)
 
 
 def _fit(choices: list[str] | None, safety: ChildSafety, answers: list[str]) -> list[str] | None:
