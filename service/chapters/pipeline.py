@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 
 from service.chapters.drafting import drafted
-from service.chapters.screening import ChildSafety, lesson_answers
+from service.chapters.screening import ChildSafety, lesson_answers, off_the_loop
 from service.domain.agency import gifts_offered
 from service.domain.choices import (
     choices_in_sentence,
@@ -175,7 +175,7 @@ async def _choices(brief: ChapterBrief, raw: str, text: str, model: ModelClient,
     well_formed = "valid" if first and len(first) >= 3 else "invalid"
     small = model.local_chapters
     # A millisecond or more of pure Python, taken off the loop that streams other chapters.
-    if choices := await asyncio.to_thread(_usable, first, text, small, safety, answers):
+    if choices := await off_the_loop(_usable, first, text, small, safety, answers):
         return choices, "model", well_formed
     log.info("chapter %s: the model's choices were not all usable: %r", brief.number, first)
     if model.local_chapters:

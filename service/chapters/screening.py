@@ -4,8 +4,12 @@ chapters, the question's answers, which only the lesson bank may state.
 """
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from glin_profanity import Filter
 
@@ -16,6 +20,17 @@ from service.domain.story import ChapterType, LessonQuestion
 from service.llm.prompts import ChapterBrief, chapter_directives
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+# Whole texts (summaries, descriptions, a picture's prompt, a chapter's choices) are screened
+# on one thread of their own: milliseconds of pure Python each, they stalled every stream
+# when run on the event loop, and many threads at once would starve the loop of the
+# interpreter's lock instead.
+_SCREENING = ThreadPoolExecutor(1, thread_name_prefix="screen")
+
+
+async def off_the_loop(work: Callable[..., T], *args) -> T:
+    """`work(*args)` on the screening thread."""
+    return await asyncio.get_running_loop().run_in_executor(_SCREENING, functools.partial(work, *args))
 
 
 class ChildSafety:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from service.chapters.briefs import question_for
-from service.chapters.screening import ChildSafety, log_hits, unsayable_answers
+from service.chapters.screening import ChildSafety, log_hits, off_the_loop, unsayable_answers
 from service.domain.agency import offer_agency
 from service.domain.fidelity import is_lesson_check, story_text
 from service.domain.pictures import option_alt, option_prompt, parse_scene, scene_prompt
@@ -103,6 +103,7 @@ class PictureJobs:
         self.model = model
         self.images = images
         self.safety = safety
+        self._options_fit: dict[tuple[str, str], bool] = {}
         self.news = news
         self._early: dict[tuple[str, int], tuple[float, asyncio.Task]] = {}
 
@@ -138,13 +139,13 @@ class PictureJobs:
         reply = await self.model.complete(picture_messages(number, story), max_tokens=SCENE_MAX_TOKENS,
                                          shape=SCENE_SHAPE, background=True)
         # Screening takes milliseconds of pure Python: off the loop that streams chapters.
-        scene = await asyncio.to_thread(self._scene, adventure, chapter, story, reply)
+        scene = await off_the_loop(self._scene, adventure, chapter, story, reply)
         if scene is None:
             log.info("picture of %s/%s: too little of the scene was fit to draw; no picture", adventure_id, number)
             return None
         world = self.catalog.worlds[adventure.world_key]
         looks = [(c.name, c.description) for c in inputs.characters]
-        prompt = await asyncio.to_thread(self._screened_prompt, scene_prompt(scene, looks, world), scene,
+        prompt = await off_the_loop(self._screened_prompt, scene_prompt(scene, looks, world), scene,
                                          adventure_id, number)
         if prompt is None:
             return None
@@ -166,7 +167,7 @@ class PictureJobs:
                            world: StoryWorld) -> None:
         alt, prompt = option_alt(option, world), option_prompt(option, world)
         # The service's own words, screened all the same: a picture is drawn only from what passes whole.
-        if not await asyncio.to_thread(self._fit_option, alt, prompt, job.adventure_id):
+        if not await off_the_loop(self._fit_option, alt, prompt, job.adventure_id):
             log.warning("the picture of choice %s of %s was not drawn: the screen took out part of it", number,
                         adventure.id)
             return
@@ -188,7 +189,13 @@ class PictureJobs:
         return parse_scene(kept)  # counts the words left again
 
     def _fit_option(self, alt: str, prompt: str, adventure_id: str) -> bool:
-        return self.safety.fit(alt) and self._screened_prompt(prompt, prompt, adventure_id, 1) is not None
+        # The service's own words, the same for every adventure that offers the option in
+        # that world: screened once (150 at once when 50 adventures start).
+        fit = self._options_fit.get((alt, prompt))
+        if fit is None:
+            fit = self.safety.fit(alt) and self._screened_prompt(prompt, prompt, adventure_id, 1) is not None
+            self._options_fit[(alt, prompt)] = fit
+        return fit
 
     def _screened_prompt(self, prompt: str, whole: str, adventure_id: str, number: int) -> str | None:
         """The prompt screened once more; None unless `whole` (its scene) came through it whole."""

@@ -4,13 +4,11 @@ running one twice leaves one result.
 """
 from __future__ import annotations
 
-import asyncio
-
 import logging
 from collections.abc import Awaitable, Callable
 
 from service.chapters.briefs import question_for
-from service.chapters.screening import ChildSafety, log_hits
+from service.chapters.screening import ChildSafety, log_hits, off_the_loop
 from service.domain.fidelity import story_text
 from service.domain.story import Catalog, ChapterType
 from service.domain.summaries import extract_summary, parse_characters, parse_summary, same_title, title_fits
@@ -54,7 +52,7 @@ class ChapterJobs:
         for attempt in range(SUMMARY_ATTEMPTS):
             reply = await self.model.complete(messages, shape=shape, background=True, retry=attempt > 0)
             # Screening a paragraph takes milliseconds of pure Python: off the loop that streams.
-            parsed = await asyncio.to_thread(self._screened_summary, parse_summary(reply), job)
+            parsed = await off_the_loop(self._screened_summary, parse_summary(reply), job)
             # A small model's title may be words it made up; a larger one's may well be new words.
             fits = parsed is not None and (not small or title_fits(parsed[0], story))
             if fits and not same_title(parsed[0], await self._other_titles(job)):
@@ -81,7 +79,7 @@ class ChapterJobs:
         known = [(c.name, c.description) for c in characters]
         reply = await self.model.complete(characters_messages(chapter.number, story_text(chapter.text), known),
                                           shape=CHARACTERS, background=True)
-        found = await asyncio.to_thread(self._screened_characters, parse_characters(reply), job)
+        found = await off_the_loop(self._screened_characters, parse_characters(reply), job)
         return characters_merged(job.adventure_id, found)
 
     def _screened_characters(self, characters: dict[str, str], job: Job) -> dict[str, str]:
