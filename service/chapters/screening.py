@@ -49,11 +49,14 @@ class ChildSafety:
             lexicons.append(Lexicon({ANSWER: answers}))
         return ScreenRules(lexicons, chapter_directives(brief), PROMPT_LABELS)
 
-    def clean(self, text: str, answers: Sequence[str] = ()) -> tuple[str, list[Hit]]:
+    def clean(self, text: str, answers: Sequence[str] = (), general: bool = True) -> tuple[str, list[Hit]]:
         """The text without the sentences unfit for a child or echoing instructions (or
-        naming one of a lesson question's `answers`)."""
+        naming one of a lesson question's `answers`). `general`: the general filter's second
+        look too, which a text made only of parts that each had it may skip."""
         lexicons = [self.lexicon, Lexicon({ANSWER: answers})] if answers else [self.lexicon]
         kept, hits = screen_text(text, ScreenRules(lexicons, labels=PROMPT_LABELS))
+        if not general:
+            return kept, hits
         paragraphs = []
         for paragraph in to_paragraphs(kept):
             sentences = split_sentences(paragraph)

@@ -145,8 +145,10 @@ class PictureJobs:
             return None
         world = self.catalog.worlds[adventure.world_key]
         looks = [(c.name, c.description) for c in inputs.characters]
+        # Its parts each had the general filter's look (the scene above, the descriptions when
+        # stored) or are the service's own: the whole is screened once more without it.
         prompt = await off_the_loop(self._screened_prompt, scene_prompt(scene, looks, world), scene,
-                                         adventure_id, number)
+                                    adventure_id, number, False)
         if prompt is None:
             return None
         return SceneDrawing(scene, prompt, await self.images.draw(prompt))
@@ -197,9 +199,10 @@ class PictureJobs:
             self._options_fit[(alt, prompt)] = fit
         return fit
 
-    def _screened_prompt(self, prompt: str, whole: str, adventure_id: str, number: int) -> str | None:
+    def _screened_prompt(self, prompt: str, whole: str, adventure_id: str, number: int,
+                         general: bool = True) -> str | None:
         """The prompt screened once more; None unless `whole` (its scene) came through it whole."""
-        kept, hits = self.safety.clean(prompt)
+        kept, hits = self.safety.clean(prompt, general=general)
         log_hits(hits, "a picture's prompt", adventure_id, number)
         kept = " ".join(kept.split())
         return kept if whole.rstrip(".!?") in kept else None

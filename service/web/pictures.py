@@ -18,8 +18,10 @@ from service.store.pictures import SCENE, ChapterPictures
 
 # How long a page's picture stream waits for pictures still being drawn before it closes.
 STREAM_SECONDS = 300.0
-# Without news, a stream looks again this often (news comes from this process's jobs only).
-RECHECK_SECONDS = 5.0
+# Without news, a stream looks again this often. News comes with every picture job's end,
+# also from other processes (over Redis): this is the fallback, and each look is three
+# queries (at 50 players, looking every 5 s took 40 % of a core).
+RECHECK_SECONDS = 15.0
 # The choices reach the page in another response than the pictures do: a choice's picture
 # waits this long after its chapter is finished, so that its slot is there to take it.
 CHOICES_ARRIVE_SECONDS = 0.5
