@@ -142,25 +142,27 @@ def test_when_a_label_in_capitals_streams_then_not_a_letter_of_it_shows(label):
 
 
 @pytest.mark.parametrize("opening", ["The READER CHOSE: Go to the library and read.",
-                                     "The HERO'S SPECIALPICK: a lantern.",
+                                     "The HERO'S SPECIALPICK: a lantern.", "The HERO'S SPECIAL PICK: a lantern.",
                                      "THE READER ANSWERS a question to decide what to do.",
                                      "THEN YOU HAVE TO DO IT YOURSELF!",
                                      "THIS IS A LEGEND OF THE MOST ACCURATE IN YOUR LIFE."])
-@pytest.mark.parametrize("chunking", ["words", "letters"])
+@pytest.mark.parametrize("chunking", ["words", "letters", "three letters"])
 def test_when_a_sentence_opens_in_capitals_as_a_reworded_label_then_no_word_of_it_but_its_the_shows(
     opening, chunking
 ):
     """Regression: the embedded model wrote its prompt's labels back with a "The" before them,
     or reworded, or shouted in capitals, and they reached the page."""
     text = f"{BEFORE}\n\n{opening} {AFTER}"
-    chunks = split_chunks(text, 1) if chunking == "words" else split_chunks(text, chunk_chars=2)
+    size = {"words": None, "letters": 2, "three letters": 3}[chunking]
+    chunks = split_chunks(text, 1) if size is None else split_chunks(text, chunk_chars=size)
     visible, pieces = _stream(text, chunks)
     assert visible.text == f"{BEFORE}\n\n{AFTER}"
     shown = "".join(pieces).strip()
     between = shown.removeprefix(BEFORE).removesuffix(AFTER).split()
     # Only a "The" before the capitals, or a first capital alone, may have shown: neither
     # is a label yet when it comes.
-    assert shown.startswith(BEFORE) and shown.endswith(AFTER) and between in ([], ["The"], [opening[0]]), shown
+    assert shown.startswith(BEFORE) and shown.endswith(AFTER) and between in ([], ["T"], ["Th"], ["The"],
+                                                                             [opening[0]]), shown
     assert [hit.category for hit in visible.screen.hits] == ["instructions"]
 
 
@@ -170,7 +172,8 @@ def test_when_a_sentence_opens_in_capitals_as_a_reworded_label_then_no_word_of_i
                                   "The last chapter was filled with questions.",
                                   "You are a storyteller who has always had great stories to share.",
                                   "You can choose any topic from my list of tasks.",
-                                  "You choose your gift: A pocket lantern."])
+                                  "You choose your gift: A pocket lantern.",
+                                  "The next task is: find the key."])
 def test_when_the_model_talks_about_its_task_then_that_sentence_is_dropped(talk):
     visible, _ = _stream(f"{BEFORE} {talk} {AFTER}", split_chunks(f"{BEFORE} {talk} {AFTER}", 1))
     assert visible.text == f"{BEFORE} {AFTER}"

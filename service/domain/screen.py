@@ -276,8 +276,10 @@ def _may_open_in_capitals(text: str, start: int) -> bool:
     """The sentence at `start` may still open in capitals, and nothing yet says otherwise:
     two capitals of its first word are written, or one after a "The"."""
     match = _CAPS_OPENING.match(text, start, partial=True)
-    if match is None or not match.partial:
+    if match is None:
         return False
+    if not match.partial:
+        return True  # it opens in capitals already: dropped once the word being written ends
     the = _THE.match(text, start)
     head, capitals = (the.end(), 1) if the else (start, 2)
     written = text[head:head + capitals]
