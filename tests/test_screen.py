@@ -173,7 +173,8 @@ def test_when_a_sentence_opens_in_capitals_as_a_reworded_label_then_no_word_of_i
                                   "You are a storyteller who has always had great stories to share.",
                                   "You can choose any topic from my list of tasks.",
                                   "You choose your gift: A pocket lantern.",
-                                  "The next task is: find the key."])
+                                  "The next task is: find the key.",
+                                  "You choose your destination: Frostpeak Observatory."])
 def test_when_the_model_talks_about_its_task_then_that_sentence_is_dropped(talk):
     visible, _ = _stream(f"{BEFORE} {talk} {AFTER}", split_chunks(f"{BEFORE} {talk} {AFTER}", 1))
     assert visible.text == f"{BEFORE} {AFTER}"
