@@ -169,16 +169,16 @@ async def _choices(brief: ChapterBrief, raw: str, text: str, model: ModelClient,
     if brief.agency_options:
         return list(brief.agency_options), "agency", None
     answers = lesson_answers(brief)
+    small = model.local_chapters
     story, first = split_choices(raw)
-    if model.local_chapters:  # the embedded model writes them after its story, held to a grammar
+    if small:  # the embedded model writes them after its story, held to a grammar
         first = await _continued_choices(brief, story, model, repair_timeout)
     well_formed = "valid" if first and len(first) >= 3 else "invalid"
-    small = model.local_chapters
     # A millisecond or more of pure Python, taken off the loop that streams other chapters.
     if choices := await off_the_loop(_usable, first, text, small, safety, answers):
         return choices, "model", well_formed
     log.info("chapter %s: the model's choices were not all usable: %r", brief.number, first)
-    if model.local_chapters:
+    if small:
         # Each try costs a second or two: the lines of several are combined, place by place.
         tries = [first]
         for _ in range(LOCAL_CHOICE_TRIES - 1):
@@ -187,8 +187,8 @@ async def _choices(brief: ChapterBrief, raw: str, text: str, model: ModelClient,
             fit = [[c if safety.fit(c, answers) else "" for c in choices] for choices in tries]
             if choices := merged_choices(fit, text, small):
                 return choices, "repaired", well_formed
-    elif choices := _fit(sensible_choices(await _repair_choices(text, model, repair_timeout) or [], text),
-                         safety, answers):
+    elif choices := await off_the_loop(_usable, await _repair_choices(text, model, repair_timeout) or [], text,
+                                       small, safety, answers):
         return choices, "repaired", well_formed
     log.info("chapter %s: no usable choices from the model, using the fallback", brief.number)
     return fallback_choices(text, brief.world, rng, avoid=[*answers, brief.topic_name]), "fallback", well_formed
