@@ -148,33 +148,23 @@ class Settings(BaseSettings):
 
     @property
     def chapter_tokens(self) -> int:
-        if self.chapter_max_tokens is not None:
-            return self.chapter_max_tokens
-        return 320 if self.uses_local_model else 700
+        return self._for_model(self.chapter_max_tokens, local=320, hosted=700)
 
     @property
     def chapter_sampling_temperature(self) -> float:
-        if self.chapter_temperature is not None:
-            return self.chapter_temperature
-        return 0.45 if self.uses_local_model else 0.8
+        return self._for_model(self.chapter_temperature, local=0.45, hosted=0.8)
 
     @property
     def first_token_limit(self) -> float:
-        if self.first_token_timeout is not None:
-            return self.first_token_timeout
-        return 90.0 if self.uses_local_model else 20.0
+        return self._for_model(self.first_token_timeout, local=90.0, hosted=20.0)
 
     @property
     def context_chars(self) -> int:
-        if self.prompt_context_chars is not None:
-            return self.prompt_context_chars
-        return 1200 if self.uses_local_model else 3300
+        return self._for_model(self.prompt_context_chars, local=1200, hosted=3300)
 
     @property
     def chapter_capacity(self) -> int:
-        if self.max_concurrent_chapters is not None:
-            return self.max_concurrent_chapters
-        return 1 if self.uses_local_model else 100
+        return self._for_model(self.max_concurrent_chapters, local=1, hosted=100)
 
     @property
     def shared(self) -> bool:
@@ -195,6 +185,12 @@ class Settings(BaseSettings):
     @property
     def uses_local_model(self) -> bool:
         return self.llm_model.startswith("lanternpath-local/")
+
+    def _for_model(self, given, *, local, hosted):
+        """A setting as given, or else its default for the embedded model or a hosted one."""
+        if given is not None:
+            return given
+        return local if self.uses_local_model else hosted
 
     @property
     def templates_dir(self) -> Path:
