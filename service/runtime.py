@@ -81,23 +81,27 @@ async def running(settings: Settings, catalog: Catalog, safety: ChildSafety, pag
     sessions = session_factory(engine)
     shared = Shared.of(settings)
     store, model = AdventureStore(sessions, pictures=settings.pictures), ModelClient(settings)
-    queue = JobQueue(sessions, owner=PROCESS_ID, lease_seconds=settings.job_lease_seconds)
+    # The jobs' reads and writes give way to the players' (see store/db.py).
+    job_store = AdventureStore(sessions.background, pictures=settings.pictures)
+    queue = JobQueue(sessions.background, owner=PROCESS_ID, lease_seconds=settings.job_lease_seconds)
     writer = ChapterWriter(settings, store, catalog, model, safety, ChapterCapacity(settings.chapter_capacity),
                            shared.publisher if shared else None)
     pictures, news = PictureStore(sessions), PictureNews(shared.send_picture_news if shared else None)
     images = ImageClient(settings) if settings.pictures else None
-    picture_jobs = PictureJobs(store, pictures, catalog, model, images, safety, news) if images else None
-    runner = _runner(settings, queue, writer, ChapterJobs(store, catalog, model, safety), picture_jobs)
+    picture_jobs = PictureJobs(job_store, PictureStore(sessions.background), queue, catalog, model, images, safety,
+                               news) if images else None
+    runner = _runner(settings, queue, writer, ChapterJobs(job_store, catalog, model, safety), picture_jobs)
     if picture_jobs is not None:
         await images.load()  # before the first player, and before the freeze below
         writer.watch(news)
         if not settings.uses_local_model:  # the embedded model's one worker serves the streams first
             writer.on_story_written(picture_jobs.story_written)
         runner.on_finished.append(news.job_finished)
+        picture_jobs.on_left_to_workers.append(runner.wake)
     game = Game(catalog, store, writer, shared.mirrors(lambda *attempt: game.settle(*attempt)) if shared else None)
     limit = StartLimit(settings.start_limit_burst, settings.start_limit_seconds,
                        shared.start_limit(settings) if shared else None)
-    services = Services(settings, catalog, pages, store, queue, writer, game, runner,
+    services = Services(settings, catalog, pages, store, JobQueue(sessions), writer, game, runner,
                         await _owner_cookies(settings, sessions), limit, pictures, news)
     await store.warm_up()
     if shared:
@@ -115,6 +119,8 @@ async def running(settings: Settings, catalog: Catalog, safety: ChildSafety, pag
         warm_up.cancel()
         await writer.shutdown()
         await runner.stop()
+        if picture_jobs is not None:
+            await picture_jobs.stop()
         if shared:
             await shared.stop()
         await model.close()
@@ -176,7 +182,7 @@ def _runner(settings: Settings, queue: JobQueue, writer: ChapterWriter, chapter_
     lanes = [Lane(frozenset(handlers), settings.job_concurrency)]
     if picture_jobs is not None:
         handlers |= picture_jobs.handlers()
-        lanes.append(Lane(PICTURE_JOBS, settings.image_concurrency))
+        lanes.append(Lane(PICTURE_JOBS, settings.image_concurrency, elsewhere=picture_jobs.drawing))
     return JobRunner(queue, handlers, writer, settings, lanes, while_streaming=WHILE_STREAMING)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 
 import httpx
 import pytest
@@ -13,10 +14,13 @@ from bs4 import BeautifulSoup
 from PIL import Image
 
 from service.config import Settings
+from service.jobs.pictures import PictureNews
+from service.runtime import create_app
 from service.llm.images import ImageClient
 from tests.conftest import picture_settings, scripted_settings
 from tests.support import player
 from tests.support.database import rows, wait_until
+from tests.support.live_server import LiveServer
 from tests.support.scripted_replies import find_request_tag, split_chunks
 
 WORLD, TOPIC = "capwood-hollow", "solar-system"
@@ -207,9 +211,6 @@ def test_when_the_summary_page_is_shown_then_each_chapter_has_its_picture_beside
 def test_when_no_image_model_is_set_then_no_page_has_a_slot_and_no_picture_is_asked_for(
     scripted_model, database_url
 ):
-    from service.runtime import create_app
-    from tests.support.live_server import LiveServer
-
     with LiveServer(create_app(scripted_settings(scripted_model, database_url))) as live, \
             httpx.Client(base_url=live.base_url, timeout=30) as client:
         page = player.read_chapter(client, player.start(client, WORLD, TOPIC))  # streamed as it is written
@@ -249,7 +250,6 @@ def test_when_a_chapters_story_is_written_then_its_picture_is_asked_for_before_t
     closed = next(e.at for e in result.events if e.event == "close")
 
     images = [r for r in scripted_model.requests if r["kind"] == "IMAGE"][asked:]
-    print("DBG", closed, [(r["kind"], round(r["received"] - closed, 2), r["outcome"]) for r in scripted_model.requests][-8:], asked, result.names[-4:])
     assert images and images[0]["received"] < closed, "the picture was only asked for after the chapter closed"
     wait_until(lambda: _all_done(database_url, "picture", 2), 20, "the picture job did not finish")
     assert len([r for r in scripted_model.requests if r["kind"] == "IMAGE"][asked:]) == 1, \
@@ -277,3 +277,38 @@ async def test_when_the_image_model_sends_a_large_picture_then_every_byte_of_it_
     assert drawing.content_type == "image/png" and len(drawing.data) > 3 * 1024 * 1024
     with Image.open(io.BytesIO(drawing.data)) as picture:
         assert picture.text["prompt"] == "a lighthouse at dawn"
+
+
+def test_when_every_picture_worker_is_busy_then_a_chapters_picture_begun_early_is_stored_all_the_same(
+    scripted_model, database_url
+):
+    # Regression: a scene drawn early was stored only once a picture worker took its job, so
+    # the choices' pictures of new adventures (three to a job) held chapters' pictures back.
+    # Here the one worker holds the choices' job, whose three pictures never come.
+    scripted_model.script.update(stall_before_first=True, fail_times=3, fault_scope="image",
+                                 helper_latencies={"PICTURE": 1.0})  # the scene's picture is asked for fourth
+    settings = picture_settings(scripted_model, database_url, image_concurrency=1)
+    with LiveServer(create_app(settings)) as live, httpx.Client(base_url=live.base_url, timeout=30) as client:
+        page = player.read_chapter(client, player.start(client, WORLD, TOPIC))
+        wait_until(lambda: _all_done(database_url, "picture", 1), 20,
+                   "the chapter's picture waited for the worker that the choices' pictures hold")
+        assert _jobs(database_url, "option-pictures") == [(1, "running")]
+        img = _slot(client.get(page.url).text, 1).find("img")
+        assert img is not None and img["alt"] in _drawn_from(client, img["src"])
+
+
+async def test_when_picture_news_comes_while_a_stream_looks_at_the_store_then_its_next_wait_returns_at_once():
+    # Regression: news was kept only while a stream waited, so the news of a picture saved
+    # during a stream's look was lost, and the picture came 15 s late (the recheck).
+    news = PictureNews()
+    with news.following("adventure", 2) as wait, news.following("adventure", 3) as other_wait:
+        news.notify("adventure", 2)  # while the stream is busy looking, not waiting
+        started = time.monotonic()
+        await wait(5.0)
+        assert time.monotonic() - started < 1.0, "the news that came during the look was lost"
+        started = time.monotonic()
+        await wait(0.1)
+        assert time.monotonic() - started >= 0.1, "one piece of news woke the stream twice"
+        started = time.monotonic()
+        await other_wait(0.1)
+        assert time.monotonic() - started >= 0.1, "another chapter's news woke the stream"

@@ -106,6 +106,10 @@ class ChapterWriter:
         """(adventure, chapter) of every chapter being written now."""
         return set(self._writing)
 
+    def writing(self, adventure_id: str, number: int) -> bool:
+        """Whether this process is writing the chapter now."""
+        return (adventure_id, number) in self._writing
+
     def running(self, adventure_id: str, number: int) -> Generation | None:
         return self.generations.get((adventure_id, number))
 

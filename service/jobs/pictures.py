@@ -11,7 +11,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 from service.chapters.briefs import question_for
@@ -26,6 +26,7 @@ from service.llm.formats import SCENE as SCENE_SHAPE
 from service.llm.images import Drawing, ImageClient
 from service.llm.prompts import picture_messages
 from service.store.adventures import OPTIONS_JOB, SCENE_JOB, AdventureStore, ResultWrite
+from service.store.jobs import JobQueue
 from service.store.models import Adventure, Chapter, Job
 from service.store.pictures import PICTURE_JOBS, SCENE, PictureStore, picture_saved
 
@@ -38,11 +39,12 @@ EARLY_KEEP_SECONDS = 600.0
 
 class PictureNews:
     """Wakes the pages' picture streams of a chapter when its pictures may have changed; with
-    several processes, `send` tells the others (whose streams then `wake`)."""
+    several processes, `send` tells the others (whose streams then `wake`). A stream follows
+    its chapter for as long as it is open (`following`): news that comes while it looks at
+    the store is kept for its next wait, not lost (it would then have waited out a recheck)."""
 
     def __init__(self, send: Callable[[str, int], None] | None = None) -> None:
-        self._events: dict[tuple[str, int], asyncio.Event] = {}
-        self._waiting: dict[tuple[str, int], int] = {}
+        self._followers: dict[tuple[str, int], set[asyncio.Event]] = {}
         self.send = send
 
     def notify(self, adventure_id: str, number: int) -> None:
@@ -51,9 +53,8 @@ class PictureNews:
             self.send(adventure_id, number)
 
     def wake(self, adventure_id: str, number: int) -> None:
-        if event := self._events.get((adventure_id, number)):
-            event.set()
-            self._events[(adventure_id, number)] = asyncio.Event()
+        for news in self._followers.get((adventure_id, number), ()):
+            news.set()
 
     def job_finished(self, job: Job) -> None:
         if job.kind in PICTURE_JOBS:
@@ -66,17 +67,26 @@ class PictureNews:
         """A chapter closed: its picture job is due, and its slot may now be waited for."""
         self.notify(*chapter)
 
-    async def wait(self, adventure_id: str, number: int, timeout: float) -> None:
-        key = (adventure_id, number)
-        event = self._events.setdefault(key, asyncio.Event())
-        self._waiting[key] = self._waiting.get(key, 0) + 1
-        try:
+    @contextlib.contextmanager
+    def following(self, adventure_id: str, number: int) -> Iterator[Callable[[float], Awaitable[None]]]:
+        """`with news.following(a, n) as wait:` ... `await wait(timeout)` returns at the first
+        news since the last wait returned, or after `timeout` seconds."""
+        key, news = (adventure_id, number), asyncio.Event()
+        self._followers.setdefault(key, set()).add(news)
+
+        async def wait(timeout: float) -> None:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await news.wait()
+            news.clear()
+
+        try:
+            yield wait
         finally:
-            self._waiting[key] -= 1
-            if not self._waiting[key]:
-                del self._waiting[key], self._events[key]
+            followers = self._followers[key]
+            followers.discard(news)
+            if not followers:
+                del self._followers[key]
 
 
 @dataclass(frozen=True)
@@ -91,14 +101,18 @@ class PictureJobs:
     """A chapter's picture (its scene) and the first chapter's choices' pictures.
 
     A chapter's picture is begun as soon as its story is written (`story_written`), while the
-    choices block still streams and the chapter is stored: the durable job that follows takes
-    that drawing when it is ready, and draws one itself when there is none (another process,
-    a restart, an early attempt that failed)."""
+    choices block still streams and the chapter is stored, and stored as soon as it is drawn,
+    ending its durable job then and there: it waits for no worker (at 50 players, scenes
+    waited seconds behind the choices' pictures for one). The job's workers leave such a
+    chapter alone while its drawing is under way (`drawing`), and take the job, with the
+    drawing if there is one, when it could not be ended so (it failed, the job was not
+    stored yet) or was never begun here (another process, a restart)."""
 
-    def __init__(self, store: AdventureStore, pictures: PictureStore, catalog: Catalog, model: ModelClient,
-                 images: ImageClient, safety: ChildSafety, news: PictureNews):
+    def __init__(self, store: AdventureStore, pictures: PictureStore, queue: JobQueue, catalog: Catalog,
+                 model: ModelClient, images: ImageClient, safety: ChildSafety, news: PictureNews):
         self.store = store
         self.pictures = pictures
+        self.queue = queue
         self.catalog = catalog
         self.model = model
         self.images = images
@@ -106,9 +120,22 @@ class PictureJobs:
         self._options_fit: dict[tuple[str, str], bool] = {}
         self.news = news
         self._early: dict[tuple[str, int], tuple[float, asyncio.Task]] = {}
+        self._storing: set[asyncio.Task] = set()
+        # Called when a drawing begun early is left to the job's workers (they may be asleep).
+        self.on_left_to_workers: list[Callable[[], None]] = []
 
     def handlers(self) -> dict[str, JobHandler]:
         return {SCENE_JOB: self.scene, OPTIONS_JOB: self.options}
+
+    async def stop(self) -> None:
+        tasks = [*self._storing, *(task for _, task in self._early.values())]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def drawing(self) -> set[tuple[str, int]]:
+        """The chapters whose picture is being drawn early: their jobs' workers pass them over."""
+        return {key for key, (_, task) in self._early.items() if not task.done()}
 
     def story_written(self, chapter: tuple[str, int], text: str) -> None:
         horizon = time.monotonic() - EARLY_KEEP_SECONDS
@@ -119,6 +146,22 @@ class PictureJobs:
         task = asyncio.create_task(self._draw_scene(*chapter, text), name=f"picture {chapter}")
         task.add_done_callback(_quietly)  # its job reads the result; an error there is logged there
         self._early[chapter] = (time.monotonic(), task)
+        storing = asyncio.create_task(self._store_early(chapter, task), name=f"picture {chapter} stored")
+        self._storing.add(storing)
+        storing.add_done_callback(self._storing.discard)
+
+    async def _store_early(self, chapter: tuple[str, int], drawing: asyncio.Task) -> None:
+        """The drawing begun early, stored with its job's end once drawn; else left to the job."""
+        with contextlib.suppress(Exception):  # a failed drawing is the job's first attempt: left to it
+            drawn = await asyncio.shield(drawing)
+            if self._early.get(chapter, (0, None))[1] is drawing:  # not taken by the job's worker meanwhile
+                result = None if drawn is None else _scene_saved(*chapter, drawn)
+                if await self.queue.finish_pending(SCENE_JOB, *chapter, result):
+                    self._early.pop(chapter, None)
+                    self.news.notify(*chapter)
+                    return
+        for wake in self.on_left_to_workers:
+            wake()
 
     async def scene(self, job: Job) -> ResultWrite | None:
         key = (job.adventure_id, job.chapter_number)
@@ -126,10 +169,7 @@ class PictureJobs:
         # The drawing begun early is this job's first attempt: if it failed, so did the
         # attempt, and the job's retries draw afresh.
         drawn = await early[1] if early is not None else await self._draw_scene(*key)
-        if drawn is None:
-            return None  # too little of the scene was fit to draw
-        return picture_saved(job.adventure_id, job.chapter_number, SCENE, drawn.drawing.data,
-                             drawn.drawing.content_type, drawn.scene, drawn.prompt)
+        return None if drawn is None else _scene_saved(*key, drawn)  # None: too little was fit to draw
 
     async def _draw_scene(self, adventure_id: str, number: int, text: str | None = None) -> SceneDrawing | None:
         """The chapter's picture, from `text` (its story) or else from the stored chapter."""
@@ -206,6 +246,11 @@ class PictureJobs:
         log_hits(hits, "a picture's prompt", adventure_id, number)
         kept = " ".join(kept.split())
         return kept if whole.rstrip(".!?") in kept else None
+
+
+def _scene_saved(adventure_id: str, number: int, drawn: SceneDrawing) -> ResultWrite:
+    return picture_saved(adventure_id, number, SCENE, drawn.drawing.data, drawn.drawing.content_type, drawn.scene,
+                         drawn.prompt)
 
 
 def _quietly(task: asyncio.Task) -> None:

@@ -40,10 +40,12 @@ class ChapterStreams(Protocol):
 
 @dataclass(frozen=True)
 class Lane:
-    """`workers` workers that take only jobs of these kinds."""
+    """`workers` workers that take only jobs of these kinds; they pass over the chapters
+    `elsewhere` names (whose jobs are being done outside the workers)."""
 
     kinds: frozenset[str]
     workers: int
+    elsewhere: Callable[[], Collection[tuple[str, int]]] = frozenset
 
 
 class JobRunner:
@@ -128,7 +130,8 @@ class JobRunner:
                 await self.streams.idle.wait()
             wake.clear()  # news from here on wakes the sleep below
             try:
-                job = await self.queue.claim(self.streams.streaming_chapters(), lane.kinds, self.while_streaming)
+                skip = self.streams.streaming_chapters() | set(lane.elsewhere())
+                job = await self.queue.claim(skip, lane.kinds, self.while_streaming)
             except BaseException:
                 free.release()
                 raise

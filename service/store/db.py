@@ -2,7 +2,10 @@
 
 Every read and every write transaction is one plain function of an ORM session. On
 SQLite it runs whole in a worker thread, writers one after another on a thread of their
-own; on PostgreSQL it runs on the event loop through asyncpg.
+own; on PostgreSQL it runs on the event loop through asyncpg. Work no player waits on (the
+jobs, the picture streams' looks) goes through `sessions.background`, which never queues
+ahead of a player's: one such write and BACKGROUND_READS such reads at a time, the reads on
+threads of their own.
 """
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ T = TypeVar("T")
 Work = Callable[[Session], T]
 # Reads run side by side (WAL lets readers in while one writes); each holds a connection.
 SQLITE_READERS = 4
+# Background reads at a time (on SQLite, their threads): a player's read never waits behind them.
+BACKGROUND_READS = 1
 
 
 def alembic_config(database_url: str) -> Config:
@@ -57,11 +62,13 @@ def session_factory(engine: AsyncEngine) -> Sessions:
 
 class Sessions:
     """`await sessions.read(work)` runs `work(session)` and returns what it returns;
-    `await sessions.write(work)` does the same inside one transaction, committed at its end."""
+    `await sessions.write(work)` does the same inside one transaction, committed at its end.
+    `sessions.background` does both for work no player waits on."""
 
     def __init__(self, engine: AsyncEngine):
         self.dialect = engine.dialect.name
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self.background = Background(self)
 
     async def read(self, work: Work[T]) -> T:
         async with self._sessions() as session:
@@ -71,6 +78,35 @@ class Sessions:
         async with self._sessions.begin() as session:
             return await session.run_sync(work)
 
+    async def read_behind(self, work: Work[T]) -> T:
+        """A background read (Background limits how many at once)."""
+        return await self.read(work)
+
+
+class Background:
+    """The same database for the jobs and the picture streams: at most one of its writes is
+    handed to the database at a time, so that a player's write (a choice, a finished
+    chapter) waits behind one of them at most, never behind a queue of them (sixteen picture
+    jobs ending at once held a choice for 100-200 ms); its reads are limited the same way."""
+
+    def __init__(self, sessions: Sessions):
+        self.dialect = sessions.dialect
+        self._sessions = sessions
+        self._write_turn = asyncio.Semaphore(1)
+        self._read_turns = asyncio.Semaphore(BACKGROUND_READS)
+
+    @property
+    def background(self) -> Background:
+        return self
+
+    async def read(self, work: Work[T]) -> T:
+        async with self._read_turns:
+            return await self._sessions.read_behind(work)
+
+    async def write(self, work: Work[T]) -> T:
+        async with self._write_turn:
+            return await self._sessions.write(work)
+
 
 class SqliteSessions(Sessions):
     """aiosqlite sends every statement, cursor and commit to its thread and back through
@@ -79,11 +115,13 @@ class SqliteSessions(Sessions):
 
     def __init__(self, engine: AsyncEngine):
         self.dialect = engine.dialect.name
+        self.background = Background(self)
         self._engine = _threaded_sqlite(engine)
         self._read_sessions = sessionmaker(self._engine, expire_on_commit=False)
         self._write_sessions = sessionmaker(self._engine.execution_options(sqlite_immediate=True),
                                             expire_on_commit=False)
         self._readers = ThreadPoolExecutor(SQLITE_READERS, thread_name_prefix="sqlite-read")
+        self._background_readers = ThreadPoolExecutor(BACKGROUND_READS, thread_name_prefix="sqlite-read-behind")
         # SQLite writes one at a time: one thread takes them in order, so none waits for the
         # lock in SQLite's busy loop and the next starts the moment the last commits.
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-write")
@@ -94,6 +132,9 @@ class SqliteSessions(Sessions):
 
     async def write(self, work: Work[T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._writer, self._write, work)
+
+    async def read_behind(self, work: Work[T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._background_readers, self._read, work)
 
     def _read(self, work: Work[T]) -> T:
         with self._read_sessions() as session:
@@ -107,6 +148,7 @@ class SqliteSessions(Sessions):
         # Work already handed over finishes first: a write is never cut off halfway.
         self._writer.shutdown(wait=True)
         self._readers.shutdown(wait=True)
+        self._background_readers.shutdown(wait=True)
         self._engine.dispose()
 
 
@@ -115,7 +157,7 @@ def _threaded_sqlite(engine: AsyncEngine) -> Engine:
     threaded = create_sync_engine(
         engine.url.set(drivername="sqlite+pysqlite"),
         connect_args={"timeout": 30, "check_same_thread": False},
-        pool_size=SQLITE_READERS + 1, max_overflow=0,
+        pool_size=SQLITE_READERS + BACKGROUND_READS + 1, max_overflow=0,
     )
     event.listen(threaded, "connect", _sqlite_pragmas)
     event.listen(threaded, "begin", _sqlite_begin)

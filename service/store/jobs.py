@@ -114,6 +114,23 @@ class JobQueue:
 
         return await self.sessions.write(finish)
 
+    async def finish_pending(self, kind: str, adventure_id: str, number: int, result: ResultWrite | None) -> bool:
+        """A job done without a worker (its result was made before it was due): stored as done
+        with its result, unless it is not pending (not stored yet, or a worker has it, here
+        or in another process); then False, and nothing is written."""
+        def finish(session: Session) -> bool:
+            now = utcnow()
+            ended = session.execute(
+                update(Job).where(Job.kind == kind, Job.adventure_id == adventure_id, Job.chapter_number == number,
+                                  Job.state == JobState.PENDING)
+                .values(state=JobState.DONE, attempts=Job.attempts + 1, started_at=now, finished_at=now,
+                        last_error=None, claimed_by=None)).rowcount
+            if ended and result is not None:
+                result(session)
+            return bool(ended)
+
+        return await self.sessions.write(finish)
+
     async def failed(self, job_id: int, error: str) -> None:
         """The job's last attempt failed: it stays failed until someone retries it."""
         await self._set(job_id, state=JobState.FAILED, finished_at=utcnow(), last_error=error)

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session, undefer
 
 from service.domain.lifecycle import ChapterState
@@ -23,6 +24,31 @@ WHILE_STREAMING = frozenset({OPTIONS_JOB})
 SCENE = 0
 
 
+class Shown(NamedTuple):
+    """What a page needs of a stored picture: where its bytes are, and its alt text."""
+
+    adventure_id: str
+    digest: str
+    alt: str
+
+
+def _job_state(kind: str):
+    return (select(Job.state).where(Job.adventure_id == Chapter.adventure_id, Job.chapter_number == Chapter.number,
+                                    Job.kind == kind).correlate(Chapter).scalar_subquery())
+
+
+# A chapter's state, its picture jobs' states and its pictures (a row each, or one row of
+# NULLs) in one statement, built once: a picture stream looks at it each time a picture of
+# its chapter may have come, and three ORM queries a look cost a fifth of the server's time.
+_CHAPTER_PICTURES = (
+    select(Chapter.state, _job_state(SCENE_JOB), _job_state(OPTIONS_JOB),
+           Picture.option, Picture.adventure_id, Picture.digest, Picture.alt)
+    .select_from(Chapter)
+    .outerjoin(Picture, and_(Picture.adventure_id == Chapter.adventure_id, Picture.chapter_number == Chapter.number))
+    .where(Chapter.adventure_id == bindparam("adventure_id"), Chapter.number == bindparam("number"))
+)
+
+
 @dataclass(frozen=True)
 class ChapterPictures:
     """What a chapter's page shows of its pictures: its scene and, in the first chapter, the
@@ -30,9 +56,9 @@ class ChapterPictures:
 
     number: int
     chapter_state: str = ChapterState.WRITING
-    scene: Picture | None = None
+    scene: Shown | None = None
     scene_state: SlotState = SlotState.NONE
-    options: dict[int, Picture] = field(default_factory=dict)
+    options: dict[int, Shown] = field(default_factory=dict)
     options_state: SlotState = SlotState.NONE
 
     def option_state(self, option: int) -> SlotState:
@@ -55,8 +81,10 @@ class PictureStore:
     def __init__(self, sessions: Sessions):
         self.sessions = sessions
 
-    async def chapter_pictures(self, adventure_id: str, number: int) -> ChapterPictures:
-        return await self.sessions.read(lambda session: _chapter_pictures(session, adventure_id, number))
+    async def chapter_pictures(self, adventure_id: str, number: int, background: bool = False) -> ChapterPictures:
+        """`background`: for a picture stream, whose look no player waits on."""
+        sessions = self.sessions.background if background else self.sessions
+        return await sessions.read(lambda session: _chapter_pictures(session, adventure_id, number))
 
     async def scenes(self, adventure_id: str) -> dict[int, Picture]:
         """Every chapter's scene picture (without its bytes), by chapter number."""
@@ -104,15 +132,11 @@ def picture_saved(adventure_id: str, number: int, option: int, data: bytes, cont
 
 
 def _chapter_pictures(session: Session, adventure_id: str, number: int) -> ChapterPictures:
-    chapter_state = session.scalar(select(Chapter.state).where(Chapter.adventure_id == adventure_id,
-                                                               Chapter.number == number)) or ChapterState.FAILED
-    jobs = dict(session.execute(select(Job.kind, Job.state).where(
-        Job.adventure_id == adventure_id, Job.chapter_number == number, Job.kind.in_(PICTURE_JOBS))).all())
-    pictures = list(session.scalars(select(Picture).where(Picture.adventure_id == adventure_id,
-                                                          Picture.chapter_number == number)))
-    scene = next((p for p in pictures if p.option == SCENE), None)
-    options = {p.option: p for p in pictures if p.option != SCENE}
+    rows = session.execute(_CHAPTER_PICTURES, {"adventure_id": adventure_id, "number": number}).all()
+    chapter_state, scene_job, options_job = rows[0][:3] if rows else (ChapterState.FAILED, None, None)
+    pictures = {row[3]: Shown(*row[4:]) for row in rows if row[3] is not None}
+    scene = pictures.pop(SCENE, None)
     # The choices' pictures are drawn while the chapter is written: the chapter's state says nothing of them.
-    options_state = slot_state(False, ChapterState.COMPLETE, jobs.get(OPTIONS_JOB)) if number == 1 else SlotState.NONE
-    scene_state = slot_state(scene is not None, chapter_state, jobs.get(SCENE_JOB))
-    return ChapterPictures(number, chapter_state, scene, scene_state, options, options_state)
+    options_state = slot_state(False, ChapterState.COMPLETE, options_job) if number == 1 else SlotState.NONE
+    scene_state = slot_state(scene is not None, chapter_state, scene_job)
+    return ChapterPictures(number, chapter_state, scene, scene_state, pictures, options_state)

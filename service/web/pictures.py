@@ -14,7 +14,7 @@ from starlette.responses import Response
 from service.domain.lifecycle import ChapterState
 from service.domain.pictures import SlotState
 from service.store.models import Adventure, Picture
-from service.store.pictures import SCENE, ChapterPictures
+from service.store.pictures import SCENE, ChapterPictures, Shown
 
 # How long a page's picture stream waits for pictures still being drawn before it closes.
 STREAM_SECONDS = 300.0
@@ -29,7 +29,7 @@ CHOICES_ARRIVE_SECONDS = 0.5
 CACHE_FOREVER = "private, max-age=31536000, immutable"
 
 
-def picture_url(picture: Picture) -> str:
+def picture_url(picture: Picture | Shown) -> str:
     return f"/adventures/{picture.adventure_id}/pictures/{picture.digest}"
 
 
@@ -37,7 +37,7 @@ def stream_url(adventure_id: str, number: int) -> str:
     return f"/adventures/{adventure_id}/chapters/{number}/pictures"
 
 
-def image(picture: Picture | None) -> dict | None:
+def image(picture: Picture | Shown | None) -> dict | None:
     return {"src": picture_url(picture), "alt": picture.alt} if picture is not None else None
 
 
@@ -71,30 +71,38 @@ async def picture_events(services, adventure: Adventure, number: int) -> AsyncIt
     deadline = time.monotonic() + STREAM_SECONDS
     sent: set[int] = set()
     writing_seen, finished_at = False, None
-    while (left := deadline - time.monotonic()) > 0:
-        pictures = await services.pictures.chapter_pictures(adventure.id, number)
-        finished = pictures.chapter_state == ChapterState.COMPLETE
-        writing_seen = writing_seen or not finished
-        if finished and writing_seen and finished_at is None:
-            finished_at = time.monotonic()
-        # A page loaded after the chapter was finished has its choices; one that saw it being
-        # written gets them in another response, which is given time to arrive first.
-        choices_shown = finished and (finished_at is None
-                                      or time.monotonic() >= finished_at + CHOICES_ARRIVE_SECONDS)
-        for key, slot_id, picture in _shown(pictures, choices_shown):
-            if key not in sent:
-                sent.add(key)
-                yield await _event(services, slot_id, picture)
-        if pictures.settled and (not finished or sent >= _present(pictures)):
-            break
-        wait = RECHECK_SECONDS
-        if finished and not choices_shown:
-            wait = finished_at + CHOICES_ARRIVE_SECONDS - time.monotonic()
-        await services.picture_news.wait(adventure.id, number, max(0.0, min(wait, left)))
+    with services.picture_news.following(adventure.id, number) as news:
+        while (left := deadline - time.monotonic()) > 0:
+            if services.writer.writing(adventure.id, number):
+                # Nothing can show before the chapter is finished, and its end is news: no
+                # look at the store while it streams.
+                writing_seen = True
+                await news(min(RECHECK_SECONDS, left))
+                continue
+            pictures = await services.pictures.chapter_pictures(adventure.id, number, background=True)
+            finished = pictures.chapter_state == ChapterState.COMPLETE
+            writing_seen = writing_seen or not finished
+            if finished and writing_seen and finished_at is None:
+                finished_at = time.monotonic()
+            # A page loaded after the chapter was finished has its choices; one that saw it
+            # being written gets them in another response, which is given time to arrive
+            # first (only the first chapter's choices have pictures).
+            choices_shown = finished and (finished_at is None or number != 1
+                                          or time.monotonic() >= finished_at + CHOICES_ARRIVE_SECONDS)
+            for key, slot_id, picture in _shown(pictures, choices_shown):
+                if key not in sent:
+                    sent.add(key)
+                    yield await _event(services, slot_id, picture)
+            if pictures.settled and (not finished or sent >= _present(pictures)):
+                break
+            wait = RECHECK_SECONDS
+            if finished and not choices_shown:
+                wait = finished_at + CHOICES_ARRIVE_SECONDS - time.monotonic()
+            await news(max(0.0, min(wait, left)))
     yield ServerSentEvent(data="done", event="close")
 
 
-def _shown(pictures: ChapterPictures, choices_shown: bool) -> list[tuple[int, str, Picture]]:
+def _shown(pictures: ChapterPictures, choices_shown: bool) -> list[tuple[int, str, Shown]]:
     """(key, slot id, picture) of each picture that may go to the page now."""
     shown = [(SCENE, f"chapter-picture-{pictures.number}", pictures.scene)] if pictures.scene else []
     if choices_shown:
@@ -106,7 +114,7 @@ def _present(pictures: ChapterPictures) -> set[int]:
     return ({SCENE} if pictures.scene is not None else set()) | set(pictures.options)
 
 
-async def _event(services, slot_id: str, picture: Picture) -> ServerSentEvent:
+async def _event(services, slot_id: str, picture: Shown) -> ServerSentEvent:
     html = await services.pages.render("_picture_swap.html", slot_id=slot_id, image=image(picture))
     return ServerSentEvent(data=" ".join(html.split()), event="picture")
 
