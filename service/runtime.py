@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 
 from service.chapters.capacity import ChapterCapacity
 from service.chapters.game import Game
-from service.chapters.screening import ChildSafety
+from service.chapters.screening import ChildSafety, off_the_loop
 from service.chapters.writer import ChapterWriter
 from service.config import Settings
 from service.content.loader import load_catalog
@@ -93,6 +93,7 @@ async def running(settings: Settings, catalog: Catalog, safety: ChildSafety, pag
     runner = _runner(settings, queue, writer, ChapterJobs(job_store, catalog, model, safety), picture_jobs)
     if picture_jobs is not None:
         await images.load()  # before the first player, and before the freeze below
+        await off_the_loop(picture_jobs.warm_up)
         writer.watch(news)
         if not settings.uses_local_model:  # the embedded model's one worker serves the streams first
             writer.on_story_written(picture_jobs.story_written)

@@ -20,6 +20,7 @@ from service.domain.pictures import (
     option_alt,
     option_prompt,
     parse_scene,
+    recurring_parts,
     scene_prompt,
     slot_state,
 )
@@ -104,3 +105,16 @@ def test_the_choice_pictures_follow_the_offer_order_of_the_first_chapter():
 ])
 def test_a_slot_shows_the_picture_waits_for_it_or_has_none(has_picture, chapter, job, state):
     assert slot_state(has_picture, chapter, job) is state
+
+
+def test_a_scene_prompt_is_its_scene_and_its_recurring_parts_and_nothing_else():
+    # The job screens the recurring parts once each and the scene as it is parsed: together
+    # they must be the whole prompt, or words would reach the image model unscreened.
+    scene = "Mira waves to Rolo from a lily pad on the pond."
+    prompt = scene_prompt(scene, LOOKS, WORLD)
+    parts = recurring_parts(scene, LOOKS, WORLD)
+    rest = prompt.replace(scene, " ", 1)
+    for part in parts:
+        assert part in rest, f"a recurring part is not in the prompt: {part!r}"
+        rest = rest.replace(part, " ", 1)
+    assert not rest.strip(), f"words of the prompt in no part: {rest!r}"

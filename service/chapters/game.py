@@ -87,7 +87,7 @@ class Game:
         return adventure
 
     async def owned(self, adventure_id: str, owner_token: str | None) -> Adventure:
-        return _owned(await self.store.adventure(adventure_id), owner_token)
+        return owned_by(await self.store.adventure(adventure_id), owner_token)
 
     async def chapter(self, adventure: Adventure, number: int) -> Chapter:
         _check_in_plan(number)
@@ -97,7 +97,7 @@ class Game:
         """The player's adventure and its chapter `number`, in one read: every stream starts here."""
         _check_in_plan(number)
         adventure, chapter = await self.store.adventure_at(adventure_id, number)
-        return _owned(adventure, owner_token), _reached(chapter, number)
+        return owned_by(adventure, owner_token), _reached(chapter, number)
 
     async def current_chapter(self, adventure: Adventure) -> int:
         return max(c.number for c in await self.store.chapters(adventure.id))
@@ -160,7 +160,7 @@ class Game:
         _check_in_plan(number)
         async with self._turns.of(adventure_id):
             story = await self.store.story_so_far(adventure_id, number + 1)
-            adventure = _owned(story.adventure if story else None, owner_token)
+            adventure = owned_by(story.adventure if story else None, owner_token)
             chapter = _reached(story.last_chapter, number)
             _check_choice(chapter, choice)
             try:
@@ -221,7 +221,8 @@ class Game:
         return self.writer.start(adventure.id, chapter.number, EventIds(chapter.last_event_id).next_attempt())
 
 
-def _owned(adventure: Adventure | None, owner_token: str | None) -> Adventure:
+def owned_by(adventure: Adventure | None, owner_token: str | None) -> Adventure:
+    """The adventure if the token is its owner's; else 404, as for one that does not exist."""
     # Someone else's adventure answers exactly like a missing one.
     if adventure is None or owner_token is None or not secrets.compare_digest(
         adventure.owner_hash, owner_hash(owner_token)

@@ -72,9 +72,17 @@ def named_in(scene: str, characters: Iterable[tuple[str, str]]) -> list[tuple[st
 def scene_prompt(scene: str, characters: Iterable[tuple[str, str]], world: StoryWorld) -> str:
     """The image prompt for a chapter's scene: the style, the scene, the looks of the
     characters in it (the same words in every picture) and the world's sights."""
-    looks = [f"{name} is always drawn as {_lower_first(look).rstrip('.')}."
-             for name, look in named_in(scene, characters)]
-    return " ".join([ILLUSTRATION_STYLE, _sentence(scene), *looks, _setting(world)])
+    return " ".join([ILLUSTRATION_STYLE, _sentence(scene), *_looks(scene, characters), _setting(world)])
+
+
+def recurring_parts(scene: str, characters: Iterable[tuple[str, str]], world: StoryWorld) -> list[str]:
+    """The parts of the scene's prompt besides the scene itself, each the same in many
+    pictures: the style, each look of a character the scene names, the world's sights."""
+    return [ILLUSTRATION_STYLE, *_looks(scene, characters), _setting(world)]
+
+
+def _looks(scene: str, characters: Iterable[tuple[str, str]]) -> list[str]:
+    return [f"{name} is always drawn as {_lower_first(look).rstrip('.')}." for name, look in named_in(scene, characters)]
 
 
 def option_subject(option: AgencyOption) -> str:

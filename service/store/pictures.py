@@ -15,7 +15,7 @@ from service.domain.lifecycle import ChapterState
 from service.domain.pictures import SlotState, slot_state
 from service.store.adventures import OPTIONS_JOB, SCENE_JOB, ResultWrite
 from service.store.db import Sessions
-from service.store.models import Adventure, Chapter, Character, Job, Picture
+from service.store.models import Adventure, Chapter, Character, Job, Picture, utcnow
 
 # A chapter's scene is drawn once its text is stored; the first chapter's choices as soon
 # as the adventure exists (they need no chapter text, so they may run while it streams).
@@ -46,6 +46,30 @@ _CHAPTER_PICTURES = (
     .select_from(Chapter)
     .outerjoin(Picture, and_(Picture.adventure_id == Chapter.adventure_id, Picture.chapter_number == Chapter.number))
     .where(Chapter.adventure_id == bindparam("adventure_id"), Chapter.number == bindparam("number"))
+)
+
+
+# A picture stored: the slot's picture replaced, or else a new row (Core statements: the ORM's
+# unit of work cost more than the statements it ran, for each of hundreds of pictures).
+_PICTURES = Picture.__table__
+_REPLACE_PICTURE = (
+    _PICTURES.update()
+    .where(_PICTURES.c.adventure_id == bindparam("of_adventure_id"),
+           _PICTURES.c.chapter_number == bindparam("of_chapter_number"), _PICTURES.c.option == bindparam("of_option"))
+    .values({name: bindparam(name) for name in ("digest", "data", "content_type", "alt", "prompt")})
+)
+_INSERT_PICTURE = _PICTURES.insert()
+# What a chapter's scene is drawn from, besides its story.
+_ADVENTURE_AND_CHAPTER = (
+    select(Adventure, Chapter).join(Chapter, Chapter.adventure_id == Adventure.id)
+    .where(Adventure.id == bindparam("adventure_id"), Chapter.number == bindparam("number"))
+)
+_CHARACTERS = select(Character).where(Character.adventure_id == bindparam("adventure_id")).order_by(Character.name)
+# A picture with its bytes, and whose adventure it is, in one read.
+_OWNED_PICTURE = (
+    select(Adventure, Picture).outerjoin(Picture, and_(Picture.adventure_id == Adventure.id,
+                                                       Picture.digest == bindparam("digest")))
+    .where(Adventure.id == bindparam("adventure_id")).options(undefer(Picture.data)).limit(1)
 )
 
 
@@ -91,19 +115,19 @@ class PictureStore:
         return await self.sessions.read(lambda session: {p.chapter_number: p for p in session.scalars(
             select(Picture).where(Picture.adventure_id == adventure_id, Picture.option == SCENE))})
 
-    async def picture(self, adventure_id: str, digest: str) -> Picture | None:
-        """A picture with its bytes, by its address."""
-        return await self.sessions.read(lambda session: session.scalars(
-            select(Picture).where(Picture.adventure_id == adventure_id, Picture.digest == digest)
-            .options(undefer(Picture.data)).limit(1)).first())
+    async def picture(self, adventure_id: str, digest: str) -> tuple[Adventure | None, Picture | None]:
+        """The adventure (whose owner may see the picture) and the picture with its bytes, by its address."""
+        def read(session: Session) -> tuple[Adventure | None, Picture | None]:
+            found = session.execute(_OWNED_PICTURE, {"adventure_id": adventure_id, "digest": digest}).first()
+            return (found[0], found[1]) if found is not None else (None, None)
+
+        return await self.sessions.read(read)
 
     async def scene_inputs(self, adventure_id: str, number: int) -> SceneInputs:
         def read(session: Session) -> SceneInputs:
-            chapter = session.scalar(select(Chapter).where(Chapter.adventure_id == adventure_id,
-                                                           Chapter.number == number))
-            characters = session.scalars(select(Character).where(Character.adventure_id == adventure_id)
-                                         .order_by(Character.name))
-            return SceneInputs(session.get(Adventure, adventure_id), chapter, list(characters))
+            adventure, chapter = session.execute(_ADVENTURE_AND_CHAPTER,
+                                                 {"adventure_id": adventure_id, "number": number}).one()
+            return SceneInputs(adventure, chapter, list(session.scalars(_CHARACTERS, {"adventure_id": adventure_id})))
 
         return await self.sessions.read(read)
 
@@ -119,14 +143,13 @@ class PictureStore:
 def picture_saved(adventure_id: str, number: int, option: int, data: bytes, content_type: str, alt: str,
                   prompt: str) -> ResultWrite:
     """Idempotent: a job that runs twice leaves one picture in the slot, the newest."""
+    values = {"digest": hashlib.sha256(data).hexdigest(), "data": data, "content_type": content_type, "alt": alt,
+              "prompt": prompt}
+
     def save(session: Session) -> None:
-        stored = session.scalar(select(Picture).where(
-            Picture.adventure_id == adventure_id, Picture.chapter_number == number, Picture.option == option))
-        if stored is None:
-            stored = Picture(adventure_id=adventure_id, chapter_number=number, option=option)
-            session.add(stored)
-        stored.digest, stored.data = hashlib.sha256(data).hexdigest(), data
-        stored.content_type, stored.alt, stored.prompt = content_type, alt, prompt
+        slot = {"adventure_id": adventure_id, "chapter_number": number, "option": option}
+        if not session.execute(_REPLACE_PICTURE, {**{f"of_{k}": v for k, v in slot.items()}, **values}).rowcount:
+            session.execute(_INSERT_PICTURE, {**slot, **values, "created_at": utcnow()})
 
     return save
 

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from service.chapters.game import GameError
+from service.chapters.game import GameError, owned_by
 from service.web import journey, pages, pictures
 from service.web.owner import ONE_YEAR
 from service.web.start_limit import client_address
@@ -126,8 +126,9 @@ async def retry_summaries(request: Request) -> Response:
 
 async def picture(request: Request) -> Response:
     services = _services(request)
-    adventure = await services.game.owned(request.path_params["adventure_id"], _owner(request))
-    found = await services.pictures.picture(adventure.id, request.path_params["digest"])
+    adventure, found = await services.pictures.picture(request.path_params["adventure_id"],
+                                                       request.path_params["digest"])
+    owned_by(adventure, _owner(request))
     if found is None:
         raise GameError(404, "There is no such picture in this adventure.")
     return pictures.picture_response(request, found)
