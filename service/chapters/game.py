@@ -93,10 +93,12 @@ class Game:
         _check_in_plan(number)
         return _reached(await self.store.chapter(adventure.id, number), number)
 
-    async def owned_chapter(self, adventure_id: str, owner_token: str | None, number: int) -> tuple[Adventure, Chapter]:
-        """The player's adventure and its chapter `number`, in one read: every stream starts here."""
+    async def owned_chapter(self, adventure_id: str, owner_token: str | None, number: int,
+                            background: bool = False) -> tuple[Adventure, Chapter]:
+        """The player's adventure and its chapter `number`, in one read: every stream starts
+        here (`background`: a stream no player's text waits for, see store/db.py)."""
         _check_in_plan(number)
-        adventure, chapter = await self.store.adventure_at(adventure_id, number)
+        adventure, chapter = await self.store.adventure_at(adventure_id, number, background)
         return owned_by(adventure, owner_token), _reached(chapter, number)
 
     async def current_chapter(self, adventure: Adventure) -> int:

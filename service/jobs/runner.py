@@ -93,16 +93,23 @@ class JobRunner:
             wake.set()
 
     def stream_ended(self, chapter: tuple[str, int]) -> None:
-        self.wake()
+        """A chapter closed: its jobs are due, except where they are done elsewhere (a lane
+        woken for nothing still costs two queries)."""
+        for lane, wake in zip(self.lanes, self._wakes, strict=True):
+            if chapter not in lane.elsewhere():
+                wake.set()
 
     def stream_started(self, chapter: tuple[str, int]) -> None:
         """A chapter began streaming: with the local model, running jobs give way; jobs that
-        may run beside it (a new adventure's choice pictures) are looked for at once."""
+        may run beside it (a new adventure's choice pictures, enqueued with the adventure:
+        so only with a first chapter) are looked for at once."""
         if self._streams_first:
             for task in self._running.values():
                 task.cancel("set back for a streaming chapter")
-        if self.while_streaming:
-            self.wake()
+        if chapter[1] == 1:
+            for lane, wake in zip(self.lanes, self._wakes, strict=True):
+                if lane.kinds & self.while_streaming:
+                    wake.set()
 
     async def changed(self, timeout: float) -> None:
         """Wait until some job finishes (or the timeout passes)."""

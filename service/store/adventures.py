@@ -109,13 +109,14 @@ class AdventureStore:
     async def adventure(self, adventure_id: str) -> Adventure | None:
         return await self.sessions.read(lambda session: session.get(Adventure, adventure_id))
 
-    async def adventure_at(self, adventure_id: str, number: int) -> tuple[Adventure | None, Chapter | None]:
-        """An adventure and its chapter `number`, in one read."""
+    async def adventure_at(self, adventure_id: str, number: int,
+                           background: bool = False) -> tuple[Adventure | None, Chapter | None]:
+        """An adventure and its chapter `number`, in one read (`background`: see store/db.py)."""
         def read(session: Session) -> tuple[Adventure | None, Chapter | None]:
             found = session.execute(_ADVENTURE_AT, {"adventure_id": adventure_id, "number": number}).first()
             return (found[0], found[1]) if found else (None, None)
 
-        return await self.sessions.read(read)
+        return await (self.sessions.background if background else self.sessions).read(read)
 
     async def chapters(self, adventure_id: str) -> list[Chapter]:
         return await self.sessions.read(lambda session: _chapters(session, adventure_id))

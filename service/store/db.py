@@ -2,10 +2,10 @@
 
 Every read and every write transaction is one plain function of an ORM session. On
 SQLite it runs whole in a worker thread, writers one after another on a thread of their
-own; on PostgreSQL it runs on the event loop through asyncpg. Work no player waits on (the
-jobs, the picture streams' looks) goes through `sessions.background`, which never queues
-ahead of a player's: one such write and BACKGROUND_READS such reads at a time, the reads on
-threads of their own.
+own; on PostgreSQL it runs on the event loop through asyncpg. Work no player's story text
+waits on (the jobs, the pictures' streams and bytes) goes through `sessions.background`,
+which never queues ahead of the rest: one such write and BACKGROUND_READS such reads at a
+time, the reads on threads of their own.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ Work = Callable[[Session], T]
 # Reads run side by side (WAL lets readers in while one writes); each holds a connection.
 SQLITE_READERS = 4
 # Background reads at a time (on SQLite, their threads): a player's read never waits behind them.
-BACKGROUND_READS = 1
+BACKGROUND_READS = 2
 
 
 def alembic_config(database_url: str) -> Config:

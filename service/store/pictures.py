@@ -115,13 +115,15 @@ class PictureStore:
         return await self.sessions.read(lambda session: {p.chapter_number: p for p in session.scalars(
             select(Picture).where(Picture.adventure_id == adventure_id, Picture.option == SCENE))})
 
-    async def picture(self, adventure_id: str, digest: str) -> tuple[Adventure | None, Picture | None]:
-        """The adventure (whose owner may see the picture) and the picture with its bytes, by its address."""
+    async def picture(self, adventure_id: str, digest: str,
+                      background: bool = False) -> tuple[Adventure | None, Picture | None]:
+        """The adventure (whose owner may see the picture) and the picture with its bytes, by
+        its address (`background`: see store/db.py)."""
         def read(session: Session) -> tuple[Adventure | None, Picture | None]:
             found = session.execute(_OWNED_PICTURE, {"adventure_id": adventure_id, "digest": digest}).first()
             return (found[0], found[1]) if found is not None else (None, None)
 
-        return await self.sessions.read(read)
+        return await (self.sessions.background if background else self.sessions).read(read)
 
     async def scene_inputs(self, adventure_id: str, number: int) -> SceneInputs:
         def read(session: Session) -> SceneInputs:

@@ -127,7 +127,7 @@ async def retry_summaries(request: Request) -> Response:
 async def picture(request: Request) -> Response:
     services = _services(request)
     adventure, found = await services.pictures.picture(request.path_params["adventure_id"],
-                                                       request.path_params["digest"])
+                                                       request.path_params["digest"], background=True)
     owned_by(adventure, _owner(request))
     if found is None:
         raise GameError(404, "There is no such picture in this adventure.")
@@ -136,7 +136,9 @@ async def picture(request: Request) -> Response:
 
 async def picture_stream(request: Request) -> Response:
     services = _services(request)
-    adventure, chapter = await _owned_chapter(request)
+    # Opened with every chapter, as its text begins to stream: its read gives way to the text's.
+    adventure, chapter = await services.game.owned_chapter(request.path_params["adventure_id"], _owner(request),
+                                                           _number(request), background=True)
     if not services.settings.pictures:
         raise GameError(404, "This story has no pictures.")
     return EventSourceResponse(pictures.picture_events(services, adventure, chapter.number), ping=15,
