@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, exists, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from service.domain.lifecycle import JobState
@@ -25,11 +25,33 @@ from service.store.models import Answer, Job, utcnow
 
 # How many due jobs one claim looks at; jobs of chapters still streaming are passed over.
 CLAIM_WINDOW = 20
+
+
+def _claimable_at(now):
+    """Due and pending, or running under a lease that has lapsed (its process is gone)."""
+    lapsed = or_(Job.lease_until.is_(None), Job.lease_until < now)  # None: claimed before leases
+    return or_(and_(Job.state == JobState.PENDING, Job.run_after <= now), and_(Job.state == JobState.RUNNING, lapsed))
+
+
 _Served = aliased(Job)
 # When a job of the same adventure last started (NULL: never): the longest-unserved goes next.
 _LAST_SERVED = (select(func.max(_Served.started_at)).where(_Served.adventure_id == Job.adventure_id)
                 .correlate(Job).scalar_subquery())
 _PLAYED = case((exists().where(Answer.adventure_id == Job.adventure_id), 0), else_=1)
+# The claim's statements, built once: building them on each claim cost the event loop more
+# than running them cost the database's thread. `:now` is the claim's time.
+_NOW = bindparam("now", type_=Job.__table__.c.run_after.type)
+_ORDER = (_PLAYED, _LAST_SERVED.asc().nulls_first(), Job.id)
+_DUE_ROWS = select(Job.id, Job.kind, Job.adventure_id, Job.chapter_number)
+_DUE = _DUE_ROWS.where(_claimable_at(_NOW)).order_by(*_ORDER).limit(CLAIM_WINDOW)
+_DUE_OF_KINDS = (_DUE_ROWS.where(_claimable_at(_NOW), Job.kind.in_(bindparam("kinds", expanding=True)))
+                 .order_by(*_ORDER).limit(CLAIM_WINDOW))
+_TAKE = (
+    update(Job).where(Job.id == bindparam("job_id"), _claimable_at(_NOW))
+    .values(state=JobState.RUNNING, attempts=Job.attempts + 1, started_at=_NOW, claimed_by=bindparam("owner"),
+            lease_until=bindparam("lease_until", type_=Job.__table__.c.lease_until.type))
+    .returning(Job)
+)
 
 
 class JobQueue:
@@ -50,13 +72,10 @@ class JobQueue:
         """Take the fairest due job (see above; of `kinds`, if given), unless its chapter is in
         `skip` and its kind is not one of those that may run `while_streaming`."""
         now = utcnow()
-        query = select(Job.id, Job.kind, Job.adventure_id, Job.chapter_number).where(_claimable(now))
-        if kinds is not None:
-            query = query.where(Job.kind.in_(sorted(kinds)))
-        query = query.order_by(_PLAYED, _LAST_SERVED.asc().nulls_first(), Job.id).limit(CLAIM_WINDOW)
+        query, params = (_DUE, {"now": now}) if kinds is None else (_DUE_OF_KINDS, {"now": now, "kinds": sorted(kinds)})
 
         def due(session: Session) -> list[int]:
-            return [job_id for job_id, kind, adventure_id, number in session.execute(query)
+            return [job_id for job_id, kind, adventure_id, number in session.execute(query, params)
                     if kind in while_streaming or (adventure_id, number) not in skip]
 
         if self._locks:
@@ -64,7 +83,7 @@ class JobQueue:
             # process holds are passed over; the first left is taken.
             locked = query.with_for_update(of=Job, skip_locked=True)
             return await self.sessions.write(lambda session: self._claim_first(
-                session, [row for row in session.execute(locked)], skip, while_streaming, now))
+                session, [row for row in session.execute(locked, params)], skip, while_streaming, now))
         # SQLite: one process writes at a time. Finding candidates is a read: an idle queue
         # never takes the write lock.
         candidates = await self.sessions.read(due)
@@ -81,11 +100,8 @@ class JobQueue:
     def _take(self, session: Session, candidates: list[int], now: datetime) -> Job | None:
         """The first candidate still claimable, claimed; another process may have taken some."""
         for job_id in candidates:
-            claimed = session.scalar(
-                update(Job).where(Job.id == job_id, _claimable(now))
-                .values(state=JobState.RUNNING, attempts=Job.attempts + 1, started_at=now,
-                        claimed_by=self.owner, lease_until=now + self.lease).returning(Job)
-            )
+            claimed = session.scalar(_TAKE, {"job_id": job_id, "now": now, "owner": self.owner,
+                                             "lease_until": now + self.lease})
             if claimed is not None:
                 return claimed
         return None
@@ -174,12 +190,6 @@ class JobQueue:
     async def _set(self, job_id: int, **values) -> None:
         """Ends this process's attempt at a job it holds (a job taken over is left alone)."""
         await self.sessions.write(lambda session: _set(session, job_id, *self._held(), claimed_by=None, **values))
-
-
-def _claimable(now: datetime):
-    """Due and pending, or running under a lease that has lapsed (its process is gone)."""
-    lapsed = or_(Job.lease_until.is_(None), Job.lease_until < now)  # None: claimed before leases
-    return or_(and_(Job.state == JobState.PENDING, Job.run_after <= now), and_(Job.state == JobState.RUNNING, lapsed))
 
 
 def _set(session: Session, job_id: int, *condition, **values) -> bool:
