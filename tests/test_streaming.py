@@ -141,3 +141,18 @@ def test_when_the_reader_leaves_mid_chapter_then_the_chapter_is_still_finished_a
     sentences = [s for s in html.unescape(text).split(". ") if len(s.split()) > 4]
     assert len(sentences) == len(set(sentences)), "text was shown twice"
     assert reopened.names[-3:] == ["replace-content", "choices", "close"]
+
+
+def test_when_a_chapter_is_being_written_then_its_stream_is_its_owners_alone(client, server, scripted_model):
+    # A chapter being written is streamed from its generation, without reading the store:
+    # the owner is checked against the adventure the generation holds.
+    scripted_model.script.token_interval = 0.05
+    stream_url = _second_chapter_stream(client)
+    with httpx.Client(base_url=server.base_url, timeout=30) as stranger:
+        stranger.get("/")  # a cookie of its own
+        assert stranger.get(stream_url).status_code == 404
+    with httpx.Client(base_url=server.base_url, timeout=30) as no_cookie:
+        assert no_cookie.get(stream_url).status_code == 404
+    result = player.read_sse(client, stream_url)
+    assert result.names[-3:] == ["replace-content", "choices", "close"]
+    assert _chunk_text(result)

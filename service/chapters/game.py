@@ -21,7 +21,7 @@ from service.domain.agency import find_agency
 from service.domain.chapter_events import ChapterEnd, EventIds, Failed, Finished, paragraphs_of
 from service.domain.fidelity import Legend, lesson_legend
 from service.domain.lessons import is_correct, sample_questions
-from service.domain.lifecycle import TO_BE_WRITTEN, UNFINISHED, ChapterState
+from service.domain.lifecycle import TO_BE_WRITTEN, UNFINISHED, ChapterState, HandOffState
 from service.domain.plan import make_plan
 from service.domain.story import CHAPTER_COUNT, Catalog, ChapterType, LessonQuestion, LessonTopic
 from service.store.adventures import AdventureStore, ChoiceConflict, StorySoFar
@@ -100,6 +100,21 @@ class Game:
         _check_in_plan(number)
         adventure, chapter = await self.store.adventure_at(adventure_id, number, background)
         return owned_by(adventure, owner_token), _reached(chapter, number)
+
+    async def owned_events(self, adventure_id: str, owner_token: str | None,
+                           number: int) -> tuple[Adventure, EventLog]:
+        """The player's adventure and the events of its chapter `number`: every chapter
+        stream starts here. A chapter this process is writing (the only writer: one process)
+        is streamed from its generation, whose adventure says who owns it: no read stands
+        between a choice's stream and its first text (under load a read waited 10-120 ms
+        for its thread and the event loop)."""
+        _check_in_plan(number)
+        generation = self.writer.running(adventure_id, number)
+        if (generation is not None and self.elsewhere is None and generation.story is not None
+                and generation.handoff.state is HandOffState.STORED):
+            return owned_by(generation.story.adventure, owner_token), generation.log
+        adventure, chapter = await self.owned_chapter(adventure_id, owner_token, number)
+        return adventure, self.events(adventure, chapter)
 
     async def current_chapter(self, adventure: Adventure) -> int:
         return max(c.number for c in await self.store.chapters(adventure.id))

@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from service.chapters.events import EventLog
 from service.chapters.writer import ChapterWriter
-from service.store.models import Adventure, Chapter
+from service.store.models import Adventure
 from service.web.chapter_events import ChapterRendering
 
 # Event ids are decimal numbers; anything else (a sign, "²", letters) is no id of ours.
@@ -31,9 +31,8 @@ def last_event_id(request: Request) -> int | None:
     return int(raw) if _EVENT_ID.fullmatch(raw) else None
 
 
-async def chapter_stream(request: Request, services, adventure: Adventure, chapter: Chapter) -> Response:
-    log = services.game.events(adventure, chapter)
-    rendering = ChapterRendering(services.pages, adventure.id, chapter.number)
+def chapter_stream(request: Request, services, adventure: Adventure, number: int, log: EventLog) -> Response:
+    rendering = ChapterRendering(services.pages, adventure.id, number)
     shutdown = anyio.Event()
     return EventSourceResponse(
         _frames(log, last_event_id(request), rendering, shutdown, services.writer), ping=15,

@@ -163,8 +163,9 @@ def _with_comfort(view):
 
 
 async def stream(request: Request) -> Response:
-    adventure, chapter = await _owned_chapter(request)
-    return await chapter_stream(request, _services(request), adventure, chapter)
+    adventure, log = await _services(request).game.owned_events(request.path_params["adventure_id"], _owner(request),
+                                                                _number(request))
+    return chapter_stream(request, _services(request), adventure, _number(request), log)
 
 
 ROUTES = [Route(route.path, _with_comfort(route.endpoint), methods=route.methods) for route in [
