@@ -116,7 +116,7 @@ class AdventureStore:
             found = session.execute(_ADVENTURE_AT, {"adventure_id": adventure_id, "number": number}).first()
             return (found[0], found[1]) if found else (None, None)
 
-        return await (self.sessions.background if background else self.sessions).read(read)
+        return await self.sessions.lane(background).read(read)
 
     async def chapters(self, adventure_id: str) -> list[Chapter]:
         return await self.sessions.read(lambda session: _chapters(session, adventure_id))

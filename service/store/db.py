@@ -78,6 +78,10 @@ class Sessions:
         async with self._sessions.begin() as session:
             return await session.run_sync(work)
 
+    def lane(self, background: bool) -> Sessions | Background:
+        """These sessions, or with `background` their background lane."""
+        return self.background if background else self
+
     async def read_behind(self, work: Work[T]) -> T:
         """A background read (Background limits how many at once)."""
         return await self.read(work)
@@ -95,8 +99,8 @@ class Background:
         self._write_turn = asyncio.Semaphore(1)
         self._read_turns = asyncio.Semaphore(BACKGROUND_READS)
 
-    @property
-    def background(self) -> Background:
+    def lane(self, background: bool) -> Background:
+        """Already the background lane, whichever is asked for (a store built on it stays in it)."""
         return self
 
     async def read(self, work: Work[T]) -> T:

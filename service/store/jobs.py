@@ -41,11 +41,9 @@ _PLAYED = case((exists().where(Answer.adventure_id == Job.adventure_id), 0), els
 # The claim's statements, built once: building them on each claim cost the event loop more
 # than running them cost the database's thread. `:now` is the claim's time.
 _NOW = bindparam("now", type_=Job.__table__.c.run_after.type)
-_ORDER = (_PLAYED, _LAST_SERVED.asc().nulls_first(), Job.id)
-_DUE_ROWS = select(Job.id, Job.kind, Job.adventure_id, Job.chapter_number)
-_DUE = _DUE_ROWS.where(_claimable_at(_NOW)).order_by(*_ORDER).limit(CLAIM_WINDOW)
-_DUE_OF_KINDS = (_DUE_ROWS.where(_claimable_at(_NOW), Job.kind.in_(bindparam("kinds", expanding=True)))
-                 .order_by(*_ORDER).limit(CLAIM_WINDOW))
+_DUE = (select(Job.id, Job.kind, Job.adventure_id, Job.chapter_number).where(_claimable_at(_NOW))
+        .order_by(_PLAYED, _LAST_SERVED.asc().nulls_first(), Job.id).limit(CLAIM_WINDOW))
+_DUE_OF_KINDS = _DUE.where(Job.kind.in_(bindparam("kinds", expanding=True)))
 _TAKE = (
     update(Job).where(Job.id == bindparam("job_id"), _claimable_at(_NOW))
     .values(state=JobState.RUNNING, attempts=Job.attempts + 1, started_at=_NOW, claimed_by=bindparam("owner"),

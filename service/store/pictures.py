@@ -107,8 +107,8 @@ class PictureStore:
 
     async def chapter_pictures(self, adventure_id: str, number: int, background: bool = False) -> ChapterPictures:
         """`background`: for a picture stream, whose look no player waits on."""
-        sessions = self.sessions.background if background else self.sessions
-        return await sessions.read(lambda session: _chapter_pictures(session, adventure_id, number))
+        return await self.sessions.lane(background).read(
+            lambda session: _chapter_pictures(session, adventure_id, number))
 
     async def scenes(self, adventure_id: str) -> dict[int, Picture]:
         """Every chapter's scene picture (without its bytes), by chapter number."""
@@ -123,7 +123,7 @@ class PictureStore:
             found = session.execute(_OWNED_PICTURE, {"adventure_id": adventure_id, "digest": digest}).first()
             return (found[0], found[1]) if found is not None else (None, None)
 
-        return await (self.sessions.background if background else self.sessions).read(read)
+        return await self.sessions.lane(background).read(read)
 
     async def scene_inputs(self, adventure_id: str, number: int) -> SceneInputs:
         def read(session: Session) -> SceneInputs:

@@ -45,9 +45,9 @@ def _number(request: Request) -> int:
     return int(request.path_params["number"])
 
 
-async def _owned_chapter(request: Request):
+async def _owned_chapter(request: Request, background: bool = False):
     return await _services(request).game.owned_chapter(request.path_params["adventure_id"], _owner(request),
-                                                       _number(request))
+                                                       _number(request), background)
 
 
 async def start_page(request: Request) -> Response:
@@ -137,8 +137,7 @@ async def picture(request: Request) -> Response:
 async def picture_stream(request: Request) -> Response:
     services = _services(request)
     # Opened with every chapter, as its text begins to stream: its read gives way to the text's.
-    adventure, chapter = await services.game.owned_chapter(request.path_params["adventure_id"], _owner(request),
-                                                           _number(request), background=True)
+    adventure, chapter = await _owned_chapter(request, background=True)
     if not services.settings.pictures:
         raise GameError(404, "This story has no pictures.")
     return EventSourceResponse(pictures.picture_events(services, adventure, chapter.number), ping=15,
@@ -163,9 +162,9 @@ def _with_comfort(view):
 
 
 async def stream(request: Request) -> Response:
-    adventure, log = await _services(request).game.owned_events(request.path_params["adventure_id"], _owner(request),
-                                                                _number(request))
-    return chapter_stream(request, _services(request), adventure, _number(request), log)
+    services, number = _services(request), _number(request)
+    adventure, log = await services.game.owned_events(request.path_params["adventure_id"], _owner(request), number)
+    return chapter_stream(request, services, adventure, number, log)
 
 
 ROUTES = [Route(route.path, _with_comfort(route.endpoint), methods=route.methods) for route in [
