@@ -10,9 +10,9 @@ import pytest
 
 from service.chapters.writer import DEFERRED_JOBS
 from service.store.adventures import AdventureStore
-from service.store.db import create_engine, migrate_async, session_factory
 from service.store.jobs import JobQueue
 from service.store.models import Adventure, Answer
+from tests.support.database import migrated_sessions
 from tests.test_postgres import ADMIN_URL, NO_SERVER, postgres_url  # noqa: F401  (a fixture)
 
 FLOOD = 40
@@ -29,11 +29,8 @@ def queue_database(request, database_url) -> str:
 
 @pytest.fixture
 async def stores(queue_database) -> AsyncIterator[tuple[AdventureStore, JobQueue]]:
-    await migrate_async(queue_database)
-    engine = create_engine(queue_database)
-    sessions = session_factory(engine)
-    yield AdventureStore(sessions), JobQueue(sessions)
-    await engine.dispose()
+    async with migrated_sessions(queue_database) as sessions:
+        yield AdventureStore(sessions), JobQueue(sessions)
 
 
 async def _adventure(store: AdventureStore, adventure_id: str, chapters: int) -> None:

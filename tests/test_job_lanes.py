@@ -10,9 +10,9 @@ import pytest
 from service.config import Settings
 from service.jobs.runner import JobRunner, Lane
 from service.store.adventures import AdventureStore
-from service.store.db import create_engine, migrate_async, session_factory
 from service.store.jobs import JobQueue
 from service.store.models import Adventure, Job
+from tests.support.database import migrated_sessions
 
 SUMMARIES, CHARACTERS = frozenset({"summary"}), frozenset({"characters"})
 
@@ -33,11 +33,8 @@ class NoStreams:
 
 @pytest.fixture
 async def stores(database_url) -> AsyncIterator[tuple[AdventureStore, JobQueue]]:
-    await migrate_async(database_url)
-    engine = create_engine(database_url)
-    sessions = session_factory(engine)
-    yield AdventureStore(sessions), JobQueue(sessions)
-    await engine.dispose()
+    async with migrated_sessions(database_url) as sessions:
+        yield AdventureStore(sessions), JobQueue(sessions)
 
 
 def _settings(database_url: str) -> Settings:

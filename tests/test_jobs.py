@@ -10,7 +10,7 @@ import pytest
 from service.config import Settings
 from tests.conftest import scripted_settings
 from tests.support import player
-from tests.support.database import rows, wait_until
+from tests.support.database import migrated_sessions, rows, wait_until
 
 WORLD, TOPIC = "amber-dune-caravan", "animals-and-habitats"
 
@@ -97,30 +97,26 @@ async def test_when_a_summary_job_runs_twice_then_one_summary_is_left(scripted_m
     from service.jobs.work import ChapterJobs
     from service.llm.client import ModelClient
     from service.store.adventures import AdventureStore
-    from service.store.db import create_engine, migrate_async, session_factory
     from service.store.jobs import JobQueue
     from service.store.models import Adventure, Job
 
     settings = scripted_settings(scripted_model, database_url)
-    await migrate_async(database_url)
-    engine = create_engine(database_url)
-    sessions = session_factory(engine)
-    store, queue = AdventureStore(sessions), JobQueue(sessions)
     catalog = load_catalog()
     topic = catalog.topics[TOPIC]
-    adventure = Adventure(id="twice", owner_hash="x", world_key=WORLD, topic_key=TOPIC, seed=1,
-                          plan=["STORY"] * 9 + ["CONCLUSION"], question_ids=[q.id for q in topic.questions[:3]])
-    await store.create_adventure(adventure, "STORY")
-    await store.complete_chapter("twice", 1, {"text": "Mira found a map. " * 20, "choices": ["a", "b", "c"]}, [])
-    jobs = ChapterJobs(store, catalog, ModelClient(settings), ChildSafety(load_lexicon()))
-    job = Job(id=0, kind="summary", adventure_id="twice", chapter_number=1)
+    async with migrated_sessions(database_url) as sessions:
+        store, queue = AdventureStore(sessions), JobQueue(sessions)
+        adventure = Adventure(id="twice", owner_hash="x", world_key=WORLD, topic_key=TOPIC, seed=1,
+                              plan=["STORY"] * 9 + ["CONCLUSION"], question_ids=[q.id for q in topic.questions[:3]])
+        await store.create_adventure(adventure, "STORY")
+        await store.complete_chapter("twice", 1, {"text": "Mira found a map. " * 20, "choices": ["a", "b", "c"]}, [])
+        jobs = ChapterJobs(store, catalog, ModelClient(settings), ChildSafety(load_lexicon()))
+        job = Job(id=0, kind="summary", adventure_id="twice", chapter_number=1)
 
-    # The runner stores what a job returns together with the job's `done`.
-    await queue.done(job.id, await jobs.summary(job))
-    await queue.done(job.id, await jobs.summary(job))
+        # The runner stores what a job returns together with the job's `done`.
+        await queue.done(job.id, await jobs.summary(job))
+        await queue.done(job.id, await jobs.summary(job))
 
-    assert len(await store.summaries("twice")) == 1
-    await engine.dispose()
+        assert len(await store.summaries("twice")) == 1
 
 
 def test_when_summaries_are_still_being_written_then_the_summary_page_fills_them_in_over_sse(

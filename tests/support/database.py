@@ -1,12 +1,28 @@
-"""Reading a test server's SQLite file directly, to check what was really stored; making and
-dropping PostgreSQL databases for tests and benchmarks."""
+"""Reading a test server's SQLite file directly, to check what was really stored; the
+store's sessions on a migrated database; making and dropping PostgreSQL databases for tests
+and benchmarks."""
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
+from collections.abc import AsyncIterator
 
 import asyncpg
+
+from service.store.db import Sessions, create_engine, migrate_async, session_factory
+
+
+@contextlib.asynccontextmanager
+async def migrated_sessions(database_url: str) -> AsyncIterator[Sessions]:
+    """The store's sessions on the database, migrated to the newest schema; disposed after."""
+    await migrate_async(database_url)
+    engine = create_engine(database_url)
+    try:
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()
 
 
 def rows(database_url: str, query: str, *params) -> list[tuple]:
