@@ -19,14 +19,16 @@ def main(argv: list[str] | None = None) -> None:
                        help="server processes on this host (more than one needs REDIS_URL and PostgreSQL)")
     commands.add_parser("migrate", help="create or upgrade the database schema")
     commands.add_parser("jobs", help="list pending, running and failed jobs")
+    commands.add_parser("picture-worker")  # started by `serve` itself (service/picture_worker.py)
     evaluate = commands.add_parser("evaluate", help="play adventures against the configured model and report quality")
     evaluate.add_argument("--adventures", type=int, default=1)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Per-call lines from these libraries would drown the service's own log.
-    for noisy in ("LiteLLM", "litellm", "alembic.runtime.plugins", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    _quiet_logging()
+    if args.command == "picture-worker":
+        from service.picture_worker import main as draw_pictures
 
+        draw_pictures()
+        return
     from service.config import Settings
 
     settings = Settings()
@@ -64,6 +66,13 @@ def main(argv: list[str] | None = None) -> None:
         from service.evaluation import run
 
         print(run(args.adventures))
+
+
+def _quiet_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Per-call lines from these libraries would drown the service's own log.
+    for noisy in ("LiteLLM", "litellm", "alembic.runtime.plugins", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _check_workers(settings, workers: int) -> None:

@@ -2,11 +2,13 @@
 pending finish after a restart, and a chapter cut off mid-stream can be written again."""
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 
 import httpx
+import psutil
 import pytest
 from bs4 import BeautifulSoup
 
@@ -203,3 +205,17 @@ def test_when_the_server_is_killed_while_pictures_are_drawn_then_they_are_drawn_
             assert picture.status_code == 200 and picture.headers["content-type"] == "image/png"
     finally:
         second.stop()
+
+
+def test_when_the_server_alone_is_killed_then_its_picture_process_ends_too(process_env, tmp_path):
+    server = ServerProcess({**process_env, "IMAGE_MODEL": "openai/scripted-images"}, tmp_path / "server.log").start()
+    try:
+        drawers = [c for c in psutil.Process(server.process.pid).children() if "picture-worker" in c.cmdline()]
+        assert len(drawers) == 1, f"the server's children: {psutil.Process(server.process.pid).children()}"
+        os.kill(server.process.pid, signal.SIGKILL)  # not its process group: the child is left alone
+        try:
+            drawers[0].wait(timeout=15)
+        except psutil.TimeoutExpired:
+            pytest.fail("the picture process went on after its server was killed")
+    finally:
+        server.kill()

@@ -9,6 +9,7 @@ import re
 import time
 
 import httpx
+import psutil
 import pytest
 from bs4 import BeautifulSoup
 from PIL import Image
@@ -312,3 +313,38 @@ async def test_when_picture_news_comes_while_a_stream_looks_at_the_store_then_it
         started = time.monotonic()
         await other_wait(0.1)
         assert time.monotonic() - started >= 0.1, "another chapter's news woke the stream"
+
+
+def _picture_process() -> psutil.Process | None:
+    """The picture process of the server running in this test's process."""
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "picture-worker" in child.cmdline() and child.status() != psutil.STATUS_ZOMBIE:
+                return child
+        except psutil.Error:
+            continue
+    return None
+
+
+def test_when_the_picture_process_is_killed_while_it_draws_then_a_new_one_draws_the_pictures(
+    scripted_model, database_url
+):
+    # The pictures are drawn in a process of their own, below the server's CPU priority, so
+    # that the streams get the CPU first; killed, it is started again and its jobs go on.
+    scripted_model.script.update(stall_before_first=True, fault_scope="image")  # every picture hangs
+    settings = picture_settings(scripted_model, database_url, job_lease_seconds=1.0)
+    with LiveServer(create_app(settings)) as live, httpx.Client(base_url=live.base_url, timeout=30) as client:
+        drawer = _picture_process()
+        assert drawer is not None, "no picture process runs beside the server"
+        assert drawer.nice() > psutil.Process().nice(), "the picture process runs at the server's priority"
+        page = player.read_chapter(client, player.start(client, WORLD, TOPIC))
+        wait_until(lambda: len([r for r in scripted_model.requests if r.get("kind") == "IMAGE"]) == 4, 20,
+                   "the four pictures were not all being drawn")
+        scripted_model.script.update(stall_before_first=False)
+        drawer.kill()
+        wait_until(lambda: (again := _picture_process()) is not None and again.pid != drawer.pid, 20,
+                   "no picture process was started again")
+        wait_until(lambda: rows(database_url, "SELECT count(*) FROM pictures") == [(4,)], 30,
+                   "the pictures the killed process was drawing were not drawn")
+        img = _slot(client.get(page.url).text, 1).find("img")
+        assert img is not None and img["alt"] in _drawn_from(client, img["src"])
