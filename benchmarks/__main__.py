@@ -17,7 +17,7 @@ from benchmarks import report
 from benchmarks.load import TIMINGS, run_level, scripted_server
 from benchmarks.processes import ModelProcess, machine_load, relay_server, start_profiler, stop_profiler, stop_server
 from benchmarks.scale import compare_scale
-from benchmarks.stats import Row, error_kinds, picture_breakdown, single_player_breakdown, summarize
+from benchmarks.stats import Row, error_kinds, picture_breakdown, pooled, single_player_breakdown, summarize
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -48,6 +48,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--images", action="store_true",
                         help="compare streams with pictures being drawn (image model 3 s) and without "
                              "(1 and 50 players)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="in a comparison, run each level this many times, the variants taking turns, "
+                             "and pool the runs' chapters")
     parser.add_argument("--no-relay", action="store_true",
                         help="leave out the bare relay's row at each level (benchmarks/relay.py)")
     parser.add_argument("--cpu", action="store_true",
@@ -144,7 +147,7 @@ def compare_images(args, workdir: Path) -> str:
     notes: list[str] = []
 
     def breakdown(players: int, label: str, level) -> None:
-        if label == "on" and players == 1:
+        if label == "on" and players == 1 and not notes:  # the first run of the level
             notes.extend(f"- 1 player, {name}: {value:.0f} ms (p50)"
                          for name, value in picture_breakdown(level).items() if value is not None)
 
@@ -168,20 +171,26 @@ def compare(args, workdir: Path, title: str, column: str, levels: tuple[int, ...
              "|---:|---|---:|---|---|---|"]
     try:
         for players in levels:
-            for label, settings in variants.items():
-                server = scripted_server(model, workdir, f"compare-{players}-{label}", **settings)
-                profiling = args.profile and players == levels[-1]
-                path = RESULTS / f"profile-{column.lower()}-{label}-{players}.{args.profile}"
-                spy = start_profiler(server.process.pid, path) if profiling else None
-                try:
-                    level = run_level(model, server, players, args.chapters, args.seed, **(knobs or {}))
-                finally:
-                    stop_profiler(spy)
-                    stop_server(server)
-                row = summarize(level)
-                if on_level is not None:
-                    on_level(players, label, level)
+            runs: dict[str, list[Row]] = {label: [] for label in variants}
+            for turn in range(max(1, args.repeat)):
+                for label, settings in variants.items():
+                    server = scripted_server(model, workdir, f"compare-{players}-{label}-{turn}", **settings)
+                    profiling = args.profile and players == levels[-1] and turn == 0
+                    path = RESULTS / f"profile-{column.lower()}-{label}-{players}.{args.profile}"
+                    spy = start_profiler(server.process.pid, path) if profiling else None
+                    try:
+                        level = run_level(model, server, players, args.chapters, args.seed + turn, **(knobs or {}))
+                    finally:
+                        stop_profiler(spy)
+                        stop_server(server)
+                    runs[label].append(summarize(level))
+                    if on_level is not None:
+                        on_level(players, label, level)
+            for label, rows in runs.items():
+                row = pooled(rows)
                 first = " / ".join(f"{row.p('added_first', q) * 1e3:.1f}" for q in (50, 99))
+                if len(rows) > 1:
+                    first += " (runs' p50: " + ", ".join(f"{r.p('added_first', 50) * 1e3:.1f}" for r in rows) + ")"
                 gap = " / ".join(f"{row.p('added_gap', q) * 1e3:.1f}" for q in (50, 99))
                 seen = " / ".join("–" if (v := row.p("picture_after_close", q)) is None else f"{v:.2f}"
                                   for q in (50, 99, 100))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from benchmarks.load import TIMINGS, LevelResult
 from benchmarks.players import ChapterRecord
@@ -179,6 +179,24 @@ def _cpu(level: LevelResult) -> dict:
 def summarize(level: LevelResult) -> Row:
     return Row(players=level.players, client_lag_p99=percentile(level.client_lag, 99) or 0.0,
                **_chapter_timings(level), **_model_timings(level), **_resources(level), **_cpu(level))
+
+
+def pooled(rows: list[Row]) -> Row:
+    """Several runs of one level as one row: their chapters' timings together, their counts
+    and CPU added up, their resource means averaged (runs of a level vary by more than the
+    few milliseconds a comparison looks for: one run's p50 moved by 5-15 ms here)."""
+    values = {}
+    for spec in fields(Row):
+        got = [getattr(row, spec.name) for row in rows]
+        if isinstance(got[0], list):
+            values[spec.name] = [v for one in got for v in one]
+        elif spec.name in ("players", "server", "peak_streams"):
+            values[spec.name] = max(got)
+        elif isinstance(got[0], int) or spec.name == "cpu_seconds":
+            values[spec.name] = sum(got)
+        else:
+            values[spec.name] = sum(got) / len(got)
+    return Row(**values)
 
 
 def token_and_chapter_cpu(short: Row, long: Row) -> tuple[float, float] | None:

@@ -8,7 +8,7 @@ from markupsafe import escape
 
 from benchmarks.load import LevelResult
 from benchmarks.players import ChapterRecord
-from benchmarks.stats import Row, error_kinds, summarize, token_and_chapter_cpu
+from benchmarks.stats import Row, error_kinds, pooled, summarize, token_and_chapter_cpu
 from service.domain.stream_text import VisibleText
 from tests.support.scripted_replies import build_reply, find_request_tag, split_chunks, tag_first_chunk
 
@@ -73,3 +73,14 @@ def test_the_cpu_of_longer_chapters_is_split_into_a_cost_per_token_and_a_cost_pe
     per_token_us, per_chapter_ms = token_and_chapter_cpu(short, long)
     assert per_token_us == pytest.approx(200) and per_chapter_ms == pytest.approx(5)
     assert short.cpu_per_token_us == pytest.approx(225)
+
+
+def test_runs_of_a_level_are_pooled_chapter_by_chapter_with_their_counts_added_up():
+    first = summarize(level([chapter("r1", 9.9, [10.4, 10.43])], [model_request("r1", 10.0, [10.35, 10.37])]))
+    second = summarize(level([chapter("r1", 19.9, [20.6, 20.62]), chapter("r2", 29.9, [30.5, 30.52])],
+                             [model_request("r1", 20.0, [20.3, 20.32]), model_request("r2", 30.0, [30.3, 30.32])]))
+    first.cpu_seconds, second.cpu_seconds = 1.5, 2.0
+    row = pooled([first, second])
+    assert row.added_first == pytest.approx([0.5 - 0.35, 0.7 - 0.3, 0.6 - 0.3])
+    assert (row.players, row.chapters_ok, row.cpu_seconds) == (1, 3, 3.5)
+    assert row.p("added_first", 50) == pytest.approx(0.3)
