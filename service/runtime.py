@@ -24,8 +24,8 @@ from service.content.loader import load_catalog
 from service.content.screen_terms import load_lexicon
 from service.domain.story import Catalog
 from service.jobs.picture_process import PictureProcess
-from service.jobs.pictures import PictureNews
-from service.jobs.runner import JobRunner
+from service.jobs.pictures import PictureJobs, PictureNews
+from service.jobs.runner import JobRunner, Lane
 from service.jobs.work import ChapterJobs
 from service.llm.client import ModelClient
 from service.shared.events import Mirrors, Publisher, Settle
@@ -35,7 +35,7 @@ from service.shared.redis import PROCESS_ID, connect
 from service.store.adventures import AdventureStore
 from service.store.db import Sessions, create_engine, migrate_async, session_factory
 from service.store.jobs import JobQueue
-from service.store.pictures import PictureStore
+from service.store.pictures import PICTURE_JOBS, WHILE_STREAMING, PictureStore
 from service.store.secrets import server_secret
 from service.web.app import build_app
 from service.web.owner import OwnerCookies
@@ -87,16 +87,18 @@ async def running(settings: Settings, catalog: Catalog, safety: ChildSafety, pag
     writer = ChapterWriter(settings, store, catalog, model, safety, ChapterCapacity(settings.chapter_capacity),
                            shared.publisher if shared else None)
     pictures, news = PictureStore(sessions), PictureNews(shared.send_picture_news if shared else None)
-    chapter_jobs = ChapterJobs(job_store, catalog, model, safety)
-    runner = JobRunner(queue, chapter_jobs.handlers(), writer, settings)
     # The pictures are drawn in a process of their own (service/jobs/picture_process.py).
-    drawer = PictureProcess(settings, news, writer) if settings.pictures else None
-    if drawer is not None:
-        await drawer.start()  # it gets ready while this process does
+    drawer = PictureProcess(settings) if settings.pictures else None
+    picture_jobs = PictureJobs(job_store, PictureStore(sessions.background), queue, drawer,
+                               news) if drawer else None
+    runner = _runner(settings, queue, writer, ChapterJobs(job_store, catalog, model, safety), picture_jobs)
+    if picture_jobs is not None:
+        drawer.start()  # it gets ready while this process does
         writer.watch(news)
-        writer.watch(drawer)
         if not settings.uses_local_model:  # the embedded model's one worker serves the streams first
-            writer.on_story_written(drawer.story_written)
+            writer.on_story_written(picture_jobs.story_written)
+        runner.on_finished.append(news.job_finished)
+        picture_jobs.on_left_to_workers.append(runner.wake)
     game = Game(catalog, store, writer, shared.mirrors(lambda *attempt: game.settle(*attempt)) if shared else None)
     limit = StartLimit(settings.start_limit_burst, settings.start_limit_seconds,
                        shared.start_limit(settings) if shared else None)
@@ -111,7 +113,7 @@ async def running(settings: Settings, catalog: Catalog, safety: ChildSafety, pag
             log.info("%d chapters were interrupted by a stop; their pages offer to write them again", interrupted)
     await runner.start(recover=not shared)
     if drawer is not None:
-        await drawer.begin()  # now that the jobs a stopped process held are pending again
+        await drawer.ready()
     warm_up = asyncio.create_task(model.warm_up())
     _settle_process()
     try:
@@ -120,7 +122,8 @@ async def running(settings: Settings, catalog: Catalog, safety: ChildSafety, pag
         warm_up.cancel()
         await writer.shutdown()
         await runner.stop()
-        if drawer is not None:
+        if picture_jobs is not None:
+            await picture_jobs.stop()
             await drawer.stop()
         if shared:
             await shared.stop()
@@ -172,6 +175,17 @@ class Shared:
             await self.followed.stop()
         await self.news.stop()
         await self.redis.aclose()
+
+
+def _runner(settings: Settings, queue: JobQueue, writer: ChapterWriter, chapter_jobs: ChapterJobs,
+            picture_jobs: PictureJobs | None) -> JobRunner:
+    """Summaries and characters in one lane of workers; with pictures, pictures in their own."""
+    handlers = chapter_jobs.handlers()
+    lanes = [Lane(frozenset(handlers), settings.job_concurrency)]
+    if picture_jobs is not None:
+        handlers |= picture_jobs.handlers()
+        lanes.append(Lane(PICTURE_JOBS, settings.image_concurrency, elsewhere=picture_jobs.drawing))
+    return JobRunner(queue, handlers, writer, settings, lanes, while_streaming=WHILE_STREAMING)
 
 
 async def _owner_cookies(settings: Settings, sessions: Sessions) -> OwnerCookies:

@@ -330,9 +330,10 @@ def test_when_the_picture_process_is_killed_while_it_draws_then_a_new_one_draws_
     scripted_model, database_url
 ):
     # The pictures are drawn in a process of their own, below the server's CPU priority, so
-    # that the streams get the CPU first; killed, it is started again and its jobs go on.
+    # that the streams get the CPU first; killed, it is started again, and the drawings it
+    # owed are tried again (their jobs' retries wait for it rather than use up their attempts).
     scripted_model.script.update(stall_before_first=True, fault_scope="image")  # every picture hangs
-    settings = picture_settings(scripted_model, database_url, job_lease_seconds=1.0)
+    settings = picture_settings(scripted_model, database_url, job_backoff_seconds=0.1)
     with LiveServer(create_app(settings)) as live, httpx.Client(base_url=live.base_url, timeout=30) as client:
         drawer = _picture_process()
         assert drawer is not None, "no picture process runs beside the server"

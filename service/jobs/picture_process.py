@@ -1,81 +1,84 @@
-"""The picture jobs run in a process of their own, below the server's CPU priority.
+"""The pictures are drawn in a process of their own, below the server's CPU priority.
 
-Drawing a picture is the server's heaviest background work (the helper's call, the image
-model's call and its megabytes, screening, storing): in the server's process it took a
-quarter of the interpreter at 50 players, and every stream waited its turn for the
-interpreter's lock behind it. In a child process niced below the server, the operating
-system gives the streams the CPU first and the pictures what is left.
+Drawing a picture is the heaviest of the server's background work: the helper's call, the
+image model's call and its megabytes, the screening. In the server's process it took a
+quarter of the interpreter at 50 players, and every stream waited for the interpreter's
+lock behind it. The picture process (`python -m service picture-worker`, see
+service/picture_worker.py) does that work niced below the server, so the operating system
+gives the streams the CPU first. It only reads the store: the server keeps the picture
+jobs, and stores what is drawn, as the database's one writer (a second writing process
+queued the server's writes behind its own in SQLite's lock, 20-200 ms under load).
 
-The server (`PictureProcess`) starts the child (`python -m service picture-worker`, see
-service/picture_worker.py), gives it its settings, tells it which chapters are being
-written and each chapter's story as soon as it is written, and hears from it which
-chapters' pictures may have changed. The child (`ServerLink`) follows those messages. It
-ends when the server does: its input closes. A child that dies is started again; the jobs
-it held are durable and taken again when their lease lapses.
+The server's side, `PictureProcess`, starts the child, asks it for drawings and waits for
+them; a child that dies is started again, and the drawings it owed fail (their jobs try
+again). The child's side, `ServerLink`, answers each request. It ends when the server does:
+its input closes.
 
-Messages are JSON arrays, one a line: to the child ["go"] (take jobs), ["started"|"ended",
-adventure, number], ["story", adventure, number, text]; from it ["ready"] and ["news",
-adventure, number].
+Requests are JSON arrays, one a line: ["scene", id, adventure, number, story text or null],
+["option", id, adventure, choice number]. Answers: ["ready"] once, then for each request
+["drawn", id, alt, prompt, content type, SHA-256 digest, size] followed by that many bytes of
+picture,
+["none", id] (too little was fit to draw) or ["failed", id, message].
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import os
 import sys
-from typing import TextIO
+from itertools import count
+from typing import BinaryIO
 
 from service.config import Settings
-from service.jobs.pictures import PictureJobs, PictureNews
-from service.jobs.runner import ChapterStreams
+from service.jobs.drawings import Drawings, Drawn
+from service.llm.images import Drawing
 
 log = logging.getLogger(__name__)
 # The child's settings, as JSON, in its environment.
 SETTINGS_VARIABLE = "LANTERNPATH_PICTURE_WORKER_SETTINGS"
 # Added to the child's nice value: it runs when the streams leave a core free.
 NICENESS = 10
-RESTART_SECONDS = 5.0
+RESTART_SECONDS = 1.0
 READY_SECONDS = 120.0
 STOP_SECONDS = 10.0
+# The longest line of an answer (a picture's bytes come after it, not in it).
+LINE_LIMIT = 1024 * 1024
 
-ChapterKey = tuple[str, int]
+
+class DrawingFailed(Exception):
+    """The picture process could not draw the picture (its message says why)."""
 
 
 class PictureProcess:
-    """The server's side: starts the picture process, keeps it running, and passes
-    messages both ways. A chapter writer's watcher (`stream_started`, `stream_ended`) and
-    story reader (`story_written`)."""
+    """The server's side: starts the picture process, keeps it running, asks it for drawings."""
 
-    def __init__(self, settings: Settings, news: PictureNews, streams: ChapterStreams):
-        self.news = news
-        self.streams = streams
+    def __init__(self, settings: Settings):
         self._environment = {**os.environ, SETTINGS_VARIABLE: _settings_json(settings)}
         self._child: asyncio.subprocess.Process | None = None
         self._supervisor: asyncio.Task | None = None
         self._stopping = False
-        self._taking = False
         self._ready = asyncio.Event()
+        self._ids = count(1)
+        self._waiting: dict[int, asyncio.Future] = {}
 
-    async def start(self) -> None:
-        """Starts the child, which gets ready (imports, screens the choices' words) while the
-        server does; it takes no job before `begin`."""
+    def start(self) -> None:
+        """Starts the child, which gets ready while the server does (`ready`)."""
         self._supervisor = asyncio.create_task(self._supervise(), name="picture process")
 
-    async def begin(self, timeout: float = READY_SECONDS) -> None:
-        """Lets the child take jobs (the server has made the jobs a stopped process held
-        pending again), and waits until it is ready: a server answers once its pictures can
-        be drawn (or, if the child cannot start, with the error logged)."""
-        self._taking = True
-        self._send("go")
+    async def ready(self, timeout: float = READY_SECONDS) -> None:
+        """Until the child is ready (it imports its libraries and screens the choices'
+        words): a server answers once its pictures can be drawn, or once the child's failure
+        to start is logged."""
         try:
             await asyncio.wait_for(self._ready.wait(), timeout)
         except TimeoutError:
             log.error("the picture process was not ready after %.0f s; pictures wait for it", timeout)
 
     async def stop(self) -> None:
-        """Closes the child's input (it ends its jobs and exits), then waits for it."""
+        """Closes the child's input (it ends its drawings and exits), then waits for it."""
         self._stopping = True
         child = self._child
         if child is not None and child.returncode is None:
@@ -92,38 +95,39 @@ class PictureProcess:
             self._supervisor.cancel()
             await asyncio.gather(self._supervisor, return_exceptions=True)
 
-    @property
-    def pid(self) -> int | None:
-        return self._child.pid if self._child is not None else None
+    async def scene(self, adventure_id: str, number: int, text: str | None = None) -> Drawn | None:
+        return await self._ask("scene", adventure_id, number, text)
 
-    def stream_started(self, chapter: ChapterKey) -> None:
-        self._send("started", *chapter)
+    async def option(self, adventure_id: str, number: int) -> Drawn | None:
+        return await self._ask("option", adventure_id, number)
 
-    def stream_ended(self, chapter: ChapterKey) -> None:
-        self._send("ended", *chapter)
-
-    def story_written(self, chapter: ChapterKey, text: str) -> None:
-        self._send("story", *chapter, text)
-
-    def _send(self, *message: object) -> None:
-        # A message lost while the child restarts costs nothing durable: a story not heard
-        # is read from the store by the chapter's job, and a restarted child is told which
-        # chapters are being written.
+    async def _ask(self, kind: str, *request: object) -> Drawn | None:
+        if not self._ready.is_set():  # starting, or starting again after it died
+            try:
+                await asyncio.wait_for(self._ready.wait(), READY_SECONDS)
+            except TimeoutError:
+                raise DrawingFailed("the picture process is not running") from None
         child = self._child
-        if child is not None and child.returncode is None and not child.stdin.is_closing():
-            child.stdin.write(_line(message))
+        number = next(self._ids)
+        answer = self._waiting[number] = asyncio.get_running_loop().create_future()
+        try:
+            child.stdin.write(_line((kind, number, *request)))
+            return await answer
+        finally:
+            self._waiting.pop(number, None)  # an answer that comes after a timeout is dropped
 
     async def _supervise(self) -> None:
         while not self._stopping:
             self._child = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "service", "picture-worker", stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE, env=self._environment)
-            self._ready.clear()
-            for chapter in self.streams.streaming_chapters():
-                self.stream_started(chapter)
-            if self._taking:
-                self._send("go")
-            await self._listen(self._child.stdout)
+                stdout=asyncio.subprocess.PIPE, env=self._environment, limit=LINE_LIMIT)
+            try:
+                await self._listen(self._child.stdout)
+            finally:
+                self._ready.clear()
+                for answer in self._waiting.values():
+                    if not answer.done():
+                        answer.set_exception(DrawingFailed("the picture process ended"))
             code = await self._child.wait()
             if not self._stopping:
                 log.error("the picture process ended with exit code %s; starting it again", code)
@@ -131,70 +135,69 @@ class PictureProcess:
 
     async def _listen(self, stream: asyncio.StreamReader) -> None:
         while line := await stream.readline():
-            try:
-                kind, *message = json.loads(line)
-            except ValueError:
-                log.warning("the picture process said %r", line[:200])
-                continue
-            if kind == "news":
-                self.news.notify(*message)
-            elif kind == "ready":
+            kind, *answer = json.loads(line)
+            if kind == "ready":
                 self._ready.set()
+                continue
+            number, *about = answer
+            if kind == "drawn":
+                alt, prompt, content_type, digest, size = about
+                result = Drawn(alt, prompt, Drawing(await stream.readexactly(size), content_type, digest))
+            waiting = self._waiting.get(number)
+            if waiting is None or waiting.done():
+                continue
+            if kind == "drawn":
+                waiting.set_result(result)
+            elif kind == "none":
+                waiting.set_result(None)
+            else:
+                waiting.set_exception(DrawingFailed(about[0]))
 
 
 class ServerLink:
-    """The picture process's side: the chapters the server is writing (a ChapterStreams for
-    the child's job runner), what it says, and the news sent back to it."""
+    """The picture process's side: draws what the server asks for and answers it."""
 
-    def __init__(self, output: TextIO):
-        self.idle = asyncio.Event()
-        self.idle.set()
+    def __init__(self, output: BinaryIO):
         self._output = output
-        self._streaming: set[ChapterKey] = set()
-        self._watchers: list = []
-        self.taking = asyncio.Event()  # the server said "go"
-
-    def streaming_chapters(self) -> set[ChapterKey]:
-        return set(self._streaming)
-
-    def watch(self, watcher) -> None:
-        self._watchers.append(watcher)
-
-    def send_news(self, adventure_id: str, number: int) -> None:
-        self._send("news", adventure_id, number)
+        self._drawing: set[asyncio.Task] = set()
 
     def ready(self) -> None:
-        self._send("ready")
+        self._send(_line(("ready",)))
 
-    def _send(self, *message: object) -> None:
-        self._output.write(_line(message).decode())
-        self._output.flush()
-
-    async def follow(self, pictures: PictureJobs) -> None:
-        """Acts on the server's messages until it closes this process's input."""
-        reader = asyncio.StreamReader()
+    async def serve(self, drawings: Drawings) -> None:
+        """Answers the server's requests until it closes this process's input."""
+        reader = asyncio.StreamReader(limit=LINE_LIMIT)
         loop = asyncio.get_running_loop()
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-        while line := await reader.readline():
-            kind, *message = json.loads(line)
-            if kind == "story":
-                adventure_id, number, text = message
-                pictures.story_written((adventure_id, number), text)
-            elif kind in ("started", "ended"):
-                self._streamed(kind, (message[0], message[1]))
-            elif kind == "go":
-                self.taking.set()
+        try:
+            while line := await reader.readline():
+                kind, number, *request = json.loads(line)
+                draw = drawings.scene if kind == "scene" else drawings.option
+                task = asyncio.create_task(self._answer(number, draw(*request)), name=f"{kind} {request[:2]}")
+                self._drawing.add(task)
+                task.add_done_callback(self._drawing.discard)
+        finally:
+            for task in list(self._drawing):
+                task.cancel()
+            await asyncio.gather(*self._drawing, return_exceptions=True)
 
-    def _streamed(self, kind: str, chapter: ChapterKey) -> None:
-        if kind == "started":
-            self._streaming.add(chapter)
-            self.idle.clear()
-        else:
-            self._streaming.discard(chapter)
-            if not self._streaming:
-                self.idle.set()
-        for watcher in self._watchers:
-            (watcher.stream_started if kind == "started" else watcher.stream_ended)(chapter)
+    async def _answer(self, number: int, drawing) -> None:
+        try:
+            drawn = await drawing
+        except Exception as exc:  # the server's job counts the attempt, and logs it
+            self._send(_line(("failed", number, f"{type(exc).__name__}: {exc}"[:500])))
+            return
+        if drawn is None:
+            self._send(_line(("none", number)))
+            return
+        data = drawn.drawing.data
+        digest = hashlib.sha256(data).hexdigest()  # here, not on the server's event loop
+        self._send(_line(("drawn", number, drawn.alt, drawn.prompt, drawn.drawing.content_type, digest, len(data)))
+                   + data)
+
+    def _send(self, message: bytes) -> None:
+        self._output.write(message)
+        self._output.flush()
 
 
 def settings_from_environment() -> Settings:
@@ -206,5 +209,5 @@ def _settings_json(settings: Settings) -> str:
     return settings.model_dump_json(exclude={"secret_key"})
 
 
-def _line(message: tuple | list) -> bytes:
+def _line(message: tuple) -> bytes:
     return json.dumps(message, ensure_ascii=False).encode() + b"\n"

@@ -32,6 +32,7 @@ BROWSER_FORMATS = ("PNG", "JPEG", "WEBP", "GIF")
 class Drawing:
     data: bytes
     content_type: str
+    digest: str | None = None  # its SHA-256, in hex, where already known
 
 
 class ImageFailed(Exception):

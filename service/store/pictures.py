@@ -143,10 +143,11 @@ class PictureStore:
 
 
 def picture_saved(adventure_id: str, number: int, option: int, data: bytes, content_type: str, alt: str,
-                  prompt: str) -> ResultWrite:
-    """Idempotent: a job that runs twice leaves one picture in the slot, the newest."""
-    values = {"digest": hashlib.sha256(data).hexdigest(), "data": data, "content_type": content_type, "alt": alt,
-              "prompt": prompt}
+                  prompt: str, digest: str | None = None) -> ResultWrite:
+    """Idempotent: a job that runs twice leaves one picture in the slot, the newest.
+    `digest`: the data's SHA-256 in hex, where already known."""
+    values = {"digest": digest or hashlib.sha256(data).hexdigest(), "data": data, "content_type": content_type,
+              "alt": alt, "prompt": prompt}
 
     def save(session: Session) -> None:
         slot = {"adventure_id": adventure_id, "chapter_number": number, "option": option}
