@@ -1,6 +1,6 @@
-"""Following a chapter's picture as a browser does: the htmx fragment's picture slot opens
-its SSE stream at once; when the `picture` event for the slot comes, the <img> it carries
-is fetched. The picture counts as visible once its bytes are in."""
+"""Following a chapter's picture as a browser does: the picture slot that comes with the
+chapter's choices opens its SSE stream; when the `picture` event for the slot comes, the
+<img> it carries is fetched. The picture counts as visible once its bytes are in."""
 from __future__ import annotations
 
 import io
@@ -16,8 +16,8 @@ PICTURE_STREAM = re.compile(r'data-image-chapter="(\d+)"[^>]*?sse-connect="([^"]
 IMG_SRC = re.compile(r'<img src="([^"]+)"')
 
 
-def picture_stream(fragment_html: str) -> str | None:
-    found = PICTURE_STREAM.search(fragment_html)
+def picture_stream(html: str) -> str | None:
+    found = PICTURE_STREAM.search(html)
     return found.group(2) if found else None
 
 

@@ -112,13 +112,14 @@ async def play_chapter(client: httpx.AsyncClient, number: int, action: str, choi
         if found is None:
             record.error = f"choice answered {response.status_code}"
             return record
-        if followers is not None and (pictures := picture_stream(response.text)):
-            followers.append(asyncio.create_task(follow_picture(client, pictures, record)))
         streams.open += 1
         try:
             await read_stream(client, found.group(1), record, on_first)
         finally:
             streams.open -= 1
+        # The chapter's choices bring its picture slot back, following the pictures' stream.
+        if followers is not None and (pictures := picture_stream(record.choices_html)):
+            followers.append(asyncio.create_task(follow_picture(client, pictures, record)))
     except (httpx.HTTPError, OSError) as exc:
         record.error = f"{type(exc).__name__}: {exc}"[:200]
     return record

@@ -119,6 +119,26 @@ def test_when_the_player_clicks_fast_and_streams_reconnect_then_each_slot_holds_
             f"chapter {number}'s slot shows a picture drawn from {drawn_from!r}")
 
 
+def test_when_a_choice_is_made_then_the_pictures_stream_is_opened_only_by_the_chapters_choices(
+    client, scripted_model, database_url
+):
+    # The pictures' stream must not start beside the text's own stream: the slot of a
+    # choice's fragment follows none, and the chapter's choices bring it back following one.
+    page = player.read_chapter(client, player.start(client, WORLD, TOPIC))
+    fragment = client.post(page.action, data={"choice": page.choices[0]}, headers={"HX-Request": "true"}).text
+    slot = _slot(fragment, 2)
+    assert not slot.has_attr("sse-connect") and slot.find("img") is None, f"the fragment's slot: {slot}"
+
+    events = player.read_sse(client, player.sse_url(fragment))
+    choices = BeautifulSoup(events.data("choices"), "html.parser")
+    swapped = _slot(str(choices), 2)
+    assert swapped["id"] == "chapter-picture-2" and swapped["hx-swap-oob"] == "outerHTML"
+    assert swapped["sse-connect"] == f"{_adventure_url(page.url)}/chapters/2/pictures"
+    assert len(choices.select("button[name=choice]")) == 3
+    picture = player.read_sse(client, swapped["sse-connect"])
+    assert "chapter-picture-2" in picture.data("picture") and picture.names[-1] == "close"
+
+
 def test_when_the_image_model_always_fails_then_the_chapter_has_no_picture_no_img_and_the_game_goes_on(
     server, scripted_model, database_url
 ):
