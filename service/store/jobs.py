@@ -51,6 +51,19 @@ _TAKE = (
     .returning(Job)
 )
 
+_JOBS = Job.__table__
+_ANY_KIND = bindparam("kinds", expanding=True)
+# A job done without a worker, and when the next pending job is due: Core statements, built
+# once (as ORM statements built on each call they cost milliseconds of the interpreter).
+_FINISH_PENDING = (
+    update(_JOBS).where(_JOBS.c.kind == bindparam("kind"), _JOBS.c.adventure_id == bindparam("adventure_id"),
+                        _JOBS.c.chapter_number == bindparam("number"), _JOBS.c.state == JobState.PENDING)
+    .values(state=JobState.DONE, attempts=_JOBS.c.attempts + 1, started_at=_NOW, finished_at=_NOW, last_error=None,
+            claimed_by=None)
+)
+_NEXT_DUE = select(_JOBS.c.run_after).where(_JOBS.c.state == JobState.PENDING).order_by(_JOBS.c.run_after).limit(1)
+_NEXT_DUE_OF_KINDS = _NEXT_DUE.where(_JOBS.c.kind.in_(_ANY_KIND))
+
 
 class JobQueue:
     def __init__(self, sessions: Sessions, owner: str = "this process", lease_seconds: float = 30.0):
@@ -133,12 +146,8 @@ class JobQueue:
         with its result, unless it is not pending (not stored yet, or a worker has it, here
         or in another process); then False, and nothing is written."""
         def finish(session: Session) -> bool:
-            now = utcnow()
-            ended = session.execute(
-                update(Job).where(Job.kind == kind, Job.adventure_id == adventure_id, Job.chapter_number == number,
-                                  Job.state == JobState.PENDING)
-                .values(state=JobState.DONE, attempts=Job.attempts + 1, started_at=now, finished_at=now,
-                        last_error=None, claimed_by=None)).rowcount
+            ended = session.execute(_FINISH_PENDING, {"kind": kind, "adventure_id": adventure_id, "number": number,
+                                                      "now": utcnow()}).rowcount
             if ended and result is not None:
                 result(session)
             return bool(ended)
@@ -180,10 +189,8 @@ class JobQueue:
         )
 
     async def next_due(self, kinds: Collection[str] | None = None) -> datetime | None:
-        query = select(Job.run_after).where(Job.state == JobState.PENDING)
-        if kinds is not None:
-            query = query.where(Job.kind.in_(sorted(kinds)))
-        return await self.sessions.read(lambda session: session.scalar(query.order_by(Job.run_after).limit(1)))
+        query, params = (_NEXT_DUE, {}) if kinds is None else (_NEXT_DUE_OF_KINDS, {"kinds": sorted(kinds)})
+        return await self.sessions.read(lambda session: session.scalar(query, params))
 
     async def _set(self, job_id: int, **values) -> None:
         """Ends this process's attempt at a job it holds (a job taken over is left alone)."""
