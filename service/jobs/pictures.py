@@ -20,6 +20,7 @@ from service.store.models import Job
 from service.store.pictures import PICTURE_JOBS, SCENE, PictureStore, picture_saved
 
 log = logging.getLogger(__name__)
+_FAILED = object()  # a drawing that failed
 # A picture begun early whose job has not come for it by then is let go.
 EARLY_KEEP_SECONDS = 600.0
 
@@ -135,14 +136,19 @@ class PictureJobs:
 
     async def _store_early(self, chapter: tuple[str, int], drawing: asyncio.Future) -> None:
         """The drawing begun early, stored with its job's end once drawn; else left to the job."""
-        with contextlib.suppress(Exception):  # a failed drawing is the job's first attempt: left to it
+        try:
             drawn = await asyncio.shield(drawing)
-            if self._early.get(chapter, (0, None))[1] is drawing:  # not taken by the job's worker meanwhile
-                result = None if drawn is None else _saved(*chapter, SCENE, drawn)
-                if await self.queue.finish_pending(SCENE_JOB, *chapter, result):
+        except Exception:  # a failed drawing is the job's first attempt: left to it (its worker logs it)
+            drawn = _FAILED
+        if drawn is not _FAILED and self._early.get(chapter, (0, None))[1] is drawing:  # no worker took it meanwhile
+            try:
+                if await self.queue.finish_pending(SCENE_JOB, *chapter,
+                                                   None if drawn is None else _saved(*chapter, SCENE, drawn)):
                     self._early.pop(chapter, None)
                     self.news.notify(*chapter)
                     return
+            except Exception:
+                log.exception("the picture of %s/%s could not be stored as drawn; its job stores it", *chapter)
         for wake in self.on_left_to_workers:
             wake()
 

@@ -56,8 +56,8 @@ _ANY_KIND = bindparam("kinds", expanding=True)
 # A job done without a worker, and when the next pending job is due: Core statements, built
 # once (as ORM statements built on each call they cost milliseconds of the interpreter).
 _FINISH_PENDING = (
-    update(_JOBS).where(_JOBS.c.kind == bindparam("kind"), _JOBS.c.adventure_id == bindparam("adventure_id"),
-                        _JOBS.c.chapter_number == bindparam("number"), _JOBS.c.state == JobState.PENDING)
+    update(_JOBS).where(_JOBS.c.kind == bindparam("of_kind"), _JOBS.c.adventure_id == bindparam("of_adventure"),
+                        _JOBS.c.chapter_number == bindparam("of_number"), _JOBS.c.state == JobState.PENDING)
     .values(state=JobState.DONE, attempts=_JOBS.c.attempts + 1, started_at=_NOW, finished_at=_NOW, last_error=None,
             claimed_by=None)
 )
@@ -146,8 +146,8 @@ class JobQueue:
         with its result, unless it is not pending (not stored yet, or a worker has it, here
         or in another process); then False, and nothing is written."""
         def finish(session: Session) -> bool:
-            ended = session.execute(_FINISH_PENDING, {"kind": kind, "adventure_id": adventure_id, "number": number,
-                                                      "now": utcnow()}).rowcount
+            ended = session.execute(_FINISH_PENDING, {"of_kind": kind, "of_adventure": adventure_id,
+                                                      "of_number": number, "now": utcnow()}).rowcount
             if ended and result is not None:
                 result(session)
             return bool(ended)
