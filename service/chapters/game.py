@@ -109,12 +109,29 @@ class Game:
         between a choice's stream and its first text (under load a read waited 10-120 ms
         for its thread and the event loop)."""
         _check_in_plan(number)
-        generation = self.writer.running(adventure_id, number)
-        if (generation is not None and self.elsewhere is None and generation.story is not None
-                and generation.handoff.state is HandOffState.STORED):
+        if (generation := self._written_here(adventure_id, number)) is not None:
             return owned_by(generation.story.adventure, owner_token), generation.log
         adventure, chapter = await self.owned_chapter(adventure_id, owner_token, number)
         return adventure, self.events(adventure, chapter)
+
+    async def owned_adventure(self, adventure_id: str, owner_token: str | None, number: int) -> Adventure:
+        """The player's adventure, whose chapter `number` is reached: a picture stream starts
+        here, as its chapter's text ends. A chapter written here answers with no read, as in
+        `owned_events`; else the read goes in the background lane (see store/db.py)."""
+        _check_in_plan(number)
+        if (generation := self._written_here(adventure_id, number)) is not None:
+            return owned_by(generation.story.adventure, owner_token)
+        adventure, _chapter = await self.owned_chapter(adventure_id, owner_token, number, background=True)
+        return adventure
+
+    def _written_here(self, adventure_id: str, number: int) -> Generation | None:
+        """The chapter's generation, when this process alone answers for the chapter (one
+        process; the chapter's row stored): its adventure says who owns it."""
+        generation = self.writer.running(adventure_id, number)
+        if (generation is not None and self.elsewhere is None and generation.story is not None
+                and generation.handoff.state is HandOffState.STORED):
+            return generation
+        return None
 
     async def current_chapter(self, adventure: Adventure) -> int:
         return max(c.number for c in await self.store.chapters(adventure.id))

@@ -45,9 +45,9 @@ def _number(request: Request) -> int:
     return int(request.path_params["number"])
 
 
-async def _owned_chapter(request: Request, background: bool = False):
+async def _owned_chapter(request: Request):
     return await _services(request).game.owned_chapter(request.path_params["adventure_id"], _owner(request),
-                                                       _number(request), background)
+                                                       _number(request))
 
 
 async def start_page(request: Request) -> Response:
@@ -136,11 +136,11 @@ async def picture(request: Request) -> Response:
 
 async def picture_stream(request: Request) -> Response:
     services = _services(request)
-    # Opened with every chapter, as its text begins to stream: its read gives way to the text's.
-    adventure, chapter = await _owned_chapter(request, background=True)
+    number = _number(request)
+    adventure = await services.game.owned_adventure(request.path_params["adventure_id"], _owner(request), number)
     if not services.settings.pictures:
         raise GameError(404, "This story has no pictures.")
-    return EventSourceResponse(pictures.picture_events(services, adventure, chapter.number), ping=15,
+    return EventSourceResponse(pictures.picture_events(services, adventure, number), ping=15,
                                headers={"Cache-Control": "no-store"})
 
 
