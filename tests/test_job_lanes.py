@@ -116,3 +116,31 @@ async def _never(job: Job) -> None:
 
 async def _done(job: Job) -> None:
     return None
+
+
+async def test_when_a_lanes_due_jobs_are_all_done_elsewhere_then_it_waits_for_news_instead_of_asking_again(
+    stores, database_url
+):
+    # Regression: a lane slept until its next due job, which was due already (a picture drawn
+    # early, whose job stays pending until the drawing ends it): it asked the queue every 50 ms.
+    store, queue = stores
+    await _chapters_with_jobs(store, 1)
+    claims = []
+    claim = queue.claim
+
+    async def counted(skip=(), kinds=None, while_streaming=()):
+        claims.append(await claim(skip, kinds, while_streaming))
+        return claims[-1]
+
+    queue.claim = counted
+    runner = JobRunner(queue, {"summary": _never, "characters": _never}, NoStreams(), _settings(database_url),
+                       lanes=[Lane(SUMMARIES, 2, elsewhere=lambda: {("a1", 1)})])
+    await runner.start(recover=False)
+    try:
+        await asyncio.sleep(1.0)
+        assert claims == [None], f"in 1 s the lane asked the queue {len(claims)} times"
+        runner.wake()  # the drawing elsewhere could not end the job: it is the lane's
+        await asyncio.sleep(0.3)
+    finally:
+        await runner.stop()
+    assert len(claims) == 2

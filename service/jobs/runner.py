@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from service.config import Settings
@@ -136,6 +137,7 @@ class JobRunner:
             if self._streams_first:
                 await self.streams.idle.wait()
             wake.clear()  # news from here on wakes the sleep below
+            looked = utcnow()
             try:
                 skip = self.streams.streaming_chapters() | set(lane.elsewhere())
                 job = await self.queue.claim(skip, lane.kinds, self.while_streaming)
@@ -144,7 +146,7 @@ class JobRunner:
                 raise
             if job is None:
                 free.release()
-                await self._sleep(lane, wake)
+                await self._sleep(lane, wake, looked)
                 continue
             task = asyncio.create_task(self._run(job), name=f"job {job.id} {job.kind}")
             self._jobs.add(task)
@@ -158,8 +160,11 @@ class JobRunner:
             # it runs again, here or elsewhere.
             log.error("job task %s ended with %r", task.get_name(), exc)
 
-    async def _sleep(self, lane: Lane, wake: asyncio.Event) -> None:
-        due = await self.queue.next_due(lane.kinds)
+    async def _sleep(self, lane: Lane, wake: asyncio.Event, looked: datetime) -> None:
+        """Until news, or the next job that falls due after the claim `looked` (a job due
+        already was passed over: its chapter streams, or it is done elsewhere; news of
+        either's end wakes the lane)."""
+        due = await self.queue.next_due(lane.kinds, after=looked)
         wait = POLL_SECONDS
         if due is not None:
             wait = min(POLL_SECONDS, max(0.05, (as_utc(due) - utcnow()).total_seconds()))

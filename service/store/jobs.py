@@ -63,6 +63,8 @@ _FINISH_PENDING = (
 )
 _NEXT_DUE = select(_JOBS.c.run_after).where(_JOBS.c.state == JobState.PENDING).order_by(_JOBS.c.run_after).limit(1)
 _NEXT_DUE_OF_KINDS = _NEXT_DUE.where(_JOBS.c.kind.in_(_ANY_KIND))
+_AFTER = _JOBS.c.run_after > bindparam("after", type_=_JOBS.c.run_after.type)
+_NEXT_DUE_AFTER, _NEXT_DUE_OF_KINDS_AFTER = _NEXT_DUE.where(_AFTER), _NEXT_DUE_OF_KINDS.where(_AFTER)
 
 
 class JobQueue:
@@ -188,8 +190,12 @@ class JobQueue:
             lambda session: list(session.scalars(select(Job).where(Job.state.in_(states)).order_by(Job.id)))
         )
 
-    async def next_due(self, kinds: Collection[str] | None = None) -> datetime | None:
-        query, params = (_NEXT_DUE, {}) if kinds is None else (_NEXT_DUE_OF_KINDS, {"kinds": sorted(kinds)})
+    async def next_due(self, kinds: Collection[str] | None = None, after: datetime | None = None) -> datetime | None:
+        """When the next pending job (of `kinds`) is due: the first due after `after`, if given."""
+        params = {"kinds": sorted(kinds or ()), "after": after}
+        query = _NEXT_DUE if kinds is None else _NEXT_DUE_OF_KINDS
+        if after is not None:
+            query = _NEXT_DUE_AFTER if kinds is None else _NEXT_DUE_OF_KINDS_AFTER
         return await self.sessions.read(lambda session: session.scalar(query, params))
 
     async def _set(self, job_id: int, **values) -> None:
