@@ -163,6 +163,25 @@ def test_when_the_image_model_always_fails_then_the_chapter_has_no_picture_no_im
     assert attempts == [(3,)], f"the failed picture was tried {attempts} times, not JOB_ATTEMPTS (3)"
 
 
+def test_when_one_of_the_choices_pictures_fails_then_the_others_are_kept_and_only_it_is_drawn_again(
+    client, scripted_model, database_url
+):
+    # The scene's picture is asked for after the choices' (its helper call takes 1 s): the
+    # first image request, which fails, is one of the choices'.
+    scripted_model.script.update(fail_status=500, fail_times=1, fault_scope="image",
+                                 helper_latencies={"PICTURE": 1.0})
+    page = player.read_chapter(client, player.start(client, WORLD, TOPIC))
+    wait_until(lambda: _all_done(database_url, "option-pictures", 1) and _all_done(database_url, "picture", 1), 20,
+               "the pictures were not drawn")
+
+    assert rows(database_url, "SELECT attempts, state FROM jobs WHERE kind = 'option-pictures'") == [(2, "done")]
+    assert rows(database_url, "SELECT count(*) FROM pictures WHERE option > 0") == [(3,)]
+    images = [r for r in scripted_model.requests if r.get("kind") == "IMAGE"]
+    assert len(images) == 5, f"{len(images)} image calls: three choices, the scene, and the failed choice again"
+    options = BeautifulSoup(client.get(page.url).text, "html.parser").select("#choices .option-picture img")
+    assert len(options) == 3
+
+
 def test_when_another_browser_asks_for_a_picture_or_its_stream_then_it_answers_404(
     server, scripted_model, database_url
 ):

@@ -160,26 +160,39 @@ class PictureJobs:
         drawn = await early[1] if early is not None else await self.drawer.scene(*key)
         return None if drawn is None else _saved(*key, SCENE, drawn)  # None: too little was fit to draw
 
-    async def options(self, job: Job) -> None:
-        """Each choice's picture is stored as soon as it is drawn; a retry draws only the missing ones."""
+    async def options(self, job: Job) -> ResultWrite | None:
+        """The choices' pictures, drawn at once and stored together with the job's end (one
+        write, not four: fifty adventures starting at once queued 200 writes). When some
+        fail, those drawn are stored all the same, and the job's retry draws only the rest."""
         drawn = await self.pictures.options_drawn(job.adventure_id)
-        results = await asyncio.gather(*(self._draw_option(job.adventure_id, number)
-                                         for number in range(1, OFFER_SIZE + 1) if number not in drawn),
+        numbers = [number for number in range(1, OFFER_SIZE + 1) if number not in drawn]
+        results = await asyncio.gather(*(self.drawer.option(job.adventure_id, number) for number in numbers),
                                        return_exceptions=True)
+        saved = _together([_saved(job.adventure_id, 1, number, result)
+                           for number, result in zip(numbers, results, strict=True) if isinstance(result, Drawn)])
         if errors := [r for r in results if isinstance(r, BaseException)]:
+            if saved is not None:
+                await self.pictures.save(saved)
+                self.news.notify(job.adventure_id, 1)
             raise errors[0]
-
-    async def _draw_option(self, adventure_id: str, number: int) -> None:
-        drawn = await self.drawer.option(adventure_id, number)
-        if drawn is not None:
-            await self.pictures.save(_saved(adventure_id, 1, number, drawn))
-            self.news.notify(adventure_id, 1)
+        return saved
 
 
 def _saved(adventure_id: str, number: int, option: int, drawn: Drawn) -> ResultWrite:
     drawing = drawn.drawing
     return picture_saved(adventure_id, number, option, drawing.data, drawing.content_type, drawn.alt, drawn.prompt,
                          drawing.digest)
+
+
+def _together(writes: list[ResultWrite]) -> ResultWrite | None:
+    if not writes:
+        return None
+
+    def write(session) -> None:
+        for each in writes:
+            each(session)
+
+    return write
 
 
 def _quietly(task: asyncio.Future) -> None:
