@@ -89,8 +89,7 @@ async def running(settings: Settings, catalog: Catalog, safety: ChildSafety, pag
     pictures, news = PictureStore(sessions), PictureNews(shared.send_picture_news if shared else None)
     # The pictures are drawn in a process of their own (service/jobs/picture_process.py).
     drawer = PictureProcess(settings) if settings.pictures else None
-    picture_jobs = PictureJobs(job_store, PictureStore(sessions.background), queue, drawer,
-                               news) if drawer else None
+    picture_jobs = PictureJobs(PictureStore(sessions.background), queue, drawer, news) if drawer else None
     runner = _runner(settings, queue, writer, ChapterJobs(job_store, catalog, model, safety), picture_jobs)
     if picture_jobs is not None:
         drawer.start()  # it gets ready while this process does

@@ -14,7 +14,7 @@ from typing import Protocol
 from service.domain.agency import OFFER_SIZE
 from service.jobs.drawings import Drawn
 from service.jobs.work import JobHandler
-from service.store.adventures import OPTIONS_JOB, SCENE_JOB, AdventureStore, ResultWrite
+from service.store.adventures import OPTIONS_JOB, SCENE_JOB, ResultWrite
 from service.store.jobs import JobQueue
 from service.store.models import Job
 from service.store.pictures import PICTURE_JOBS, SCENE, PictureStore, picture_saved
@@ -96,9 +96,7 @@ class PictureJobs:
     drawing if there is one, when it could not be ended so (it failed, the job was not
     stored yet) or was never begun here (another process, a restart)."""
 
-    def __init__(self, store: AdventureStore, pictures: PictureStore, queue: JobQueue, drawer: Drawer,
-                 news: PictureNews):
-        self.store = store
+    def __init__(self, pictures: PictureStore, queue: JobQueue, drawer: Drawer, news: PictureNews):
         self.pictures = pictures
         self.queue = queue
         self.drawer = drawer
