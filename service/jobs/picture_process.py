@@ -72,10 +72,16 @@ class PictureProcess:
         """Until the child is ready (it imports its libraries and screens the choices'
         words): a server answers once its pictures can be drawn, or once the child's failure
         to start is logged."""
+        if not await self._until_ready(timeout):
+            log.error("the picture process was not ready after %.0f s; pictures wait for it", timeout)
+
+    async def _until_ready(self, timeout: float) -> bool:
+        """Whether the child is ready, or is within `timeout` seconds (starting, or starting again)."""
         try:
             await asyncio.wait_for(self._ready.wait(), timeout)
         except TimeoutError:
-            log.error("the picture process was not ready after %.0f s; pictures wait for it", timeout)
+            return False
+        return True
 
     async def stop(self) -> None:
         """Closes the child's input (it ends its drawings and exits), then waits for it."""
@@ -102,11 +108,8 @@ class PictureProcess:
         return await self._ask("option", adventure_id, number)
 
     async def _ask(self, kind: str, *request: object) -> Drawn | None:
-        if not self._ready.is_set():  # starting, or starting again after it died
-            try:
-                await asyncio.wait_for(self._ready.wait(), READY_SECONDS)
-            except TimeoutError:
-                raise DrawingFailed("the picture process is not running") from None
+        if not self._ready.is_set() and not await self._until_ready(READY_SECONDS):
+            raise DrawingFailed("the picture process is not running")
         child = self._child
         number = next(self._ids)
         answer = self._waiting[number] = asyncio.get_running_loop().create_future()
