@@ -33,6 +33,8 @@ def _claimable_at(now):
     return or_(and_(Job.state == JobState.PENDING, Job.run_after <= now), and_(Job.state == JobState.RUNNING, lapsed))
 
 
+_JOBS = Job.__table__
+_ANY_KIND = bindparam("kinds", expanding=True)
 _Served = aliased(Job)
 # When a job of the same adventure last started (NULL: never): the longest-unserved goes next.
 _LAST_SERVED = (select(func.max(_Served.started_at)).where(_Served.adventure_id == Job.adventure_id)
@@ -40,19 +42,17 @@ _LAST_SERVED = (select(func.max(_Served.started_at)).where(_Served.adventure_id 
 _PLAYED = case((exists().where(Answer.adventure_id == Job.adventure_id), 0), else_=1)
 # The claim's statements, built once: building them on each claim cost the event loop more
 # than running them cost the database's thread. `:now` is the claim's time.
-_NOW = bindparam("now", type_=Job.__table__.c.run_after.type)
+_NOW = bindparam("now", type_=_JOBS.c.run_after.type)
 _DUE = (select(Job.id, Job.kind, Job.adventure_id, Job.chapter_number).where(_claimable_at(_NOW))
         .order_by(_PLAYED, _LAST_SERVED.asc().nulls_first(), Job.id).limit(CLAIM_WINDOW))
-_DUE_OF_KINDS = _DUE.where(Job.kind.in_(bindparam("kinds", expanding=True)))
+_DUE_OF_KINDS = _DUE.where(Job.kind.in_(_ANY_KIND))
 _TAKE = (
     update(Job).where(Job.id == bindparam("job_id"), _claimable_at(_NOW))
     .values(state=JobState.RUNNING, attempts=Job.attempts + 1, started_at=_NOW, claimed_by=bindparam("owner"),
-            lease_until=bindparam("lease_until", type_=Job.__table__.c.lease_until.type))
+            lease_until=bindparam("lease_until", type_=_JOBS.c.lease_until.type))
     .returning(Job)
 )
 
-_JOBS = Job.__table__
-_ANY_KIND = bindparam("kinds", expanding=True)
 # A job done without a worker, and when the next pending job is due: Core statements, built
 # once (as ORM statements built on each call they cost milliseconds of the interpreter).
 _FINISH_PENDING = (
