@@ -24,7 +24,7 @@ from service.content.loader import load_catalog
 from service.content.screen_terms import load_lexicon
 from service.domain.story import Catalog
 from service.jobs.picture_process import PictureProcess
-from service.jobs.pictures import PictureJobs, PictureNews
+from service.jobs.pictures import PictureJobs, PictureNews, RecentPictures
 from service.jobs.runner import JobRunner, Lane
 from service.jobs.work import ChapterJobs
 from service.llm.client import ModelClient
@@ -62,6 +62,7 @@ class Services:
     start_limit: StartLimit
     pictures: PictureStore
     picture_news: PictureNews
+    recent_pictures: RecentPictures
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -89,7 +90,8 @@ async def running(settings: Settings, catalog: Catalog, safety: ChildSafety, pag
     pictures, news = PictureStore(sessions), PictureNews(shared.send_picture_news if shared else None)
     # The pictures are drawn in a process of their own (service/jobs/picture_process.py).
     drawer = PictureProcess(settings) if settings.pictures else None
-    picture_jobs = PictureJobs(PictureStore(sessions.background), queue, drawer, news) if drawer else None
+    recent = RecentPictures()
+    picture_jobs = PictureJobs(PictureStore(sessions.background), queue, drawer, news, recent) if drawer else None
     runner = _runner(settings, queue, writer, ChapterJobs(job_store, catalog, model, safety), picture_jobs)
     if picture_jobs is not None:
         drawer.start()  # it gets ready while this process does
@@ -97,12 +99,13 @@ async def running(settings: Settings, catalog: Catalog, safety: ChildSafety, pag
         if not settings.uses_local_model:  # the embedded model's one worker serves the streams first
             writer.on_story_written(picture_jobs.story_written)
         runner.on_finished.append(news.job_finished)
+        news.drawn_here = picture_jobs.drawn_here
         picture_jobs.on_left_to_workers.append(runner.wake)
     game = Game(catalog, store, writer, shared.mirrors(lambda *attempt: game.settle(*attempt)) if shared else None)
     limit = StartLimit(settings.start_limit_burst, settings.start_limit_seconds,
                        shared.start_limit(settings) if shared else None)
     services = Services(settings, catalog, pages, store, JobQueue(sessions), writer, game, runner,
-                        await _owner_cookies(settings, sessions), limit, pictures, news)
+                        await _owner_cookies(settings, sessions), limit, pictures, news, recent)
     await store.warm_up()
     if shared:
         await shared.start(runner, news)

@@ -15,9 +15,11 @@ from bs4 import BeautifulSoup
 from PIL import Image
 
 from service.config import Settings
-from service.jobs.pictures import PictureNews
+from service.jobs.pictures import PictureNews, RecentPictures
+from service.llm.images import Drawing, ImageClient
 from service.runtime import create_app
-from service.llm.images import ImageClient
+from service.store.pictures import PictureStore
+from service.web.pictures import RECHECK_SECONDS
 from tests.conftest import picture_settings, scripted_settings
 from tests.support import player
 from tests.support.database import rows, wait_until
@@ -335,6 +337,80 @@ def test_when_every_picture_worker_is_busy_then_a_chapters_picture_begun_early_i
         assert _jobs(database_url, "option-pictures") == [(1, "running")]
         img = _slot(client.get(page.url).text, 1).find("img")
         assert img is not None and img["alt"] in _drawn_from(client, img["src"])
+
+
+def _follow_second_chapters_picture(scripted_model, database_url, monkeypatch,
+                                    fail_first: bool = False) -> tuple[list, float, str, str]:
+    """Play to chapter 2, follow its picture stream, opened by its choices as a browser does,
+    while the image model takes a second (`fail_first`: and fails the chapter's first
+    drawing), and fetch the picture: (the store's reads for the chapter's pictures and for
+    the bytes, seconds from the stream's start to its picture, the picture's alt, its prompt).
+    Another browser asking for the picture gets 404."""
+    looks = []
+    looked, read = PictureStore.chapter_pictures, PictureStore.picture
+
+    async def counted(store, adventure_id, number, background=False):
+        looks.append(number)
+        return await looked(store, adventure_id, number, background)
+
+    async def counted_read(store, adventure_id, digest, background=False):
+        looks.append("bytes")
+        return await read(store, adventure_id, digest, background)
+
+    monkeypatch.setattr(PictureStore, "chapter_pictures", counted)
+    monkeypatch.setattr(PictureStore, "picture", counted_read)
+    scripted_model.script.update(image_latency=1.0)
+    with LiveServer(create_app(picture_settings(scripted_model, database_url, job_backoff_seconds=0.2))) as live, \
+            httpx.Client(base_url=live.base_url, timeout=30) as client:
+        page = player.read_chapter(client, player.start(client, WORLD, TOPIC))
+        if fail_first:
+            wait_until(lambda: _all_done(database_url, "picture", 1) and _all_done(database_url, "option-pictures", 1),
+                       20, "the first chapter's pictures were not drawn")
+            scripted_model.script.update(fail_status=500, fail_times=1, fault_scope="image")
+        events = player.read_sse(client, player.choose_htmx(client, page.action, page.choices[0]))
+        slot = _slot(str(BeautifulSoup(events.data("choices"), "html.parser")), 2)
+        looks.clear()
+        started = time.monotonic()
+        picture = player.read_sse(client, slot["sse-connect"])
+        took = time.monotonic() - started
+        img = BeautifulSoup(picture.data("picture"), "html.parser").find("img")
+        assert picture.names[-1] == "close" and img is not None and img["alt"]
+        drawn_from = _drawn_from(client, img["src"])
+        with httpx.Client(base_url=live.base_url, timeout=30) as stranger:
+            assert stranger.get(img["src"]).status_code == 404, "another browser got the picture"
+        return [n for n in looks if n in (2, "bytes")], took, img["alt"], drawn_from
+
+
+def test_when_a_chapters_picture_is_drawn_here_then_its_stream_and_its_bytes_need_no_read_of_the_store(
+    scripted_model, database_url, monkeypatch
+):
+    # The news that the picture is stored says what its slot shows, and its bytes are still
+    # in memory: at 50 players each read waited for a database thread beside the streams.
+    reads, _took, alt, prompt = _follow_second_chapters_picture(scripted_model, database_url, monkeypatch)
+    assert reads == [], f"reads of the store for a picture drawn here: {reads}"
+    assert alt in prompt
+
+
+def test_recent_pictures_are_kept_within_their_bytes_and_their_time():
+    recent = RecentPictures(keep_seconds=0.2, max_bytes=25)
+    first, second, third = (Drawing(bytes([n]) * 10, "image/png") for n in range(3))
+    recent.keep("a", 2, first)
+    recent.keep("a", 3, second)
+    assert recent.get("a", first.digest) == (2, first) and recent.get("b", first.digest) is None
+    recent.keep("a", 4, third)  # 30 bytes: the oldest goes
+    assert recent.get("a", first.digest) is None and recent.get("a", third.digest) == (4, third)
+    time.sleep(0.25)
+    assert recent.get("a", third.digest) is None, "a picture was kept past its time"
+
+
+def test_when_a_chapters_early_drawing_fails_then_its_stream_shows_the_picture_its_job_draws_again(
+    scripted_model, database_url, monkeypatch
+):
+    looks, took, alt, prompt = _follow_second_chapters_picture(scripted_model, database_url, monkeypatch,
+                                                               fail_first=True)
+    assert looks, "the stream showed a picture it could only know of from the store without looking"
+    assert took < RECHECK_SECONDS / 2, f"the picture drawn again came after {took:.1f} s: the stream slept on"
+    assert alt in prompt
 
 
 async def test_when_picture_news_comes_while_a_stream_looks_at_the_store_then_its_next_wait_returns_at_once():

@@ -119,10 +119,17 @@ class Game:
         here, as its chapter's text ends. A chapter written here answers with no read, as in
         `owned_events`; else the read goes in the background lane (see store/db.py)."""
         _check_in_plan(number)
-        if (generation := self._written_here(adventure_id, number)) is not None:
-            return owned_by(generation.story.adventure, owner_token)
+        if (adventure := self.owned_here(adventure_id, owner_token, number)) is not None:
+            return adventure
         adventure, _chapter = await self.owned_chapter(adventure_id, owner_token, number, background=True)
         return adventure
+
+    def owned_here(self, adventure_id: str, owner_token: str | None, number: int) -> Adventure | None:
+        """The player's adventure if chapter `number` was written here (see `owned_events`):
+        known with no read. None when it was not; 404 when it is not the player's."""
+        if (generation := self._written_here(adventure_id, number)) is not None:
+            return owned_by(generation.story.adventure, owner_token)
+        return None
 
     def _written_here(self, adventure_id: str, number: int) -> Generation | None:
         """The chapter's generation, when this process alone answers for the chapter (one

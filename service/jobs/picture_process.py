@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -193,10 +192,9 @@ class ServerLink:
         if drawn is None:
             self._send(_line(("none", number)))
             return
-        data = drawn.drawing.data
-        digest = hashlib.sha256(data).hexdigest()  # here, not on the server's event loop
-        self._send(_line(("drawn", number, drawn.alt, drawn.prompt, drawn.drawing.content_type, digest, len(data)))
-                   + data)
+        drawing = drawn.drawing  # its digest was worked out here, not on the server's event loop
+        self._send(_line(("drawn", number, drawn.alt, drawn.prompt, drawing.content_type, drawing.digest,
+                          len(drawing.data))) + drawing.data)
 
     def _send(self, message: bytes) -> None:
         self._output.write(message)

@@ -8,41 +8,65 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Protocol
 
 from service.domain.agency import OFFER_SIZE
+from service.domain.lifecycle import ChapterState
+from service.domain.pictures import SlotState
 from service.jobs.drawings import Drawn
 from service.jobs.work import JobHandler
+from service.llm.images import Drawing
 from service.store.adventures import OPTIONS_JOB, SCENE_JOB, ResultWrite
 from service.store.jobs import JobQueue
 from service.store.models import Job
-from service.store.pictures import PICTURE_JOBS, SCENE, PictureStore, picture_saved
+from service.store.pictures import PICTURE_JOBS, SCENE, ChapterPictures, PictureStore, Shown, picture_saved
 
 log = logging.getLogger(__name__)
 _FAILED = object()  # a drawing that failed
 # A picture begun early whose job has not come for it by then is let go.
 EARLY_KEEP_SECONDS = 600.0
+# A picture drawn here is served from memory for this long after it is drawn, within this
+# many bytes in all (RecentPictures).
+RECENT_KEEP_SECONDS = 60.0
+RECENT_MAX_BYTES = 32 * 1024 * 1024
+
+
+class _Follower:
+    """One stream's news: that some came, and what its chapter's slots show, when the news said."""
+
+    __slots__ = ("came", "slots")
+
+    def __init__(self) -> None:
+        self.came = asyncio.Event()
+        self.slots: ChapterPictures | None = None
 
 
 class PictureNews:
     """Wakes the pages' picture streams of a chapter when its pictures may have changed; with
     several processes, `send` tells the others (whose streams then `wake`). A stream follows
     its chapter for as long as it is open (`following`): news that comes while it looks at
-    the store is kept for its next wait, not lost (it would then have waited out a recheck)."""
+    the store is kept for its next wait, not lost (it would then have waited out a recheck).
+
+    News from this process may say what the chapter's slots now show (`slots`): its streams
+    then need no look at the store. `drawn_here` tells a stream that the chapter's picture
+    is being drawn by this process, whose end is such news (PictureJobs answers it)."""
 
     def __init__(self, send: Callable[[str, int], None] | None = None) -> None:
-        self._followers: dict[tuple[str, int], set[asyncio.Event]] = {}
+        self._followers: dict[tuple[str, int], set[_Follower]] = {}
         self.send = send
+        self.drawn_here: Callable[[str, int], bool] = lambda _adventure_id, _number: False
 
-    def notify(self, adventure_id: str, number: int) -> None:
-        self.wake(adventure_id, number)
+    def notify(self, adventure_id: str, number: int, slots: ChapterPictures | None = None) -> None:
+        self.wake(adventure_id, number, slots)
         if self.send is not None:
             self.send(adventure_id, number)
 
-    def wake(self, adventure_id: str, number: int) -> None:
-        for news in self._followers.get((adventure_id, number), ()):
-            news.set()
+    def wake(self, adventure_id: str, number: int, slots: ChapterPictures | None = None) -> None:
+        for follower in self._followers.get((adventure_id, number), ()):
+            follower.slots = slots  # the latest news says what is known; news that says nothing, nothing
+            follower.came.set()
 
     def job_finished(self, job: Job) -> None:
         if job.kind in PICTURE_JOBS:
@@ -56,25 +80,62 @@ class PictureNews:
         self.notify(*chapter)
 
     @contextlib.contextmanager
-    def following(self, adventure_id: str, number: int) -> Iterator[Callable[[float], Awaitable[None]]]:
+    def following(self, adventure_id: str, number: int) -> Iterator[Callable[[float],
+                                                                            Awaitable[ChapterPictures | None]]]:
         """`with news.following(a, n) as wait:` ... `await wait(timeout)` returns at the first
-        news since the last wait returned, or after `timeout` seconds."""
-        key, news = (adventure_id, number), asyncio.Event()
-        self._followers.setdefault(key, set()).add(news)
+        news since the last wait returned, or after `timeout` seconds: with what the slots
+        show if the news said so, else None."""
+        key, follower = (adventure_id, number), _Follower()
+        self._followers.setdefault(key, set()).add(follower)
 
-        async def wait(timeout: float) -> None:
+        async def wait(timeout: float) -> ChapterPictures | None:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
-                    await news.wait()
-            news.clear()
+                    await follower.came.wait()
+            follower.came.clear()
+            slots, follower.slots = follower.slots, None
+            return slots
 
         try:
             yield wait
         finally:
             followers = self._followers[key]
-            followers.discard(news)
+            followers.discard(follower)
             if not followers:
                 del self._followers[key]
+
+
+class RecentPictures:
+    """The pictures this process drew lately, kept a little while in memory: the browser that
+    is shown one asks for its bytes within seconds, and its owner's page here needs no read
+    for them (at 50 players, a read on a database thread per picture beside the streams). A
+    cache only: what is not here is read from the store."""
+
+    def __init__(self, keep_seconds: float = RECENT_KEEP_SECONDS, max_bytes: int = RECENT_MAX_BYTES):
+        self._keep_seconds = keep_seconds
+        self._max_bytes = max_bytes
+        self._kept: OrderedDict[tuple[str, str], tuple[float, int, Drawing]] = OrderedDict()
+        self._bytes = 0
+
+    def keep(self, adventure_id: str, number: int, drawing: Drawing) -> None:
+        key = (adventure_id, drawing.digest)
+        self._drop(self._kept.pop(key, None))
+        self._kept[key] = (time.monotonic(), number, drawing)
+        self._bytes += len(drawing.data)
+        horizon = time.monotonic() - self._keep_seconds
+        while self._kept and (self._bytes > self._max_bytes or next(iter(self._kept.values()))[0] < horizon):
+            self._drop(self._kept.popitem(last=False)[1])
+
+    def _drop(self, entry: tuple[float, int, Drawing] | None) -> None:
+        if entry is not None:
+            self._bytes -= len(entry[2].data)
+
+    def get(self, adventure_id: str, digest: str) -> tuple[int, Drawing] | None:
+        """(its chapter's number, the picture) if it is kept."""
+        entry = self._kept.get((adventure_id, digest))
+        if entry is None or entry[0] < time.monotonic() - self._keep_seconds:
+            return None
+        return entry[1], entry[2]
 
 
 class Drawer(Protocol):
@@ -96,13 +157,16 @@ class PictureJobs:
     drawing if there is one, when it could not be ended so (it failed, the job was not
     stored yet) or was never begun here (another process, a restart)."""
 
-    def __init__(self, pictures: PictureStore, queue: JobQueue, drawer: Drawer, news: PictureNews):
+    def __init__(self, pictures: PictureStore, queue: JobQueue, drawer: Drawer, news: PictureNews,
+                 recent: RecentPictures | None = None):
         self.pictures = pictures
         self.queue = queue
         self.drawer = drawer
         self.news = news
+        self.recent = recent or RecentPictures()
         self._early: dict[tuple[str, int], tuple[float, asyncio.Task]] = {}
-        self._storing: set[asyncio.Task] = set()
+        # The drawings begun early until they are stored or left to the job (see drawn_here).
+        self._storing: dict[tuple[str, int], asyncio.Task] = {}
         # Called when a drawing begun early is left to the job's workers (they may be asleep).
         self.on_left_to_workers: list[Callable[[], None]] = []
 
@@ -110,10 +174,15 @@ class PictureJobs:
         return {SCENE_JOB: self.scene, OPTIONS_JOB: self.options}
 
     async def stop(self) -> None:
-        tasks = [*self._storing, *(task for _, task in self._early.values())]
+        tasks = [*self._storing.values(), *(task for _, task in self._early.values())]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    def drawn_here(self, adventure_id: str, number: int) -> bool:
+        """The chapter's picture is being drawn early, or stored: the news of that end comes
+        from here, and says what the slot shows if it was stored (PictureNews)."""
+        return (adventure_id, number) in self._storing
 
     def drawing(self) -> set[tuple[str, int]]:
         """The chapters whose picture is being drawn early: their jobs' workers pass them over."""
@@ -129,8 +198,8 @@ class PictureJobs:
         task.add_done_callback(_quietly)  # its job reads the result; an error there is logged there
         self._early[chapter] = (time.monotonic(), task)
         storing = asyncio.create_task(self._store_early(chapter, task), name=f"picture {chapter} stored")
-        self._storing.add(storing)
-        storing.add_done_callback(self._storing.discard)
+        self._storing[chapter] = storing
+        storing.add_done_callback(lambda done: self._stored_or_left(chapter, done))
 
     async def _store_early(self, chapter: tuple[str, int], drawing: asyncio.Future) -> None:
         """The drawing begun early, stored with its job's end once drawn; else left to the job."""
@@ -141,14 +210,31 @@ class PictureJobs:
         if drawn is not _FAILED and self._early.get(chapter, (0, None))[1] is drawing:  # no worker took it meanwhile
             try:
                 if await self.queue.finish_pending(SCENE_JOB, *chapter,
-                                                   None if drawn is None else _saved(*chapter, SCENE, drawn)):
+                                                   None if drawn is None else self._saved(*chapter, SCENE, drawn)):
                     self._early.pop(chapter, None)
-                    self.news.notify(*chapter)
+                    self._stored_or_left(chapter)
+                    self.news.notify(*chapter, _slots_after_scene(*chapter, drawn))
                     return
             except Exception:
                 log.exception("the picture of %s/%s could not be stored as drawn; its job stores it", *chapter)
+        self._stored_or_left(chapter)
+        self.news.wake(*chapter)  # its streams here look at the store again, and wait for the job's news
         for wake in self.on_left_to_workers:
             wake()
+
+    def _saved(self, adventure_id: str, number: int, option: int, drawn: Drawn) -> ResultWrite:
+        """The write that stores the picture; its bytes are served from memory meanwhile (no
+        page names its address before it is stored)."""
+        drawing = drawn.drawing
+        self.recent.keep(adventure_id, number, drawing)
+        return picture_saved(adventure_id, number, option, drawing.data, drawing.content_type, drawn.alt,
+                             drawn.prompt, drawing.digest)
+
+    def _stored_or_left(self, chapter: tuple[str, int], storing: asyncio.Task | None = None) -> None:
+        """The early drawing's storing task (by default, the one running) has ended what it
+        could: no news of the chapter comes from it any more."""
+        if self._storing.get(chapter) is (storing or asyncio.current_task()):
+            del self._storing[chapter]
 
     async def scene(self, job: Job) -> ResultWrite | None:
         key = (job.adventure_id, job.chapter_number)
@@ -156,7 +242,7 @@ class PictureJobs:
         # The drawing begun early is this job's first attempt: if it failed, so did the
         # attempt, and the job's retries draw afresh.
         drawn = await early[1] if early is not None else await self.drawer.scene(*key)
-        return None if drawn is None else _saved(*key, SCENE, drawn)  # None: too little was fit to draw
+        return None if drawn is None else self._saved(*key, SCENE, drawn)  # None: too little was fit to draw
 
     async def options(self, job: Job) -> ResultWrite | None:
         """The choices' pictures, drawn at once and stored together with the job's end (one
@@ -166,7 +252,7 @@ class PictureJobs:
         numbers = [number for number in range(1, OFFER_SIZE + 1) if number not in drawn]
         results = await asyncio.gather(*(self.drawer.option(job.adventure_id, number) for number in numbers),
                                        return_exceptions=True)
-        saved = _together([_saved(job.adventure_id, 1, number, result)
+        saved = _together([self._saved(job.adventure_id, 1, number, result)
                            for number, result in zip(numbers, results, strict=True) if isinstance(result, Drawn)])
         if errors := [r for r in results if isinstance(r, BaseException)]:
             if saved is not None:
@@ -176,10 +262,18 @@ class PictureJobs:
         return saved
 
 
-def _saved(adventure_id: str, number: int, option: int, drawn: Drawn) -> ResultWrite:
-    drawing = drawn.drawing
-    return picture_saved(adventure_id, number, option, drawing.data, drawing.content_type, drawn.alt, drawn.prompt,
-                         drawing.digest)
+
+
+def _slots_after_scene(adventure_id: str, number: int, drawn: Drawn | None) -> ChapterPictures | None:
+    """What a chapter's slots show once its scene's job ended with `drawn` stored (the chapter
+    is then complete: its job is stored with it). Only its one slot after the first chapter;
+    the first has its choices' too, which only the store knows."""
+    if number == 1:
+        return None
+    if drawn is None:
+        return ChapterPictures(number, ChapterState.COMPLETE)
+    return ChapterPictures(number, ChapterState.COMPLETE, Shown(adventure_id, drawn.drawing.digest, drawn.alt),
+                           SlotState.READY)
 
 
 def _together(writes: list[ResultWrite]) -> ResultWrite | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import io
 import json
 from dataclasses import dataclass
@@ -32,7 +33,11 @@ BROWSER_FORMATS = ("PNG", "JPEG", "WEBP", "GIF")
 class Drawing:
     data: bytes
     content_type: str
-    digest: str | None = None  # its SHA-256, in hex, where already known
+    digest: str = ""  # its SHA-256, in hex: given where already known, else worked out here
+
+    def __post_init__(self) -> None:
+        if not self.digest:
+            object.__setattr__(self, "digest", hashlib.sha256(self.data).hexdigest())
 
 
 class ImageFailed(Exception):

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from service.domain.lifecycle import ChapterState
 from service.domain.pictures import SlotState
+from service.llm.images import Drawing
 from service.store.models import Adventure, Picture
 from service.store.pictures import SCENE, ChapterPictures, Shown
 
@@ -71,15 +72,24 @@ async def picture_events(services, adventure: Adventure, number: int) -> AsyncIt
     deadline = time.monotonic() + STREAM_SECONDS
     sent: set[int] = set()
     writing_seen, finished_at = False, None
-    with services.picture_news.following(adventure.id, number) as news:
+    news = services.picture_news
+    heard: ChapterPictures | None = None  # what the slots show, as the last news said
+    with news.following(adventure.id, number) as wait:
         while (left := deadline - time.monotonic()) > 0:
             if services.writer.writing(adventure.id, number):
                 # Nothing can show before the chapter is finished, and its end is news: no
                 # look at the store while it streams.
                 writing_seen = True
-                await news(min(RECHECK_SECONDS, left))
+                heard = await wait(min(RECHECK_SECONDS, left))
                 continue
-            pictures = await services.pictures.chapter_pictures(adventure.id, number, background=True)
+            if heard is None and number != 1 and news.drawn_here(adventure.id, number):
+                # Its picture is being drawn here, and the news of its end says what the slot
+                # shows: no look at the store. (The first chapter's choices' pictures are not
+                # in that news.)
+                heard = await wait(min(RECHECK_SECONDS, left))
+                continue
+            pictures = heard or await services.pictures.chapter_pictures(adventure.id, number, background=True)
+            heard = None
             finished = pictures.chapter_state == ChapterState.COMPLETE
             writing_seen = writing_seen or not finished
             if finished and writing_seen and finished_at is None:
@@ -95,10 +105,10 @@ async def picture_events(services, adventure: Adventure, number: int) -> AsyncIt
                     yield await _event(services, slot_id, picture)
             if pictures.settled and (not finished or sent >= _present(pictures)):
                 break
-            wait = RECHECK_SECONDS
+            pause = RECHECK_SECONDS
             if finished and not choices_shown:
-                wait = finished_at + CHOICES_ARRIVE_SECONDS - time.monotonic()
-            await news(max(0.0, min(wait, left)))
+                pause = finished_at + CHOICES_ARRIVE_SECONDS - time.monotonic()
+            heard = await wait(max(0.0, min(pause, left)))
     yield ServerSentEvent(data="done", event="close")
 
 
@@ -119,7 +129,7 @@ async def _event(services, slot_id: str, picture: Shown) -> ServerSentEvent:
     return ServerSentEvent(data=" ".join(html.split()), event="picture")
 
 
-def picture_response(request: Request, picture: Picture) -> Response:
+def picture_response(request: Request, picture: Picture | Drawing) -> Response:
     headers = {"ETag": f'"{picture.digest}"', "Cache-Control": CACHE_FOREVER, "X-Content-Type-Options": "nosniff"}
     if picture.digest in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
