@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from typing import Protocol
 
 from sse_starlette import ServerSentEvent
 from starlette.requests import Request
@@ -13,7 +14,6 @@ from starlette.responses import Response
 
 from service.domain.lifecycle import ChapterState
 from service.domain.pictures import SlotState
-from service.llm.images import Drawing
 from service.store.models import Adventure, Picture
 from service.store.pictures import SCENE, ChapterPictures, Shown
 
@@ -28,6 +28,14 @@ RECHECK_SECONDS = 15.0
 CHOICES_ARRIVE_SECONDS = 0.5
 # A picture's address is its content: a browser may keep it as long as it likes.
 CACHE_FOREVER = "private, max-age=31536000, immutable"
+
+
+class Served(Protocol):
+    """A picture as served: a stored one, or one drawn here lately (jobs/pictures.py RecentPictures)."""
+
+    digest: str
+    data: bytes
+    content_type: str
 
 
 def picture_url(picture: Picture | Shown) -> str:
@@ -129,7 +137,7 @@ async def _event(services, slot_id: str, picture: Shown) -> ServerSentEvent:
     return ServerSentEvent(data=" ".join(html.split()), event="picture")
 
 
-def picture_response(request: Request, picture: Picture | Drawing) -> Response:
+def picture_response(request: Request, picture: Served) -> Response:
     headers = {"ETag": f'"{picture.digest}"', "Cache-Control": CACHE_FOREVER, "X-Content-Type-Options": "nosniff"}
     if picture.digest in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
