@@ -4,7 +4,10 @@ failed picture leaves no <img>, pictures are served only to their adventure's ow
 what a model wrote passes the child-safety screen before it reaches a prompt or an alt."""
 from __future__ import annotations
 
+import asyncio
+import base64
 import io
+import json
 import re
 import time
 
@@ -24,7 +27,7 @@ from tests.conftest import picture_settings, scripted_settings
 from tests.support import player
 from tests.support.database import rows, wait_until
 from tests.support.live_server import LiveServer
-from tests.support.scripted_replies import find_request_tag, split_chunks
+from tests.support.scripted_replies import find_request_tag, scripted_png, split_chunks
 
 WORLD, TOPIC = "capwood-hollow", "solar-system"
 
@@ -319,6 +322,49 @@ async def test_when_the_image_model_sends_a_large_picture_then_every_byte_of_it_
     assert drawing.content_type == "image/png" and len(drawing.data) > 3 * 1024 * 1024
     with Image.open(io.BytesIO(drawing.data)) as picture:
         assert picture.text["prompt"] == "a lighthouse at dawn"
+
+
+async def test_when_the_image_server_drops_idle_connections_then_the_next_picture_goes_on_a_new_one(database_url):
+    # Regression: the image client kept idle connections for 15 s, the scripted model's server
+    # (uvicorn) 5 s: a picture asked for on one the server was dropping failed ("Can not write
+    # request body"), and waited for its job's retry behind the choices' pictures (16 s late).
+    # This server drops a connection reused after 3.5 s idle, without an answer.
+    idle_limit, answered = 3.5, []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        last = None
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                size = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+                prompt = json.loads(await reader.readexactly(size))["prompt"]
+                if last is not None and time.monotonic() - last > idle_limit:
+                    break  # dropped: the request goes unanswered
+                body = json.dumps({"data": [{"b64_json": base64.b64encode(scripted_png(1, prompt)).decode()}]})
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             + f"Content-Length: {len(body)}\r\n\r\n{body}".encode())
+                await writer.drain()
+                answered.append(prompt)
+                last = time.monotonic()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = Settings(database_url=database_url, llm_model="openai/scripted", image_model="openai/scripted-images",
+                        image_api_base=f"http://127.0.0.1:{port}/v1")
+    images = ImageClient(settings, direct=True)
+    try:
+        await images.draw("a lighthouse at dawn")
+        await asyncio.sleep(idle_limit + 0.5)
+        drawing = await images.draw("a fox in the snow")
+    finally:
+        await images.close()
+        server.close()
+    assert answered == ["a lighthouse at dawn", "a fox in the snow"]
+    with Image.open(io.BytesIO(drawing.data)) as picture:
+        assert picture.text["prompt"] == "a fox in the snow"
 
 
 def test_when_every_picture_worker_is_busy_then_a_chapters_picture_begun_early_is_stored_all_the_same(

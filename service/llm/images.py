@@ -22,6 +22,7 @@ from PIL import Image
 
 from service.config import Settings
 from service.llm.client import _litellm
+from service.llm.openai_http import pooled_session
 
 # A picture is a few megabytes at most; a provider that sends far more is refused.
 MAX_PICTURE_BYTES = 16 * 1024 * 1024
@@ -103,7 +104,8 @@ class ImageClient:
         if self.settings.image_size:
             body["size"] = self.settings.image_size
         if self._http is None or self._http.closed:
-            self._http = aiohttp.ClientSession(headers={"Authorization": f"Bearer {self._api_key or 'none'}"})
+            # As the chapters' client does: an idle connection goes before the server drops it.
+            self._http = pooled_session(self._api_key)
         timeout = aiohttp.ClientTimeout(total=self.settings.job_timeout)
         async with self._http.post(self._images_url, json=body, timeout=timeout) as response:
             if response.status >= 400:
