@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psutil
 
+from benchmarks.pictures import PictureFollower
 from benchmarks.players import ChapterRecord, PlayerPlan, StreamCounter, play, warm_up
 from benchmarks.processes import ModelProcess, ProcessSampler, Sample, cpu_seconds, lanternpath_server
 from service.content.loader import load_catalog
@@ -50,14 +51,17 @@ async def drive(plan: PlayerPlan, players: int, seed: int, limit: float, pid: in
                 others: dict[str, int] | None = None):
     """Run the players to the end or the deadline; return (records, samples, lags, timed out)."""
     streams, records, lags = StreamCounter(), [], []
-    sampler = ProcessSampler(pid, lambda: streams.open, {**(others or {}), "players": os.getpid()})
+    follower = await PictureFollower(plan.base_url).start()  # the pictures, followed outside this loop
+    sampler = ProcessSampler(pid, lambda: streams.open,
+                             {**(others or {}), "players": os.getpid(), "pictures": follower.pid})
     stop = asyncio.Event()
     background = [asyncio.create_task(sampler.run(limit)), asyncio.create_task(_measure_lag(stop, lags))]
-    tasks = [asyncio.create_task(play(plan, seed * 1000 + i, streams, records)) for i in range(players)]
+    tasks = [asyncio.create_task(play(plan, seed * 1000 + i, streams, records, follower)) for i in range(players)]
     done, pending = await asyncio.wait(tasks, timeout=limit)
     for task in pending:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
+    await follower.stop()
     for task in done:
         if task.exception() is not None:
             records.append(ChapterRecord(0, time.monotonic(), error=repr(task.exception())[:200]))

@@ -13,7 +13,7 @@ from functools import cache
 import httpx
 from httpx_sse import EventSource
 
-from benchmarks.pictures import follow_picture, picture_stream
+from benchmarks.pictures import PictureFollower, follow_picture, picture_stream
 from tests.support.player import ChapterPage, choices_from_html
 from tests.support.scripted_replies import find_request_tag
 
@@ -94,8 +94,10 @@ async def read_stream(client: httpx.AsyncClient, url: str, record: ChapterRecord
 
 async def play_chapter(client: httpx.AsyncClient, number: int, action: str, choice: str,
                        streams: StreamCounter, on_first: asyncio.Event | None = None,
-                       followers: list[asyncio.Task] | None = None) -> ChapterRecord:
-    """`followers`: where the tasks following the chapter's picture go (it comes after the text)."""
+                       followers: list[asyncio.Future] | None = None,
+                       follower: PictureFollower | None = None) -> ChapterRecord:
+    """`followers`: where the futures of the chapter's picture go (it comes after the text),
+    followed by `follower`'s process, or else here."""
     record = ChapterRecord(number, time.monotonic())
 
     async def sent(event: str, _info: dict) -> None:
@@ -119,7 +121,8 @@ async def play_chapter(client: httpx.AsyncClient, number: int, action: str, choi
             streams.open -= 1
         # The chapter's choices bring its picture slot back, following the pictures' stream.
         if followers is not None and (pictures := picture_stream(record.choices_html)):
-            followers.append(asyncio.create_task(follow_picture(client, pictures, record)))
+            followers.append(follower.follow(dict(client.cookies), pictures, record) if follower is not None
+                             else asyncio.create_task(follow_picture(client, pictures, record)))
     except (httpx.HTTPError, OSError) as exc:
         record.error = f"{type(exc).__name__}: {exc}"[:200]
     return record
@@ -151,22 +154,24 @@ class PlayerPlan:
     start_spread: float = 2.0
 
 
-async def play(plan: PlayerPlan, seed: int, streams: StreamCounter,
-               records: list[ChapterRecord]) -> None:
-    """Play chapters 2..chapters+1, appending each record as soon as it is done."""
+async def play(plan: PlayerPlan, seed: int, streams: StreamCounter, records: list[ChapterRecord],
+               follower: PictureFollower | None = None) -> None:
+    """Play chapters 2..chapters+1, appending each record as soon as it is done; `follower`
+    follows the chapters' pictures."""
     rng = random.Random(seed)
     timeout = httpx.Timeout(60.0, connect=30.0)
-    followers: list[asyncio.Task] = []
+    followers: list[asyncio.Future] = []
     async with httpx.AsyncClient(base_url=plan.base_url, timeout=timeout, verify=_tls()) as client:
         try:
-            await _play(plan, rng, client, streams, records, followers)
+            await _play(plan, rng, client, streams, records, followers, follower)
         finally:
             # The last pictures come after the last chapter: the player waits for them.
             await asyncio.gather(*followers, return_exceptions=True)
 
 
 async def _play(plan: PlayerPlan, rng: random.Random, client: httpx.AsyncClient, streams: StreamCounter,
-                records: list[ChapterRecord], followers: list[asyncio.Task]) -> None:
+                records: list[ChapterRecord], followers: list[asyncio.Future],
+                follower: PictureFollower | None) -> None:
     await asyncio.sleep(rng.uniform(0, plan.start_spread))
     try:
         page = await begin(client, rng.choice(plan.worlds), rng.choice(plan.topics), streams)
@@ -178,7 +183,8 @@ async def _play(plan: PlayerPlan, rng: random.Random, client: httpx.AsyncClient,
         if not action or not choices:
             return
         await asyncio.sleep(rng.uniform(*plan.think))
-        record = await play_chapter(client, number, action, rng.choice(choices), streams, followers=followers)
+        record = await play_chapter(client, number, action, rng.choice(choices), streams, followers=followers,
+                                    follower=follower)
         records.append(record)
         if record.error:
             return

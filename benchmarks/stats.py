@@ -165,7 +165,8 @@ def _resources(level: LevelResult) -> dict:
         marginal_kb=((peak.rss - level.idle_rss) / n / 1e3) if peak else 0.0,
         server_cpu=_mean([s.cpu for s in busy]),
         model_cpu=_mean([s.others.get("model", 0.0) for s in busy]),
-        players_cpu=_mean([s.others.get("players", 0.0) for s in busy]),
+        # The players' side: their process and the one following their pictures.
+        players_cpu=_mean([s.others.get("players", 0.0) + s.others.get("pictures", 0.0) for s in busy]),
         others_cores=_mean([s.machine * CORES - s.cpu - sum(s.others.values()) for s in busy]) / 100,
     )
 

@@ -3,13 +3,21 @@ the tag that opens the reply, and the server's added time is taken against that 
 measured timing, not the nominal settings."""
 from __future__ import annotations
 
+import asyncio
+import os
+
+import httpx
 import pytest
 from markupsafe import escape
 
 from benchmarks.load import LevelResult
-from benchmarks.players import ChapterRecord
+from benchmarks.pictures import PictureFollower
+from benchmarks.players import ChapterRecord, StreamCounter, begin, play_chapter
 from benchmarks.stats import Row, error_kinds, pooled, summarize, token_and_chapter_cpu
 from service.domain.stream_text import VisibleText
+from service.runtime import create_app
+from tests.conftest import picture_settings
+from tests.support.live_server import LiveServer
 from tests.support.scripted_replies import build_reply, find_request_tag, split_chunks, tag_first_chunk
 
 
@@ -84,3 +92,29 @@ def test_runs_of_a_level_are_pooled_chapter_by_chapter_with_their_counts_added_u
     assert row.added_first == pytest.approx([0.5 - 0.35, 0.7 - 0.3, 0.6 - 0.3])
     assert (row.players, row.chapters_ok, row.cpu_seconds) == (1, 3, 3.5)
     assert row.p("added_first", 50) == pytest.approx(0.3)
+
+
+@pytest.mark.usefixtures("litellm_loaded")
+async def test_a_players_picture_is_followed_in_a_process_of_its_own_and_fills_in_the_chapters_record(
+    scripted_model, database_url
+):
+    # The players' loop takes the timestamps of the text's streams: the pictures' streams and
+    # requests run in another process, and only what was seen comes back into the record.
+    settings = picture_settings(scripted_model, database_url)
+    with LiveServer(create_app(settings)) as live:
+        async with httpx.AsyncClient(base_url=live.base_url, timeout=30) as client:
+            page = await begin(client, "capwood-hollow", "solar-system", StreamCounter())
+            followers: list = []
+            follower = await PictureFollower(live.base_url).start()
+            try:
+                record = await play_chapter(client, 2, page.action, page.choices[0], StreamCounter(),
+                                            followers=followers, follower=follower)
+                assert record.error is None and len(followers) == 1
+                assert await asyncio.wait_for(followers[0], 30) is record
+            finally:
+                await follower.stop()
+    assert follower.pid != os.getpid()
+    assert record.picture_error is None
+    assert record.closed < record.picture_event <= record.picture_visible
+    image_requests = [r for r in scripted_model.requests if r["kind"] == "IMAGE"]
+    assert record.picture_serial in [r["serial"] for r in image_requests], "the bytes seen are not a drawn picture's"
