@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Protocol
 
 from service.domain.agency import OFFER_SIZE
-from service.domain.lifecycle import ChapterState
-from service.domain.pictures import SlotState
+from service.domain.lifecycle import ChapterState, JobState
+from service.domain.pictures import slot_state
 from service.jobs.drawings import Drawn
 from service.jobs.work import JobHandler
 from service.llm.images import Drawing
@@ -180,9 +180,10 @@ class PictureJobs:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     def drawn_here(self, adventure_id: str, number: int) -> bool:
-        """The chapter's picture is being drawn early, or stored: the news of that end comes
-        from here, and says what the slot shows if it was stored (PictureNews)."""
-        return (adventure_id, number) in self._storing
+        """The chapter's picture is being drawn early, or stored, and the news of that end,
+        from here, will say what its slots show if it was stored (PictureNews): after the
+        first chapter, whose choices' pictures only the store knows (_slots_after_scene)."""
+        return number != 1 and (adventure_id, number) in self._storing
 
     def drawing(self) -> set[tuple[str, int]]:
         """The chapters whose picture is being drawn early: their jobs' workers pass them over."""
@@ -262,18 +263,16 @@ class PictureJobs:
         return saved
 
 
-
-
 def _slots_after_scene(adventure_id: str, number: int, drawn: Drawn | None) -> ChapterPictures | None:
     """What a chapter's slots show once its scene's job ended with `drawn` stored (the chapter
     is then complete: its job is stored with it). Only its one slot after the first chapter;
     the first has its choices' too, which only the store knows."""
     if number == 1:
         return None
-    if drawn is None:
-        return ChapterPictures(number, ChapterState.COMPLETE)
-    return ChapterPictures(number, ChapterState.COMPLETE, Shown(adventure_id, drawn.drawing.digest, drawn.alt),
-                           SlotState.READY)
+    scene = None if drawn is None else Shown(adventure_id, drawn.drawing.digest, drawn.alt)
+    # The slot's state by the same rule as when it is read from the store (its job is done).
+    return ChapterPictures(number, ChapterState.COMPLETE, scene,
+                           slot_state(scene is not None, ChapterState.COMPLETE, JobState.DONE))
 
 
 def _together(writes: list[ResultWrite]) -> ResultWrite | None:

@@ -90,10 +90,9 @@ async def picture_events(services, adventure: Adventure, number: int) -> AsyncIt
                 writing_seen = True
                 heard = await wait(min(RECHECK_SECONDS, left))
                 continue
-            if heard is None and number != 1 and news.drawn_here(adventure.id, number):
-                # Its picture is being drawn here, and the news of its end says what the slot
-                # shows: no look at the store. (The first chapter's choices' pictures are not
-                # in that news.)
+            if heard is None and news.drawn_here(adventure.id, number):
+                # Its picture is being drawn here, and the news of its end says what the slots
+                # show: no look at the store.
                 heard = await wait(min(RECHECK_SECONDS, left))
                 continue
             pictures = heard or await services.pictures.chapter_pictures(adventure.id, number, background=True)
