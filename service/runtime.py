@@ -23,8 +23,9 @@ from service.config import Settings
 from service.content.loader import load_catalog
 from service.content.screen_terms import load_lexicon
 from service.domain.story import Catalog
+from service.jobs.picture_news import PictureNews, RecentPictures
 from service.jobs.picture_process import PictureProcess
-from service.jobs.pictures import PictureJobs, PictureNews, RecentPictures
+from service.jobs.pictures import PictureJobs
 from service.jobs.runner import JobRunner, Lane
 from service.jobs.work import ChapterJobs
 from service.llm.client import ModelClient

@@ -18,7 +18,7 @@ from bs4 import BeautifulSoup
 from PIL import Image
 
 from service.config import Settings
-from service.jobs.pictures import PictureNews, RecentPictures
+from service.jobs.picture_news import PictureNews, RecentPictures
 from service.llm.images import Drawing, ImageClient
 from service.runtime import create_app
 from service.store.pictures import PictureStore

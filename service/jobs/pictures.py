@@ -1,141 +1,31 @@
 """Picture jobs: a chapter's scene, once its story is written, and the first chapter's
 choices, one picture each, as soon as the adventure exists. The picture process draws them
-(jobs/drawings.py); the jobs store them and tell the pages' picture streams (PictureNews).
+(jobs/drawings.py); the jobs store them and tell the pages' picture streams (PictureNews,
+jobs/picture_news.py).
 """
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable
 from typing import Protocol
 
 from service.domain.agency import OFFER_SIZE
 from service.domain.lifecycle import ChapterState, JobState
 from service.domain.pictures import slot_state
 from service.jobs.drawings import Drawn
+from service.jobs.picture_news import PictureNews, RecentPictures
 from service.jobs.work import JobHandler
-from service.llm.images import Drawing
 from service.store.adventures import OPTIONS_JOB, SCENE_JOB, ResultWrite
 from service.store.jobs import JobQueue
 from service.store.models import Job
-from service.store.pictures import PICTURE_JOBS, SCENE, ChapterPictures, PictureStore, Shown, picture_saved
+from service.store.pictures import SCENE, ChapterPictures, PictureStore, Shown, picture_saved
 
 log = logging.getLogger(__name__)
 _FAILED = object()  # a drawing that failed
 # A picture begun early whose job has not come for it by then is let go.
 EARLY_KEEP_SECONDS = 600.0
-# A picture drawn here is served from memory for this long after it is drawn, within this
-# many bytes in all (RecentPictures).
-RECENT_KEEP_SECONDS = 60.0
-RECENT_MAX_BYTES = 32 * 1024 * 1024
-
-
-class _Follower:
-    """One stream's news: that some came, and what its chapter's slots show, when the news said."""
-
-    __slots__ = ("came", "slots")
-
-    def __init__(self) -> None:
-        self.came = asyncio.Event()
-        self.slots: ChapterPictures | None = None
-
-
-class PictureNews:
-    """Wakes the pages' picture streams of a chapter when its pictures may have changed; with
-    several processes, `send` tells the others (whose streams then `wake`). A stream follows
-    its chapter for as long as it is open (`following`): news that comes while it looks at
-    the store is kept for its next wait, not lost (it would then have waited out a recheck).
-
-    News from this process may say what the chapter's slots now show (`slots`): its streams
-    then need no look at the store. `drawn_here` tells a stream that the chapter's picture
-    is being drawn by this process, whose end is such news (PictureJobs answers it)."""
-
-    def __init__(self, send: Callable[[str, int], None] | None = None) -> None:
-        self._followers: dict[tuple[str, int], set[_Follower]] = {}
-        self.send = send
-        self.drawn_here: Callable[[str, int], bool] = lambda _adventure_id, _number: False
-
-    def notify(self, adventure_id: str, number: int, slots: ChapterPictures | None = None) -> None:
-        self.wake(adventure_id, number, slots)
-        if self.send is not None:
-            self.send(adventure_id, number)
-
-    def wake(self, adventure_id: str, number: int, slots: ChapterPictures | None = None) -> None:
-        for follower in self._followers.get((adventure_id, number), ()):
-            follower.slots = slots  # the latest news says what is known; news that says nothing, nothing
-            follower.came.set()
-
-    def job_finished(self, job: Job) -> None:
-        if job.kind in PICTURE_JOBS:
-            self.notify(job.adventure_id, job.chapter_number)
-
-    def stream_started(self, chapter: tuple[str, int]) -> None:
-        pass
-
-    def stream_ended(self, chapter: tuple[str, int]) -> None:
-        """A chapter closed: its picture job is due, and its slot may now be waited for."""
-        self.notify(*chapter)
-
-    @contextlib.contextmanager
-    def following(self, adventure_id: str, number: int) -> Iterator[Callable[[float],
-                                                                            Awaitable[ChapterPictures | None]]]:
-        """`with news.following(a, n) as wait:` ... `await wait(timeout)` returns at the first
-        news since the last wait returned, or after `timeout` seconds: with what the slots
-        show if the news said so, else None."""
-        key, follower = (adventure_id, number), _Follower()
-        self._followers.setdefault(key, set()).add(follower)
-
-        async def wait(timeout: float) -> ChapterPictures | None:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    await follower.came.wait()
-            follower.came.clear()
-            slots, follower.slots = follower.slots, None
-            return slots
-
-        try:
-            yield wait
-        finally:
-            followers = self._followers[key]
-            followers.discard(follower)
-            if not followers:
-                del self._followers[key]
-
-
-class RecentPictures:
-    """The pictures this process drew lately, kept a little while in memory: the browser that
-    is shown one asks for its bytes within seconds, and its owner's page here needs no read
-    for them (at 50 players, a read on a database thread per picture beside the streams). A
-    cache only: what is not here is read from the store."""
-
-    def __init__(self, keep_seconds: float = RECENT_KEEP_SECONDS, max_bytes: int = RECENT_MAX_BYTES):
-        self._keep_seconds = keep_seconds
-        self._max_bytes = max_bytes
-        self._kept: OrderedDict[tuple[str, str], tuple[float, int, Drawing]] = OrderedDict()
-        self._bytes = 0
-
-    def keep(self, adventure_id: str, number: int, drawing: Drawing) -> None:
-        key = (adventure_id, drawing.digest)
-        self._drop(self._kept.pop(key, None))
-        self._kept[key] = (time.monotonic(), number, drawing)
-        self._bytes += len(drawing.data)
-        horizon = time.monotonic() - self._keep_seconds
-        while self._kept and (self._bytes > self._max_bytes or next(iter(self._kept.values()))[0] < horizon):
-            self._drop(self._kept.popitem(last=False)[1])
-
-    def _drop(self, entry: tuple[float, int, Drawing] | None) -> None:
-        if entry is not None:
-            self._bytes -= len(entry[2].data)
-
-    def get(self, adventure_id: str, digest: str) -> tuple[int, Drawing] | None:
-        """(its chapter's number, the picture) if it is kept."""
-        entry = self._kept.get((adventure_id, digest))
-        if entry is None or entry[0] < time.monotonic() - self._keep_seconds:
-            return None
-        return entry[1], entry[2]
 
 
 class Drawer(Protocol):
