@@ -13,7 +13,7 @@ from functools import cache
 import httpx
 from httpx_sse import EventSource
 
-from benchmarks.pictures import PictureFollower, follow_picture, picture_stream
+from benchmarks.pictures import PictureFollower, picture_stream
 from tests.support.player import ChapterPage, choices_from_html
 from tests.support.scripted_replies import find_request_tag
 
@@ -96,8 +96,8 @@ async def play_chapter(client: httpx.AsyncClient, number: int, action: str, choi
                        streams: StreamCounter, on_first: asyncio.Event | None = None,
                        followers: list[asyncio.Future] | None = None,
                        follower: PictureFollower | None = None) -> ChapterRecord:
-    """`followers`: where the futures of the chapter's picture go (it comes after the text),
-    followed by `follower`'s process, or else here."""
+    """`follower` follows the chapter's picture (it comes after the text); its future goes
+    into `followers`."""
     record = ChapterRecord(number, time.monotonic())
 
     async def sent(event: str, _info: dict) -> None:
@@ -120,9 +120,8 @@ async def play_chapter(client: httpx.AsyncClient, number: int, action: str, choi
         finally:
             streams.open -= 1
         # The chapter's choices bring its picture slot back, following the pictures' stream.
-        if followers is not None and (pictures := picture_stream(record.choices_html)):
-            followers.append(follower.follow(dict(client.cookies), pictures, record) if follower is not None
-                             else asyncio.create_task(follow_picture(client, pictures, record)))
+        if follower is not None and (pictures := picture_stream(record.choices_html)):
+            followers.append(follower.follow(dict(client.cookies), pictures, record))
     except (httpx.HTTPError, OSError) as exc:
         record.error = f"{type(exc).__name__}: {exc}"[:200]
     return record
@@ -155,7 +154,7 @@ class PlayerPlan:
 
 
 async def play(plan: PlayerPlan, seed: int, streams: StreamCounter, records: list[ChapterRecord],
-               follower: PictureFollower | None = None) -> None:
+               follower: PictureFollower) -> None:
     """Play chapters 2..chapters+1, appending each record as soon as it is done; `follower`
     follows the chapters' pictures."""
     rng = random.Random(seed)
@@ -171,7 +170,7 @@ async def play(plan: PlayerPlan, seed: int, streams: StreamCounter, records: lis
 
 async def _play(plan: PlayerPlan, rng: random.Random, client: httpx.AsyncClient, streams: StreamCounter,
                 records: list[ChapterRecord], followers: list[asyncio.Future],
-                follower: PictureFollower | None) -> None:
+                follower: PictureFollower) -> None:
     await asyncio.sleep(rng.uniform(0, plan.start_spread))
     try:
         page = await begin(client, rng.choice(plan.worlds), rng.choice(plan.topics), streams)
