@@ -103,6 +103,8 @@ async def running(settings: Settings, catalog: Catalog, safety: ChildSafety, pag
         news.drawn_here = picture_jobs.drawn_here
         picture_jobs.on_left_to_workers.append(runner.wake)
     game = Game(catalog, store, writer, shared.mirrors(lambda *attempt: game.settle(*attempt)) if shared else None)
+    if picture_jobs is not None and not settings.uses_local_model:
+        game.on_begun.append(picture_jobs.adventure_begun)  # the choices' pictures are begun at once
     limit = StartLimit(settings.start_limit_burst, settings.start_limit_seconds,
                        shared.start_limit(settings) if shared else None)
     services = Services(settings, catalog, pages, store, JobQueue(sessions), writer, game, runner,

@@ -186,9 +186,9 @@ def test_when_the_server_is_killed_while_pictures_are_drawn_then_they_are_drawn_
             cookies = dict(client.cookies)
         wait_until(lambda: len([r for r in scripted_model.requests if r.get("kind") == "IMAGE"]) == 4, 20,
                    "the four pictures (the scene and three choices) were not all being drawn")
-        # The scene is drawn early, outside the workers: its job stays pending until the drawing ends it.
+        # Both are drawn early, outside the workers: their jobs stay pending until the drawings end them.
         assert rows(database_url, "SELECT kind, state FROM jobs WHERE kind LIKE '%picture%' ORDER BY kind") == [
-            ("option-pictures", "running"), ("picture", "pending")]
+            ("option-pictures", "pending"), ("picture", "pending")]
     finally:
         first.kill()
     assert rows(database_url, "SELECT count(*) FROM pictures") == [(0,)]

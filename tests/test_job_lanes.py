@@ -55,9 +55,9 @@ async def test_when_sixteen_idle_workers_hear_news_then_their_lane_asks_the_queu
     claims: list[frozenset] = []
     claim = queue.claim
 
-    async def counted(skip=(), kinds=None, while_streaming=()):
+    async def counted(skip=(), kinds=None, while_streaming=(), passed=()):
         claims.append(frozenset(kinds))
-        return await claim(skip, kinds, while_streaming)
+        return await claim(skip, kinds, while_streaming, passed)
 
     queue.claim = counted
     runner = JobRunner(queue, {"summary": _never, "characters": _never}, NoStreams(), _settings(database_url),
@@ -128,13 +128,13 @@ async def test_when_a_lanes_due_jobs_are_all_done_elsewhere_then_it_waits_for_ne
     claims = []
     claim = queue.claim
 
-    async def counted(skip=(), kinds=None, while_streaming=()):
-        claims.append(await claim(skip, kinds, while_streaming))
+    async def counted(skip=(), kinds=None, while_streaming=(), passed=()):
+        claims.append(await claim(skip, kinds, while_streaming, passed))
         return claims[-1]
 
     queue.claim = counted
     runner = JobRunner(queue, {"summary": _never, "characters": _never}, NoStreams(), _settings(database_url),
-                       lanes=[Lane(SUMMARIES, 2, elsewhere=lambda: {("a1", 1)})])
+                       lanes=[Lane(SUMMARIES, 2, elsewhere=lambda: {(kind, "a1", 1) for kind in SUMMARIES})])
     await runner.start(recover=False)
     try:
         await asyncio.sleep(1.0)

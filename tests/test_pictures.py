@@ -21,6 +21,7 @@ from service.config import Settings
 from service.jobs.picture_news import PictureNews, RecentPictures
 from service.llm.images import Drawing, ImageClient
 from service.runtime import create_app
+from service.store.jobs import JobQueue
 from service.store.pictures import PictureStore
 from service.web.pictures import RECHECK_SECONDS
 from tests.conftest import picture_settings, scripted_settings
@@ -367,12 +368,13 @@ async def test_when_the_image_server_drops_idle_connections_then_the_next_pictur
         assert picture.text["prompt"] == "a fox in the snow"
 
 
-def test_when_every_picture_worker_is_busy_then_a_chapters_picture_begun_early_is_stored_all_the_same(
+def test_when_the_choices_pictures_never_come_then_a_chapters_picture_begun_early_is_stored_all_the_same(
     scripted_model, database_url
 ):
     # Regression: a scene drawn early was stored only once a picture worker took its job, so
     # the choices' pictures of new adventures (three to a job) held chapters' pictures back.
-    # Here the one worker holds the choices' job, whose three pictures never come.
+    # Here the one worker is free, and the choices' three pictures, begun with the adventure,
+    # never come.
     scripted_model.script.update(stall_before_first=True, fail_times=3, fault_scope="image",
                                  helper_latencies={"PICTURE": 1.0})  # the scene's picture is asked for fourth
     settings = picture_settings(scripted_model, database_url, image_concurrency=1)
@@ -380,9 +382,35 @@ def test_when_every_picture_worker_is_busy_then_a_chapters_picture_begun_early_i
         page = player.read_chapter(client, player.start(client, WORLD, TOPIC))
         wait_until(lambda: _all_done(database_url, "picture", 1), 20,
                    "the chapter's picture waited for the worker that the choices' pictures hold")
-        assert _jobs(database_url, "option-pictures") == [(1, "running")]
+        assert _jobs(database_url, "option-pictures") == [(1, "pending")], "the choices' pictures came"
         img = _slot(client.get(page.url).text, 1).find("img")
         assert img is not None and img["alt"] in _drawn_from(client, img["src"])
+
+
+def test_when_an_adventure_begins_then_its_choices_pictures_are_drawn_and_stored_without_a_workers_claim(
+    scripted_model, database_url, monkeypatch
+):
+    # A claim is two of the database's round trips, and its job's end a third: at 50 players
+    # the choices' jobs were a third of the pictures' database work, beside the streams.
+    claimed = []
+    claim = JobQueue.claim
+
+    async def counted(queue, *args, **kwargs):
+        job = await claim(queue, *args, **kwargs)
+        claimed.extend([job.kind] if job is not None else [])
+        return job
+
+    monkeypatch.setattr(JobQueue, "claim", counted)
+    with LiveServer(create_app(picture_settings(scripted_model, database_url))) as live, \
+            httpx.Client(base_url=live.base_url, timeout=30) as client:
+        page = player.read_chapter(client, player.start(client, WORLD, TOPIC))
+        wait_until(lambda: _all_done(database_url, "option-pictures", 1), 20, "the choices' pictures were not drawn")
+        options = BeautifulSoup(client.get(page.url).text, "html.parser").select("#choices .option-picture img")
+        assert len(options) == 3
+        for img in options:
+            assert img["alt"] and _drawn_from(client, img["src"])
+    assert "option-pictures" not in claimed, f"a worker claimed the choices' pictures: {claimed}"
+    assert rows(database_url, "SELECT attempts, state FROM jobs WHERE kind = 'option-pictures'") == [(1, "done")]
 
 
 def _follow_second_chapters_picture(scripted_model, database_url, monkeypatch,

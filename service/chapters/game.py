@@ -10,6 +10,7 @@ import hashlib
 import random
 import secrets
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from typing import NoReturn, Protocol
 
@@ -67,6 +68,8 @@ class Game:
         # another process's, and is followed there; it is never started a second time here.
         self.elsewhere = elsewhere
         self._turns = Turns()
+        # Called with each new adventure's id once it is stored, before its first chapter starts.
+        self.on_begun: list[Callable[[str], None]] = []
 
     async def begin(self, owner_token: str, world_key: str | None, topic_key: str | None,
                     seed: int | None = None) -> Adventure:
@@ -83,6 +86,8 @@ class Game:
             topic_key=topic_key, seed=seed, plan=[t.value for t in plan], question_ids=[q.id for q in questions],
         )
         await self.store.create_adventure(adventure, plan[0].value)
+        for begun in self.on_begun:
+            begun(adventure.id)
         self.writer.start(adventure.id, 1, EventIds(), StorySoFar(adventure))
         return adventure
 

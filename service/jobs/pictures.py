@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol
 
 from service.domain.agency import OFFER_SIZE
@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 _FAILED = object()  # a drawing that failed
 # A picture begun early whose job has not come for it by then is let go.
 EARLY_KEEP_SECONDS = 600.0
+# A job: its kind, its adventure and its chapter.
+JobKey = tuple[str, str, int]
 
 
 class Drawer(Protocol):
@@ -39,13 +41,15 @@ class PictureJobs:
     """A chapter's picture (its scene) and the first chapter's choices' pictures: drawn by
     the picture process, stored here.
 
-    A chapter's picture is begun as soon as its story is written (`story_written`), while the
-    choices block still streams and the chapter is stored, and stored as soon as it is drawn,
-    ending its durable job then and there: it waits for no worker (at 50 players, scenes
-    waited seconds behind the choices' pictures for one). The job's workers leave such a
-    chapter alone while its drawing is under way (`drawing`), and take the job, with the
-    drawing if there is one, when it could not be ended so (it failed, the job was not
-    stored yet) or was never begun here (another process, a restart)."""
+    Each is begun early, outside the job's workers: a new adventure's choices' pictures as
+    soon as it exists (`adventure_begun`), a chapter's picture as soon as its story is
+    written (`story_written`), while the choices block still streams and the chapter is
+    stored. Each is stored as soon as it is drawn, ending its durable job then and there: it
+    waits for no worker (at 50 players, scenes waited seconds behind the choices' pictures
+    for one), and costs no claim (four of the database's round trips an adventure). The
+    job's workers leave such a job alone while its drawing is under way (`drawing`), and take
+    it, with the drawing if there is one, when it could not be ended so (a drawing failed,
+    the job was not stored yet) or was never begun here (another process, a restart)."""
 
     def __init__(self, pictures: PictureStore, queue: JobQueue, drawer: Drawer, news: PictureNews,
                  recent: RecentPictures | None = None):
@@ -54,9 +58,9 @@ class PictureJobs:
         self.drawer = drawer
         self.news = news
         self.recent = recent or RecentPictures()
-        self._early: dict[tuple[str, int], tuple[float, asyncio.Task]] = {}
+        self._early: dict[JobKey, tuple[float, asyncio.Task]] = {}
         # The drawings begun early until they are stored or left to the job (see drawn_here).
-        self._storing: dict[tuple[str, int], asyncio.Task] = {}
+        self._storing: dict[JobKey, asyncio.Task] = {}
         # Called when a drawing begun early is left to the job's workers (they may be asleep).
         self.on_left_to_workers: list[Callable[[], None]] = []
 
@@ -73,43 +77,55 @@ class PictureJobs:
         """The chapter's picture is being drawn early, or stored, and the news of that end,
         from here, will say what its slots show if it was stored (PictureNews): after the
         first chapter, whose choices' pictures only the store knows (_slots_after_scene)."""
-        return number != 1 and (adventure_id, number) in self._storing
+        return number != 1 and (SCENE_JOB, adventure_id, number) in self._storing
 
-    def drawing(self) -> set[tuple[str, int]]:
-        """The chapters whose picture is being drawn early: their jobs' workers pass them over."""
+    def drawing(self) -> set[JobKey]:
+        """The jobs whose pictures are being drawn early: their workers pass them over."""
         return {key for key, (_, task) in self._early.items() if not task.done()}
 
-    def story_written(self, chapter: tuple[str, int], text: str) -> None:
-        horizon = time.monotonic() - EARLY_KEEP_SECONDS
-        for key, (began, task) in list(self._early.items()):
-            if began < horizon:  # its chapter was never stored (or its job ran elsewhere)
-                task.cancel()
-                del self._early[key]
-        task = asyncio.ensure_future(self.drawer.scene(*chapter, text))
-        task.add_done_callback(_quietly)  # its job reads the result; an error there is logged there
-        self._early[chapter] = (time.monotonic(), task)
-        storing = asyncio.create_task(self._store_early(chapter, task), name=f"picture {chapter} stored")
-        self._storing[chapter] = storing
-        storing.add_done_callback(lambda done: self._stored_or_left(chapter, done))
+    def adventure_begun(self, adventure_id: str) -> None:
+        self._begin((OPTIONS_JOB, adventure_id, 1), self._draw_options(adventure_id, range(1, OFFER_SIZE + 1)))
 
-    async def _store_early(self, chapter: tuple[str, int], drawing: asyncio.Future) -> None:
+    def story_written(self, chapter: tuple[str, int], text: str) -> None:
+        self._begin((SCENE_JOB, *chapter), self.drawer.scene(*chapter, text))
+
+    def _begin(self, key: JobKey, drawing: Awaitable) -> None:
+        horizon = time.monotonic() - EARLY_KEEP_SECONDS
+        for old, (began, task) in list(self._early.items()):
+            if began < horizon:  # its job was never stored (or it ran elsewhere)
+                task.cancel()
+                del self._early[old]
+        task = asyncio.ensure_future(drawing)
+        task.add_done_callback(_quietly)  # its job reads the result; an error there is logged there
+        self._early[key] = (time.monotonic(), task)
+        storing = asyncio.create_task(self._store_early(key, task), name=f"picture {key} stored")
+        self._storing[key] = storing
+        storing.add_done_callback(lambda done: self._stored_or_left(key, done))
+
+    async def _store_early(self, key: JobKey, drawing: asyncio.Future) -> None:
         """The drawing begun early, stored with its job's end once drawn; else left to the job."""
+        kind, adventure_id, number = key
         try:
             drawn = await asyncio.shield(drawing)
         except Exception:  # a failed drawing is the job's first attempt: left to it (its worker logs it)
             drawn = _FAILED
-        if drawn is not _FAILED and self._early.get(chapter, (0, None))[1] is drawing:  # no worker took it meanwhile
+        if kind == OPTIONS_JOB and drawn is not _FAILED and any(isinstance(each, BaseException)
+                                                                for each in drawn.values()):
+            drawn = _FAILED  # the job stores those drawn, and tries the rest again
+        if drawn is not _FAILED and self._early.get(key, (0, None))[1] is drawing:  # no worker took it meanwhile
+            write = (self._options_saved(adventure_id, drawn) if kind == OPTIONS_JOB
+                     else None if drawn is None else self._saved(adventure_id, number, SCENE, drawn))
             try:
-                if await self.queue.finish_pending(SCENE_JOB, *chapter,
-                                                   None if drawn is None else self._saved(*chapter, SCENE, drawn)):
-                    self._early.pop(chapter, None)
-                    self._stored_or_left(chapter)
-                    self.news.notify(*chapter, _slots_after_scene(*chapter, drawn))
+                if await self.queue.finish_pending(kind, adventure_id, number, write):
+                    self._early.pop(key, None)
+                    self._stored_or_left(key)
+                    self.news.notify(adventure_id, number,
+                                     None if kind == OPTIONS_JOB else _slots_after_scene(adventure_id, number, drawn))
                     return
             except Exception:
-                log.exception("the picture of %s/%s could not be stored as drawn; its job stores it", *chapter)
-        self._stored_or_left(chapter)
-        self.news.wake(*chapter)  # its streams here look at the store again, and wait for the job's news
+                log.exception("the pictures of %s could not be stored as drawn; their job stores them", key)
+        self._stored_or_left(key)
+        self.news.wake(adventure_id, number)  # its streams here look at the store again, and wait for the job's news
         for wake in self.on_left_to_workers:
             wake()
 
@@ -121,36 +137,52 @@ class PictureJobs:
         return picture_saved(adventure_id, number, option, drawing.data, drawing.content_type, drawn.alt,
                              drawn.prompt, drawing.digest)
 
-    def _stored_or_left(self, chapter: tuple[str, int], storing: asyncio.Task | None = None) -> None:
+    def _options_saved(self, adventure_id: str, drawn: dict[int, Drawn | BaseException | None]) -> ResultWrite | None:
+        """The choices' pictures drawn, stored together (one write, not four: fifty adventures
+        starting at once queued 200 writes); None, too little of a choice was fit to draw."""
+        return _together([self._saved(adventure_id, 1, number, each)
+                          for number, each in drawn.items() if isinstance(each, Drawn)])
+
+    def _stored_or_left(self, key: JobKey, storing: asyncio.Task | None = None) -> None:
         """The early drawing's storing task (by default, the one running) has ended what it
-        could: no news of the chapter comes from it any more."""
-        if self._storing.get(chapter) is (storing or asyncio.current_task()):
-            del self._storing[chapter]
+        could: no news of its job comes from it any more."""
+        if self._storing.get(key) is (storing or asyncio.current_task()):
+            del self._storing[key]
 
     async def scene(self, job: Job) -> ResultWrite | None:
         key = (job.adventure_id, job.chapter_number)
-        early = self._early.pop(key, None)
+        early = self._early.pop((SCENE_JOB, *key), None)
         # The drawing begun early is this job's first attempt: if it failed, so did the
         # attempt, and the job's retries draw afresh.
         drawn = await early[1] if early is not None else await self.drawer.scene(*key)
         return None if drawn is None else self._saved(*key, SCENE, drawn)  # None: too little was fit to draw
 
     async def options(self, job: Job) -> ResultWrite | None:
-        """The choices' pictures, drawn at once and stored together with the job's end (one
-        write, not four: fifty adventures starting at once queued 200 writes). When some
-        fail, those drawn are stored all the same, and the job's retry draws only the rest."""
-        drawn = await self.pictures.options_drawn(job.adventure_id)
-        numbers = [number for number in range(1, OFFER_SIZE + 1) if number not in drawn]
-        results = await asyncio.gather(*(self.drawer.option(job.adventure_id, number) for number in numbers),
-                                       return_exceptions=True)
-        saved = _together([self._saved(job.adventure_id, 1, number, result)
-                           for number, result in zip(numbers, results, strict=True) if isinstance(result, Drawn)])
-        if errors := [r for r in results if isinstance(r, BaseException)]:
+        """The choices' pictures: those drawn early if they were (this job's first attempt),
+        else all that are not stored yet, drawn at once. When some fail, those drawn are
+        stored all the same, and the job's retry draws only the rest."""
+        early = self._early.pop((OPTIONS_JOB, job.adventure_id, 1), None)
+        if early is not None:
+            results = await early[1]
+        else:
+            stored = await self.pictures.options_drawn(job.adventure_id)
+            results = await self._draw_options(job.adventure_id,
+                                               [number for number in range(1, OFFER_SIZE + 1) if number not in stored])
+        saved = self._options_saved(job.adventure_id, results)
+        if errors := [each for each in results.values() if isinstance(each, BaseException)]:
             if saved is not None:
                 await self.pictures.save(saved)
                 self.news.notify(job.adventure_id, 1)
             raise errors[0]
         return saved
+
+    async def _draw_options(self, adventure_id: str, numbers: Iterable[int]
+                            ) -> dict[int, Drawn | BaseException | None]:
+        """Each choice's picture, or why it could not be drawn (None: too little was fit)."""
+        numbers = list(numbers)
+        results = await asyncio.gather(*(self.drawer.option(adventure_id, number) for number in numbers),
+                                       return_exceptions=True)
+        return dict(zip(numbers, results, strict=True))
 
 
 def _slots_after_scene(adventure_id: str, number: int, drawn: Drawn | None) -> ChapterPictures | None:

@@ -41,12 +41,12 @@ class ChapterStreams(Protocol):
 
 @dataclass(frozen=True)
 class Lane:
-    """`workers` workers that take only jobs of these kinds; they pass over the chapters
-    `elsewhere` names (whose jobs are being done outside the workers)."""
+    """`workers` workers that take only jobs of these kinds; they pass over the jobs
+    `elsewhere` names, as (kind, adventure, chapter): those being done outside the workers."""
 
     kinds: frozenset[str]
     workers: int
-    elsewhere: Callable[[], Collection[tuple[str, int]]] = frozenset
+    elsewhere: Callable[[], Collection[tuple[str, str, int]]] = frozenset
 
 
 class JobRunner:
@@ -97,7 +97,7 @@ class JobRunner:
         """A chapter closed: its jobs are due, except where they are done elsewhere (a lane
         woken for nothing still costs two queries)."""
         for lane, wake in zip(self.lanes, self._wakes, strict=True):
-            if chapter not in lane.elsewhere():
+            if not _done_elsewhere(lane, chapter, lane.kinds - self.while_streaming):
                 wake.set()
 
     def stream_started(self, chapter: tuple[str, int]) -> None:
@@ -109,7 +109,7 @@ class JobRunner:
                 task.cancel("set back for a streaming chapter")
         if chapter[1] == 1:
             for lane, wake in zip(self.lanes, self._wakes, strict=True):
-                if lane.kinds & self.while_streaming:
+                if (kinds := lane.kinds & self.while_streaming) and not _done_elsewhere(lane, chapter, kinds):
                     wake.set()
 
     async def changed(self, timeout: float) -> None:
@@ -139,8 +139,8 @@ class JobRunner:
             wake.clear()  # news from here on wakes the sleep below
             looked = utcnow()
             try:
-                skip = self.streams.streaming_chapters() | set(lane.elsewhere())
-                job = await self.queue.claim(skip, lane.kinds, self.while_streaming)
+                job = await self.queue.claim(self.streams.streaming_chapters(), lane.kinds, self.while_streaming,
+                                             lane.elsewhere())
             except BaseException:
                 free.release()
                 raise
@@ -207,6 +207,12 @@ class JobRunner:
             await self.queue.retry_later(job.id, error, utcnow() + backoff(job.attempts, self.backoff_seconds))
         else:
             await self.queue.failed(job.id, error)
+
+
+def _done_elsewhere(lane: Lane, chapter: tuple[str, int], kinds: Collection[str]) -> bool:
+    """Whether the chapter's jobs of these kinds are being done outside the lane's workers (a
+    lane woken for nothing still costs two queries)."""
+    return any(kind in kinds and (adventure_id, number) == chapter for kind, adventure_id, number in lane.elsewhere())
 
 
 async def _until(event: asyncio.Event, timeout: float) -> None:

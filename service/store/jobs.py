@@ -81,34 +81,31 @@ class JobQueue:
         ).rowcount or 0)
 
     async def claim(self, skip: set[tuple[str, int]] = frozenset(), kinds: Collection[str] | None = None,
-                    while_streaming: Collection[str] = ()) -> Job | None:
+                    while_streaming: Collection[str] = (), passed: Collection[tuple[str, str, int]] = ()
+                    ) -> Job | None:
         """Take the fairest due job (see above; of `kinds`, if given), unless its chapter is in
-        `skip` and its kind is not one of those that may run `while_streaming`."""
+        `skip` and its kind is not one of those that may run `while_streaming`, or it is
+        `passed` over: (kind, adventure, chapter) of jobs being done outside the workers."""
         now = utcnow()
         query, params = (_DUE, {"now": now}) if kinds is None else (_DUE_OF_KINDS, {"now": now, "kinds": sorted(kinds)})
 
-        def due(session: Session) -> list[int]:
-            return [job_id for job_id, kind, adventure_id, number in session.execute(query, params)
-                    if kind in while_streaming or (adventure_id, number) not in skip]
+        def candidates(rows) -> list[int]:
+            return [job_id for job_id, kind, adventure_id, number in rows
+                    if (kind in while_streaming or (adventure_id, number) not in skip)
+                    and (kind, adventure_id, number) not in passed]
 
         if self._locks:
             # One transaction: the candidates are locked as they are read, and those another
             # process holds are passed over; the first left is taken.
             locked = query.with_for_update(of=Job, skip_locked=True)
-            return await self.sessions.write(lambda session: self._claim_first(
-                session, [row for row in session.execute(locked, params)], skip, while_streaming, now))
+            return await self.sessions.write(
+                lambda session: self._take(session, candidates(session.execute(locked, params)), now))
         # SQLite: one process writes at a time. Finding candidates is a read: an idle queue
         # never takes the write lock.
-        candidates = await self.sessions.read(due)
-        if not candidates:
+        due = await self.sessions.read(lambda session: candidates(session.execute(query, params)))
+        if not due:
             return None
-        return await self.sessions.write(lambda session: self._take(session, candidates, now))
-
-    def _claim_first(self, session: Session, rows: list, skip: Collection[tuple[str, int]],
-                     while_streaming: Collection[str], now: datetime) -> Job | None:
-        candidates = [job_id for job_id, kind, adventure_id, number in rows
-                      if kind in while_streaming or (adventure_id, number) not in skip]
-        return self._take(session, candidates, now)
+        return await self.sessions.write(lambda session: self._take(session, due, now))
 
     def _take(self, session: Session, candidates: list[int], now: datetime) -> Job | None:
         """The first candidate still claimable, claimed; another process may have taken some."""
