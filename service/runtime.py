@@ -82,7 +82,11 @@ async def running(settings: Settings, catalog: Catalog, safety: ChildSafety, pag
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
     shared = Shared.of(settings)
-    store, model = AdventureStore(sessions, pictures=settings.pictures), ModelClient(settings)
+    # Where the pictures are begun early (see below), their jobs are held for those drawings.
+    early_pictures = settings.pictures and not settings.uses_local_model
+    store = AdventureStore(sessions, pictures=settings.pictures,
+                           picture_hold=settings.job_timeout if early_pictures else 0.0)
+    model = ModelClient(settings)
     # The jobs' reads and writes give way to the players' (see store/db.py).
     job_store = AdventureStore(sessions.background, pictures=settings.pictures)
     queue = JobQueue(sessions.background, owner=PROCESS_ID, lease_seconds=settings.job_lease_seconds)
@@ -97,13 +101,15 @@ async def running(settings: Settings, catalog: Catalog, safety: ChildSafety, pag
     if picture_jobs is not None:
         drawer.start()  # it gets ready while this process does
         writer.watch(news)
-        if not settings.uses_local_model:  # the embedded model's one worker serves the streams first
+        if early_pictures:  # not with the embedded model, whose one worker serves the streams first
             writer.on_story_written(picture_jobs.story_written)
+            writer.watch(picture_jobs)
+            picture_jobs.writing = writer.writing
         runner.on_finished.append(news.job_finished)
         news.drawn_here = picture_jobs.drawn_here
         picture_jobs.on_left_to_workers.append(runner.wake)
     game = Game(catalog, store, writer, shared.mirrors(lambda *attempt: game.settle(*attempt)) if shared else None)
-    if picture_jobs is not None and not settings.uses_local_model:
+    if early_pictures:
         game.on_begun.append(picture_jobs.adventure_begun)  # the choices' pictures are begun at once
     limit = StartLimit(settings.start_limit_burst, settings.start_limit_seconds,
                        shared.start_limit(settings) if shared else None)

@@ -119,6 +119,32 @@ async def test_when_a_summary_job_runs_twice_then_one_summary_is_left(scripted_m
         assert len(await store.summaries("twice")) == 1
 
 
+async def test_when_picture_jobs_are_held_for_drawings_begun_early_then_no_claim_takes_them_until_they_are_made_due(
+    database_url
+):
+    # A process that draws a picture itself holds its job: a worker (of another process)
+    # would draw it a second time. A drawing that cannot end its job makes it due; a restart
+    # of the only process makes every held job due (their drawings died with it).
+    from service.store.adventures import OPTIONS_JOB, SCENE_JOB, AdventureStore
+    from service.store.jobs import JobQueue
+    from service.store.models import Adventure
+
+    async with migrated_sessions(database_url) as sessions:
+        store, queue = AdventureStore(sessions, pictures=True, picture_hold=60.0), JobQueue(sessions)
+        await store.create_adventure(Adventure(id="held", owner_hash="x", world_key=WORLD, topic_key=TOPIC, seed=1,
+                                               plan=["STORY"] * 9 + ["CONCLUSION"], question_ids=[]), "STORY")
+        await store.complete_chapter("held", 1, {"text": "Mira found a map.", "choices": ["a", "b", "c"]}, ["summary"])
+
+        assert (await queue.claim()).kind == "summary"
+        assert await queue.claim() is None, "a picture's job was claimed while its drawing was held for"
+        await queue.due_now(SCENE_JOB, "held", 1)
+        assert (await queue.claim()).kind == SCENE_JOB
+        assert await queue.claim() is None
+
+        assert await queue.recover() == 2  # the two claimed are pending again, and the held one is due
+        assert {(await queue.claim()).kind for _ in range(3)} == {"summary", SCENE_JOB, OPTIONS_JOB}
+
+
 def test_when_summaries_are_still_being_written_then_the_summary_page_fills_them_in_over_sse(
     server, scripted_model, database_url
 ):

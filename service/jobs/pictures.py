@@ -6,6 +6,7 @@ jobs/picture_news.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -63,6 +64,11 @@ class PictureJobs:
         self._storing: dict[JobKey, asyncio.Task] = {}
         # Called when a drawing begun early is left to the job's workers (they may be asleep).
         self.on_left_to_workers: list[Callable[[], None]] = []
+        # Whether this process is writing the chapter now (the chapters' writer answers).
+        self.writing: Callable[[str, int], bool] = lambda _adventure_id, _number: False
+        # The chapters whose picture is begun early, until their stream ends: only then is
+        # the picture's job stored (with the chapter), for the drawing to end it.
+        self._chapter_ends: dict[tuple[str, int], asyncio.Event] = {}
 
     def handlers(self) -> dict[str, JobHandler]:
         return {SCENE_JOB: self.scene, OPTIONS_JOB: self.options}
@@ -87,7 +93,26 @@ class PictureJobs:
         self._begin((OPTIONS_JOB, adventure_id, 1), self._draw_options(adventure_id, range(1, OFFER_SIZE + 1)))
 
     def story_written(self, chapter: tuple[str, int], text: str) -> None:
+        if self.writing(*chapter):
+            self._chapter_ends[chapter] = asyncio.Event()
         self._begin((SCENE_JOB, *chapter), self.drawer.scene(*chapter, text))
+
+    def stream_started(self, chapter: tuple[str, int]) -> None:
+        pass
+
+    def stream_ended(self, chapter: tuple[str, int]) -> None:
+        """The chapter is stored with its picture's job (or it failed, and has none)."""
+        if (ended := self._chapter_ends.pop(chapter, None)) is not None:
+            ended.set()
+
+    async def _job_stored(self, kind: str, adventure_id: str, number: int) -> None:
+        """Until the job a drawing begun early ends is stored, or will never be: a chapter's
+        with the chapter, at its stream's end; the choices' with the adventure, before."""
+        ended = self._chapter_ends.get((adventure_id, number)) if kind == SCENE_JOB else None
+        if ended is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(EARLY_KEEP_SECONDS):
+                    await ended.wait()
 
     def _begin(self, key: JobKey, drawing: Awaitable) -> None:
         horizon = time.monotonic() - EARLY_KEEP_SECONDS
@@ -109,6 +134,7 @@ class PictureJobs:
             drawn = await asyncio.shield(drawing)
         except Exception:  # a failed drawing is the job's first attempt: left to it (its worker logs it)
             drawn = _FAILED
+        await self._job_stored(*key)
         if kind == OPTIONS_JOB and drawn is not _FAILED and any(isinstance(each, BaseException)
                                                                 for each in drawn.values()):
             drawn = _FAILED  # the job stores those drawn, and tries the rest again
@@ -126,6 +152,10 @@ class PictureJobs:
                 log.exception("the pictures of %s could not be stored as drawn; their job stores them", key)
         self._stored_or_left(key)
         self.news.wake(adventure_id, number)  # its streams here look at the store again, and wait for the job's news
+        try:
+            await self.queue.due_now(*key)  # it was held for this drawing (AdventureStore.picture_hold)
+        except Exception:  # it falls due when its hold ends
+            log.exception("the job of %s could not be made due; it falls due when its hold ends", key)
         for wake in self.on_left_to_workers:
             wake()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -87,11 +88,16 @@ class StorySoFar:
 
 
 class AdventureStore:
-    def __init__(self, sessions: Sessions, pictures: bool = False):
+    def __init__(self, sessions: Sessions, pictures: bool = False, picture_hold: float = 0.0):
         self.sessions = sessions
         # With an image model, an adventure's start and each finished chapter also enqueue
         # their picture jobs, in the same transaction as the rest.
         self.pictures = pictures
+        # Where this process begins their pictures itself, the picture jobs fall due only this
+        # many seconds later, so that no worker (of another process) draws them a second time
+        # meanwhile; the drawing ends the job, or makes it due at once if it cannot
+        # (jobs/pictures.py). Should this process die, they fall due when the hold ends.
+        self.picture_hold = timedelta(seconds=picture_hold)
 
     async def create_adventure(self, adventure: Adventure, first_chapter_type: str) -> Adventure:
         """The adventure and its first chapter, marked as being written: its generation starts next."""
@@ -101,7 +107,8 @@ class AdventureStore:
             session.add(Chapter(adventure_id=adventure.id, number=1, type=first_chapter_type,
                                 state=ChapterState.WRITING))
             if self.pictures:
-                session.execute(insert(Job), [{"kind": OPTIONS_JOB, "adventure_id": adventure.id, "chapter_number": 1}])
+                session.execute(insert(Job), [{"kind": OPTIONS_JOB, "adventure_id": adventure.id, "chapter_number": 1,
+                                               "run_after": utcnow() + self.picture_hold}])
             return adventure
 
         return await self.sessions.write(create)
@@ -178,9 +185,9 @@ class AdventureStore:
 
     async def complete_chapter(self, adventure_id: str, number: int, values: dict, job_kinds: list[str]) -> None:
         """The finished chapter is stored, and its deferred jobs enqueued, in one transaction."""
-        if self.pictures:
-            job_kinds = [*job_kinds, SCENE_JOB]
-        await self.sessions.write(lambda session: _complete(session, adventure_id, number, values, job_kinds))
+        held = {SCENE_JOB: self.picture_hold} if self.pictures else {}
+        await self.sessions.write(lambda session: _complete(session, adventure_id, number, values,
+                                                            [*job_kinds, *held], held))
 
     async def record_choice(self, answer: Answer, next_type: str | None, agency: str | None) -> ChoiceOutcome:
         """Store the player's answer and create the next chapter, marked as being written (its
@@ -298,13 +305,15 @@ _NEW_CHAPTER_COLUMNS = ("adventure_id", "number", "type", "state", "text", "choi
                         "last_event_id", "quality", "first_token_seconds", "created_at", "completed_at")
 
 
-def _complete(session: Session, adventure_id: str, number: int, values: dict, job_kinds: list[str]) -> None:
+def _complete(session: Session, adventure_id: str, number: int, values: dict, job_kinds: list[str],
+              held: dict[str, timedelta] | None = None) -> None:
+    """`held`: jobs that fall due so much later (see AdventureStore.picture_hold)."""
     now = utcnow()
     session.execute(_COMPLETE, {"of_adventure": adventure_id, "of_number": number, "at": now,
                                 **{f"new_{name}": values.get(name, empty) for name, empty in _FINISHED_VALUES.items()}})
     if job_kinds:
-        session.execute(_INSERT_JOBS, [{"kind": kind, "adventure_id": adventure_id, "chapter_number": number}
-                                       for kind in job_kinds])
+        session.execute(_INSERT_JOBS, [{"kind": kind, "adventure_id": adventure_id, "chapter_number": number,
+                                        "run_after": now + (held or {}).get(kind, timedelta())} for kind in job_kinds])
     if not values.get("choices"):
         session.execute(_ADVENTURE_FINISHED, {"of_adventure": adventure_id, "at": now})
 

@@ -75,10 +75,22 @@ class JobQueue:
         self._locks = sessions.dialect != "sqlite"
 
     async def recover(self) -> int:
-        """At start-up of the only process: jobs a stopped process was running are pending again."""
-        return await self.sessions.write(lambda session: session.execute(
-            update(Job).where(Job.state == JobState.RUNNING).values(state=JobState.PENDING, claimed_by=None)
-        ).rowcount or 0)
+        """At start-up of the only process: jobs a stopped process was running are pending
+        again, and those it held for a drawing of its own (never attempted) are due now."""
+        def recover(session: Session) -> int:
+            now = utcnow()
+            session.execute(update(Job).where(Job.state == JobState.PENDING, Job.attempts == 0, Job.run_after > now)
+                            .values(run_after=now))
+            return session.execute(update(Job).where(Job.state == JobState.RUNNING)
+                                   .values(state=JobState.PENDING, claimed_by=None)).rowcount or 0
+
+        return await self.sessions.write(recover)
+
+    async def due_now(self, kind: str, adventure_id: str, number: int) -> None:
+        """A pending job held for a drawing that could not end it is due at once."""
+        await self.sessions.write(lambda session: session.execute(
+            update(Job).where(Job.kind == kind, Job.adventure_id == adventure_id, Job.chapter_number == number,
+                              Job.state == JobState.PENDING).values(run_after=utcnow())))
 
     async def claim(self, skip: set[tuple[str, int]] = frozenset(), kinds: Collection[str] | None = None,
                     while_streaming: Collection[str] = (), passed: Collection[tuple[str, str, int]] = ()
