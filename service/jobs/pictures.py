@@ -47,10 +47,11 @@ class PictureJobs:
     written (`story_written`), while the choices block still streams and the chapter is
     stored. Each is stored as soon as it is drawn, ending its durable job then and there: it
     waits for no worker (at 50 players, scenes waited seconds behind the choices' pictures
-    for one), and costs no claim (four of the database's round trips an adventure). The
-    job's workers leave such a job alone while its drawing is under way (`drawing`), and take
-    it, with the drawing if there is one, when it could not be ended so (a drawing failed,
-    the job was not stored yet) or was never begun here (another process, a restart)."""
+    for one), and costs no claim (four of the database's round trips an adventure). The job
+    is held meanwhile (AdventureStore.picture_hold), and the job's workers here pass it over
+    while its drawing is under way (`drawing`). They take it, with the drawing if there is
+    one, when it could not be ended so (a drawing failed: the job is then made due at once)
+    or was never begun here (a restart, another process)."""
 
     def __init__(self, pictures: PictureStore, queue: JobQueue, drawer: Drawer, news: PictureNews,
                  recent: RecentPictures | None = None):
@@ -128,7 +129,8 @@ class PictureJobs:
         storing.add_done_callback(lambda done: self._stored_or_left(key, done))
 
     async def _store_early(self, key: JobKey, drawing: asyncio.Future) -> None:
-        """The drawing begun early, stored with its job's end once drawn; else left to the job."""
+        """The drawing begun early, stored with its job's end once drawn and its job stored;
+        else left to the job."""
         kind, adventure_id, number = key
         try:
             drawn = await asyncio.shield(drawing)
