@@ -188,10 +188,7 @@ def compare(args, workdir: Path, title: str, column: str, levels: tuple[int, ...
                         on_level(players, label, level)
             for label, rows in runs.items():
                 row = pooled(rows)
-                first = " / ".join(f"{row.p('added_first', q) * 1e3:.1f}" for q in (50, 99))
-                if len(rows) > 1:
-                    first += " (runs' p50: " + ", ".join(f"{r.p('added_first', 50) * 1e3:.1f}" for r in rows) + ")"
-                gap = " / ".join(f"{row.p('added_gap', q) * 1e3:.1f}" for q in (50, 99))
+                first, gap = (_pooled_and_runs(row, rows, name) for name in ("added_first", "added_gap"))
                 seen = " / ".join("–" if (v := row.p("picture_after_close", q)) is None else f"{v:.2f}"
                                   for q in (50, 99, 100))
                 seen += f" ({len(row.picture_after_close)} of {row.chapters_ok})" if row.picture_after_close else ""
@@ -202,6 +199,14 @@ def compare(args, workdir: Path, title: str, column: str, levels: tuple[int, ...
         model.stop()
     report.plot_comparison(title, results, RESULTS / f"{column.lower().replace('_', '-')}.png")
     return "\n".join(lines)
+
+
+def _pooled_and_runs(row: Row, rows: list[Row], name: str) -> str:
+    """p50 / p99 in ms of the pooled runs, and each run's p50 when there are several."""
+    text = " / ".join(f"{row.p(name, q) * 1e3:.1f}" for q in (50, 99))
+    if len(rows) > 1:
+        text += " (runs' p50: " + ", ".join(f"{r.p(name, 50) * 1e3:.1f}" for r in rows) + ")"
+    return text
 
 
 def code_version() -> str:

@@ -9,7 +9,7 @@ import json
 from collections.abc import AsyncIterator
 
 import aiohttp
-from httpx_sse import EventSource
+from httpx_sse import EventSource, ServerSentEvent
 
 # A chapter's whole event stream is about 100 KB, a helper's reply a few: a server that
 # sends far more (one endless line, say) is cut off before it fills the memory.
@@ -39,7 +39,7 @@ async def event_texts(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
     rest of the body is read (as the SDK does), so the connection can serve the next call."""
     done = False
     try:
-        async for event in EventSource(_EventStream(response)).aiter_sse():
+        async for event in server_sent_events(response):
             if done or event.data == "[DONE]":
                 done = True
             elif text := _delta_text(json_or_none(event.data)):
@@ -49,6 +49,11 @@ async def event_texts(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
             response.release()  # back to the pool
         else:
             response.close()  # cut off mid-stream: the connection cannot be reused
+
+
+def server_sent_events(response: aiohttp.ClientResponse) -> AsyncIterator[ServerSentEvent]:
+    """The events of an aiohttp response's event stream, as they arrive (its body capped)."""
+    return EventSource(_EventStream(response)).aiter_sse()
 
 
 class _EventStream:
