@@ -1,5 +1,5 @@
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from service.domain.paragraphs import split_sentences, strip_heading, to_paragraphs
@@ -124,6 +124,9 @@ def test_when_already_paragraphed_then_same_paragraphs_come_back(paragraphs, max
 
 
 @given(st.text(max_size=400), st.integers(20, 800))
+@example("\x1f#0", 20)  # a separator Python strips as whitespace, before a heading mark
+@example("# \x1f #0", 20)
+@example("0*__*", 20)  # taking out "__" leaves "**"
 def test_when_any_text_then_paragraphs_are_nonempty_and_stable(text, max_chars):
     pieces = to_paragraphs(text, max_chars=max_chars)
     assert all(piece and piece == piece.strip() and "\n" not in piece for piece in pieces)

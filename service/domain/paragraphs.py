@@ -33,7 +33,9 @@ _LAST_WORD = regex.compile(r"[\"'“‘(\[]*(\S+)$")
 _LAST_WORD_WINDOW = 64
 # Compiled once: the module-level regex functions look their pattern up on every call.
 _INITIAL = regex.compile(r"\w\.")
-_LEADING_MARKS = regex.compile(r"^[#\s]+")
+# Python's str.strip also takes the separators \x1c-\x1f for whitespace, and the `regex`
+# module's \s does not: marks behind them would otherwise survive one cleaning and not the next.
+_LEADING_MARKS = regex.compile(r"^[#\s\x1c-\x1f]+")
 _SPACES = regex.compile(r"\s+")
 _LINES = regex.compile(r"\r?\n")
 _WORD_CHARACTER = regex.compile(r"\w")
@@ -69,7 +71,9 @@ def strip_heading(text: str) -> str:
 
 
 def _clean(piece: str) -> str:
-    piece = piece.replace("**", "").replace("__", "")
+    # Until none is left: taking out one mark may join two halves into another ("*__*").
+    while "**" in piece or "__" in piece:
+        piece = piece.replace("**", "").replace("__", "")
     piece = _LEADING_MARKS.sub("", piece)
     return _SPACES.sub(" ", piece).strip()
 
