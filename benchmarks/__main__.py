@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from benchmarks import report
-from benchmarks.load import TIMINGS, run_level, scripted_server
+from benchmarks.load import JOB_WORKERS, TIMINGS, run_level, scripted_server
 from benchmarks.processes import ModelProcess, machine_load, relay_server, start_profiler, stop_profiler, stop_server
 from benchmarks.scale import compare_scale
 from benchmarks.stats import Row, error_kinds, picture_breakdown, pooled, single_player_breakdown, summarize
@@ -80,7 +80,7 @@ def run_relay(model: ModelProcess, workdir: Path, players: int, chapters: int, s
     """The bare relay at one level, on a fresh process: the floor of this stack's CPU per token."""
     relay = relay_server(model, workdir, f"relay-{players}")
     try:
-        row = summarize(run_level(model, relay, players, chapters, seed, label="bare relay", **knobs))
+        row = summarize(run_level(model, relay, players, chapters, seed, label="bare relay", jobs=False, **knobs))
     finally:
         stop_server(relay)
     print(f"{players:>4} players, bare relay: {row.cpu_per_token_us:.0f} µs CPU per token", flush=True)
@@ -108,6 +108,9 @@ def run_scripted(args, workdir: Path) -> tuple[list[Row], list[str]]:
                     stop_server(server)
             rows.append(summarize(level))
             notes += [f"{players} players: {note}" for note in level.notes]
+            notes.append(f"{players} players: {level.jobs_backlog} deferred jobs pending or running when the players "
+                         f"stopped; the server's CPU while it ran them, {level.jobs_cpu_seconds:.1f} s, counts in its "
+                         "CPU per token")
             if kinds := error_kinds(level):
                 notes.append(f"{players} players, errors: {kinds}")
             if players == 1:
@@ -230,8 +233,9 @@ def compare_cpu(args, workdir: Path) -> str:
     model = ModelProcess(workdir / "scripted-model.log").start()
     lines = ["## CPU per token and per chapter", "",
              "| players | server | tokens (as they are / longer) | CPU s (as they are / longer) | all-in µs per token "
-             "| token path µs per token | per chapter outside the token path (ms) |",
-             "|---:|---|---|---|---:|---:|---:|"]
+             "| token path µs per token | per chapter outside the token path (ms) "
+             "| jobs queued at the players' end / CPU s running them (as they are) |",
+             "|---:|---|---|---|---:|---:|---:|---|"]
     try:
         for players in args.levels:
             for label in ("bare relay", "lanternpath"):
@@ -251,11 +255,13 @@ def compare_cpu(args, workdir: Path) -> str:
                 token, chapter = ("–", "–") if split is None else (f"{split[0]:.0f}", f"{split[1]:.1f}")
                 lines.append(f"| {players} | {label} | {short.tokens} / {long.tokens} "
                              f"| {short.cpu_seconds:.1f} / {long.cpu_seconds:.1f} | {short.cpu_per_token_us:.0f} "
-                             f"| {token} | {chapter} |")
+                             f"| {token} | {chapter} | {short.jobs_backlog} / {short.jobs_cpu_seconds:.1f} |")
                 print(lines[-1], flush=True)
     finally:
         model.stop()
-    return "\n".join(lines + ["", f"{machine_load()}; {code_version()}."])
+    return "\n".join(lines + ["", f"The CPU counts the deferred jobs (summaries, characters) of every chapter: "
+                                   f"those still queued when the players stopped ran before it was read "
+                                   f"(JOB_CONCURRENCY={JOB_WORKERS}). {machine_load()}; {code_version()}."])
 def _adventures(args) -> str:
     if args.adventure_seed is None:
         return "a random seed per adventure"

@@ -104,7 +104,10 @@ class Row:
     # With pictures: from the chapter's `close` to its picture's bytes at the player.
     picture_after_close: list[float] = field(default_factory=list)
     server: str = "lanternpath"
-    cpu_seconds: float = 0.0   # the server's processes, user + system, while the players played
+    cpu_seconds: float = 0.0   # the server's processes, user + system, while the players played and
+    #                            then while it ran the deferred jobs still queued when they stopped
+    jobs_cpu_seconds: float = 0.0  # of cpu_seconds, the part after the players stopped
+    jobs_backlog: int = 0      # deferred jobs pending or running when the players stopped
     tokens: int = 0            # streamed model tokens (chunks) the server relayed
     streamed: int = 0          # streamed model requests (chapters written, chapter 1 included)
 
@@ -173,8 +176,8 @@ def _resources(level: LevelResult) -> dict:
 
 def _cpu(level: LevelResult) -> dict:
     streams = [q for q in level.model_log if q["stream"]]
-    return dict(server=level.server, cpu_seconds=level.cpu_seconds,
-                tokens=sum(len(q["chunk_times"]) for q in streams), streamed=len(streams))
+    return dict(server=level.server, cpu_seconds=level.cpu_seconds, jobs_cpu_seconds=level.jobs_cpu_seconds,
+                jobs_backlog=level.jobs_backlog, tokens=sum(len(q["chunk_times"]) for q in streams), streamed=len(streams))
 
 
 def summarize(level: LevelResult) -> Row:
@@ -193,7 +196,7 @@ def pooled(rows: list[Row]) -> Row:
             values[spec.name] = [v for one in got for v in one]
         elif spec.name in ("players", "server", "peak_streams"):
             values[spec.name] = max(got)
-        elif isinstance(got[0], int) or spec.name == "cpu_seconds":
+        elif isinstance(got[0], int) or spec.name in ("cpu_seconds", "jobs_cpu_seconds"):
             values[spec.name] = sum(got)
         else:
             values[spec.name] = sum(got) / len(got)

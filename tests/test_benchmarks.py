@@ -10,13 +10,15 @@ import httpx
 import pytest
 from markupsafe import escape
 
-from benchmarks.load import LevelResult
+from benchmarks.load import LevelResult, wait_for_jobs
 from benchmarks.pictures import PictureFollower
 from benchmarks.players import ChapterRecord, StreamCounter, begin, play_chapter
 from benchmarks.stats import Row, error_kinds, pooled, summarize, token_and_chapter_cpu
 from service.domain.stream_text import VisibleText
 from service.runtime import create_app
-from tests.conftest import picture_settings
+from tests.conftest import picture_settings, scripted_settings
+from tests.support import player
+from tests.support.database import rows
 from tests.support.live_server import LiveServer
 from tests.support.scripted_replies import build_reply, find_request_tag, split_chunks, tag_first_chunk
 
@@ -92,6 +94,26 @@ def test_runs_of_a_level_are_pooled_chapter_by_chapter_with_their_counts_added_u
     assert row.added_first == pytest.approx([0.5 - 0.35, 0.7 - 0.3, 0.6 - 0.3])
     assert (row.players, row.chapters_ok, row.cpu_seconds) == (1, 3, 3.5)
     assert row.p("added_first", 50) == pytest.approx(0.3)
+
+
+def test_the_benchmark_waits_for_the_deferred_jobs_still_queued_when_the_players_stop(scripted_model, database_url):
+    # No job workers: chapter 1's summary and characters stay pending until they are ended
+    # here, and the wait gives up at its limit, saying how many are left.
+    with LiveServer(create_app(scripted_settings(scripted_model, database_url, job_concurrency=0))) as live:
+        with httpx.Client(base_url=live.base_url, timeout=30) as client:
+            player.read_chapter(client, player.start(client, "capwood-hollow", "solar-system"))
+        queued = len(rows(database_url, "SELECT id FROM jobs WHERE state = 'pending'"))
+        assert queued >= 2
+        assert wait_for_jobs(database_url, limit=0.6) == (queued, queued)
+        rows(database_url, "UPDATE jobs SET state = 'done'")
+        assert wait_for_jobs(database_url, limit=0.6) == (0, 0)
+
+
+def test_jobs_cpu_and_backlog_are_added_up_when_runs_are_pooled():
+    first, second = _cpu_row(100, 1.0, 2), _cpu_row(100, 2.0, 2)
+    first.jobs_cpu_seconds, first.jobs_backlog, second.jobs_cpu_seconds, second.jobs_backlog = 0.25, 3, 0.5, 4
+    row = pooled([first, second])
+    assert (row.cpu_seconds, row.jobs_cpu_seconds, row.jobs_backlog) == (3.0, 0.75, 7)
 
 
 @pytest.mark.usefixtures("litellm_loaded")
