@@ -22,9 +22,9 @@ async def test_when_one_adventure_is_evaluated_then_the_report_counts_its_ten_ch
     assert rows["choices valid after repair call"].endswith("(100 %)")
     assert rows["lesson questions asked word for word in the story"] == "3/3 (100 %)"
     assert rows["chapters under 60 words"] == "0" and rows["repeated sentences shown"] == "0"
-    # The scripted helper gives every chapter the same title: the model's stands once, then
-    # each chapter is asked again and gets an extract, titled by its number.
-    assert rows["summaries from the model"] == "1/10 (10 %)" and rows["distinct titles per adventure"] == "10/10"
+    # The scripted helper gives each chapter a title of its own (tests/test_summaries.py has
+    # one that repeats a title).
+    assert rows["summaries from the model"] == "10/10 (100 %)" and rows["distinct titles per adventure"] == "10/10"
     grade = float(rows["reading grade (Flesch–Kincaid), median (range)"].split()[0])
     assert 3 < grade < 12
     assert "| measure | value |" in report.markdown() and len(report.per_chapter()) == 2 + 10

@@ -98,8 +98,14 @@ _CONCLUSION = [
     "find our way.\" Together you started down the hill toward home, and the adventure came "
     "to a gentle close.",
 ]
+# A model gives each chapter a title of its own (a title another chapter has is asked for
+# again): the title names the chapter the summary is asked for.
+_SUMMARY_TITLES = ("the Bell in the Mist", "the Rope Bridge", "the Star Chart", "the Stopped Clocks",
+                   "the Northern Hills", "the Ruined Observatory", "the Lantern's Glow", "the Strange Merchant",
+                   "the Village Lights", "the Way Home")
+_SUMMARY_CHAPTER = re.compile(r"^CHAPTER (\d+):", re.MULTILINE)
 _SUMMARY = (
-    "Title: Mira and the Bell in the Mist\n"
+    "Title: Mira and {title}\n"
     "Summary: Mira and the reader crossed an old rope bridge at night while a mysterious bell "
     "rang in the fog. They found a star chart in a ruined observatory that pointed toward the "
     "northern hills, and they met a strange merchant whose clocks had all stopped at the same "
@@ -155,7 +161,9 @@ def build_reply(messages: list[dict], choices_style: str = "good",
     task = (_last(_TASK, text) or "").upper()
     chapter = (_last(_CHAPTER, text) or "").upper()
     if task == "SUMMARY":
-        return "SUMMARY", _SUMMARY + (f" {INJECTED_HTML}" if inject_html else "")
+        number = int(_last(_SUMMARY_CHAPTER, text) or 1)
+        title = _SUMMARY_TITLES[(number - 1) % len(_SUMMARY_TITLES)]
+        return "SUMMARY", _SUMMARY.format(title=title) + (f" {INJECTED_HTML}" if inject_html else "")
     # The repair call is asked for the block alone; make it fail with fault_scope="helper".
     if task == "CHOICES":
         return "CHOICES", choices_block(options, "good").lstrip("\n")
