@@ -23,8 +23,8 @@ from tests.support.server_process import ServerProcess
 # The timings the product promises against: a model with a 300 ms first token, 20 ms a
 # token, and 2 s helper calls (which the server runs as deferred jobs after each chapter).
 TIMINGS = {"ttft": 0.3, "token_interval": 0.02, "helper_latency": 2.0}
-# Deferred-job workers enough to keep pace with the players (see the README's "Capacity
-# model"): about two 2 s helper calls a chapter, up to 40 chapters a second at 200 players.
+# Deferred-job workers (two 2 s helper calls a chapter): enough to keep pace with 50 players'
+# chapters; at 200 players some wait, and run once the players stop (DRAIN_LIMIT).
 JOB_WORKERS = "64"
 # How long the server may take, once the players stop, to run the jobs still queued.
 DRAIN_LIMIT = 120.0
