@@ -100,9 +100,13 @@ class Settings(BaseSettings):
     first_token_timeout: float | None = Field(default=None, gt=0)
     idle_timeout: float = Field(default=15.0, gt=0)
     helper_timeout: float = Field(default=60.0, gt=0)
-    # Deferred work.
+    # Deferred work. Unset: 2 when the embedded model writes the summaries (its one worker
+    # serves them one at a time, after the chapters), 16 for a hosted helper, whose calls
+    # are mostly waiting: a chapter's two calls of about 2 s each, at the 4 chapters a second
+    # of a process at capacity (README, "Capacity model"), keep 16 workers busy. Too few, and
+    # the queue grows without end, and later chapters are written without the summaries.
     # 0 runs no workers: jobs wait in the table (the benchmark compares streams without them).
-    job_concurrency: int = Field(default=2, ge=0)
+    job_concurrency: int | None = Field(default=None, ge=0)
     job_timeout: float = Field(default=120.0, gt=0)
     job_attempts: int = Field(default=3, ge=1)
     job_backoff_seconds: float = Field(default=2.0, gt=0)
@@ -165,6 +169,12 @@ class Settings(BaseSettings):
     @property
     def chapter_capacity(self) -> int:
         return self._for_model(self.max_concurrent_chapters, local=1, hosted=100)
+
+    @property
+    def job_workers(self) -> int:
+        if self.job_concurrency is not None:
+            return self.job_concurrency
+        return 2 if self.summary_model.startswith("lanternpath-local/") else 16
 
     @property
     def shared(self) -> bool:

@@ -192,7 +192,7 @@ def _runner(settings: Settings, queue: JobQueue, writer: ChapterWriter, chapter_
             picture_jobs: PictureJobs | None) -> JobRunner:
     """Summaries and characters in one lane of workers; with pictures, pictures in their own."""
     handlers = chapter_jobs.handlers()
-    lanes = [Lane(frozenset(handlers), settings.job_concurrency)]
+    lanes = [Lane(frozenset(handlers), settings.job_workers)]
     if picture_jobs is not None:
         handlers |= picture_jobs.handlers()
         lanes.append(Lane(PICTURE_JOBS, settings.image_concurrency, elsewhere=picture_jobs.drawing))

@@ -217,3 +217,31 @@ def test_when_summaries_are_still_being_written_then_the_summary_page_answers_at
     assert refresh is not None and refresh["href"] == summary_url
     assert soup.select_one('meta[http-equiv="refresh" i]') is None and "refresh" not in response.headers
     assert soup.select_one("[hx-ext~=sse][sse-connect]") is not None
+
+
+def _in_flight_at_once(requests: list[dict]) -> int:
+    """The most helper calls the scripted model was answering at one moment."""
+    edges = sorted([(r["received"], 1) for r in requests] + [(r["finished"], -1) for r in requests])
+    most = now = 0
+    for _, step in edges:
+        now += step
+        most = max(most, now)
+    return most
+
+
+def test_with_a_hosted_helper_and_no_setting_then_more_jobs_run_at_once_than_the_embedded_models_two(
+    client, scripted_model, database_url
+):
+    # Six players' first chapters: twelve summary and character calls of a slow helper. The
+    # default workers of a hosted helper take them together; two would take six rounds.
+    scripted_model.script.update(helper_latency=1.5)
+    for world in ("amber-dune-caravan", "capwood-hollow", "brinelight-city") * 2:
+        player.read_chapter(client, player.start(client, world, TOPIC))
+    wait_until(lambda: sum(j[2] == "done" for j in _jobs(database_url)) == 12, 30,
+               f"jobs did not all finish: {_jobs(database_url)}")
+    helper = [r for r in scripted_model.requests if r["kind"] in ("SUMMARY", "CHARACTERS")]
+    assert len(helper) == 12 and _in_flight_at_once(helper) > 6
+    assert Settings(_env_file=None, llm_model="openai/gpt-4o-mini").job_workers == 16
+    assert Settings(_env_file=None).job_workers == 2, "the embedded model serves its jobs one worker at a time"
+    assert Settings(_env_file=None, llm_model="openai/gpt-4o-mini", job_concurrency=3).job_workers == 3
+

@@ -56,7 +56,7 @@ class JobRunner:
         self.handlers = handlers
         self.streams = streams
         self._streams_first = settings.uses_local_model
-        self.lanes = lanes if lanes is not None else [Lane(frozenset(handlers), settings.job_concurrency)]
+        self.lanes = lanes if lanes is not None else [Lane(frozenset(handlers), settings.job_workers)]
         # Kinds that read no chapter text: they may run while their chapter streams.
         self.while_streaming = frozenset(while_streaming)
         # Called with each job whose attempt has ended (done, failed, or to be retried).
