@@ -14,9 +14,9 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from benchmarks.load import run_level, scripted_server
+from benchmarks.load import LevelResult, run_level, scripted_server
 from benchmarks.processes import ModelProcess, machine_load, stop_server
-from benchmarks.stats import Row, summarize
+from benchmarks.stats import Row, error_kinds, summarize
 from tests.support.database import postgres_admin
 
 SCALE_LEVELS = (200, 400)
@@ -44,11 +44,16 @@ def compare_scale(args, workdir: Path, version: str) -> str:
              "| players | workers | chapters | errors | CPU per token (µs) | added first text p50 / p99 (ms) "
              "| worst added gap p50 / p99 (ms) | server CPU (cores) |",
              "|---:|---:|---:|---:|---:|---|---|---:|"]
+    notes: list[str] = []
     model = ModelProcess(workdir / "scripted-model.log").start()
     try:
         for players in levels:
             for workers in SCALE_WORKERS:
-                row = _run(model, workdir, postgres, redis, players, workers, args)
+                row, level = _run(model, workdir, postgres, redis, players, workers, args)
+                what = f"{players} players, {workers} workers"
+                notes += [f"- {what}: {note}" for note in level.notes]
+                if kinds := error_kinds(level):
+                    notes.append(f"- {what}, errors: {kinds}")
                 first = " / ".join(_ms(row.p("added_first", q)) for q in (50, 99))
                 gap = " / ".join(_ms(row.p("added_gap", q)) for q in (50, 99))
                 per_token = "–" if row.cpu_per_token_us is None else f"{row.cpu_per_token_us:.0f}"
@@ -57,17 +62,18 @@ def compare_scale(args, workdir: Path, version: str) -> str:
                 print(lines[-1], flush=True)
     finally:
         model.stop()
-    return "\n".join(lines + ["", f"{args.chapters} htmx chapters per player; {machine_load()}; {version}."])
+    return "\n".join(lines + ["", f"{args.chapters} htmx chapters per player; {machine_load()}; {version}.", "",
+                              *notes])
 
 
 def _run(model: ModelProcess, workdir: Path, postgres: str, redis: str, players: int, workers: int,
-         args) -> Row:
+         args) -> tuple[Row, LevelResult]:
     with fresh_database(postgres) as database:
         server = scripted_server(model, workdir, f"scale-{players}-{workers}", args=["--workers", str(workers)],
                                  DATABASE_URL=database, REDIS_URL=redis)
         try:
-            return summarize(run_level(model, server, players, args.chapters, args.seed,
-                                       label=f"{workers} workers"))
+            level = run_level(model, server, players, args.chapters, args.seed, label=f"{workers} workers")
+            return summarize(level), level
         finally:
             stop_server(server)
 
