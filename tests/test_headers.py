@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+import sqlalchemy.exc
 
 from tests.support import player
 
@@ -82,3 +83,22 @@ def test_when_something_unexpected_fails_then_the_500_page_carries_the_headers_a
     assert "frame-ancestors 'none'" in failed.headers["content-security-policy"]
     assert failed.headers["cache-control"] == "no-store" and failed.headers["x-content-type-options"] == "nosniff"
     assert client.post(page.action, data={"choice": page.choices[0]}).status_code == 303
+
+
+def test_when_no_database_connection_comes_free_then_the_player_is_asked_to_wait_with_503_and_the_game_goes_on(
+    client, server, monkeypatch
+):
+    page = player.read_chapter(client, player.start(client, WORLD, TOPIC))
+
+    async def pool_exhausted(*args, **kwargs):
+        raise sqlalchemy.exc.TimeoutError("QueuePool limit of size 5 overflow 10 reached, connection timed out")
+
+    monkeypatch.setattr(server.app.state.services.store, "story_so_far", pool_exhausted)
+    busy = client.post(page.action, data={"choice": page.choices[0]})
+    monkeypatch.undo()
+
+    assert busy.status_code == 503 and busy.headers["retry-after"] == "5"
+    assert "Your adventure is safe" in busy.text and "QueuePool" not in busy.text
+    assert "frame-ancestors 'none'" in busy.headers["content-security-policy"]
+    assert client.post(page.action, data={"choice": page.choices[0]}).status_code == 303
+

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.exc import TimeoutError as NoConnectionFree
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -19,7 +20,9 @@ from service.web.start_limit import TooManyStarts
 log = logging.getLogger(__name__)
 
 _HEADINGS = {400: "That did not work", 403: "Not allowed", 404: "Not found", 405: "Not allowed",
-             409: "Already moved on", 413: "Too large", 429: "Please wait a moment"}
+             409: "Already moved on", 413: "Too large", 429: "Please wait a moment", 503: "Please wait a moment"}
+# Seconds a player (or a client) is asked to wait when the server is too busy to answer.
+BUSY_RETRY_SECONDS = 5
 
 
 async def error_page(request: Request, status: int, message: str) -> HTMLResponse:
@@ -50,8 +53,19 @@ async def _too_many_starts(request: Request, exc: TooManyStarts) -> HTMLResponse
     return response
 
 
+async def _busy(request: Request, exc: NoConnectionFree) -> HTMLResponse:
+    # Every database connection of this process stayed taken for the pool's whole wait: the
+    # process has more players than it can serve. Nothing was changed by this request.
+    log.warning("%s %s: no database connection came free (%s)", request.method, request.url.path, exc)
+    response = await error_page(
+        request, 503, f"So many players are reading right now that this took too long. Your adventure is safe: "
+                      f"please wait {BUSY_RETRY_SECONDS} seconds, then try again.")
+    response.headers["Retry-After"] = str(BUSY_RETRY_SECONDS)
+    return response
+
+
 EXCEPTION_HANDLERS = {GameError: _game_error, HTTPException: _http_error, BodyTooLarge: _too_large,
-                      TooManyStarts: _too_many_starts}
+                      TooManyStarts: _too_many_starts, NoConnectionFree: _busy}
 
 
 class ServerErrors(HttpMiddleware):
