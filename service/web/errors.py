@@ -55,7 +55,9 @@ async def _too_many_starts(request: Request, exc: TooManyStarts) -> HTMLResponse
 
 async def _busy(request: Request, exc: NoConnectionFree) -> HTMLResponse:
     # Every database connection of this process stayed taken for the pool's whole wait: the
-    # process has more players than it can serve. Nothing was changed by this request.
+    # process has more players than it can serve. Each of the request's transactions was
+    # stored whole or not at all, so trying again is safe (a choice already taken answers
+    # with its chapter, or 409).
     log.warning("%s %s: no database connection came free (%s)", request.method, request.url.path, exc)
     response = await error_page(
         request, 503, f"So many players are reading right now that this took too long. Your adventure is safe: "
