@@ -10,7 +10,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-LOCAL_MODEL = "lanternpath-local/smollm2"
+LOCAL_PREFIX = "lanternpath-local/"
+LOCAL_MODEL = f"{LOCAL_PREFIX}smollm2"
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -172,9 +173,7 @@ class Settings(BaseSettings):
 
     @property
     def job_workers(self) -> int:
-        if self.job_concurrency is not None:
-            return self.job_concurrency
-        return 2 if self.summary_model.startswith("lanternpath-local/") else 16
+        return self._for_model(self.job_concurrency, local=2, hosted=16, model=self.summary_model)
 
     @property
     def shared(self) -> bool:
@@ -194,13 +193,14 @@ class Settings(BaseSettings):
 
     @property
     def uses_local_model(self) -> bool:
-        return self.llm_model.startswith("lanternpath-local/")
+        return self.llm_model.startswith(LOCAL_PREFIX)
 
-    def _for_model(self, given, *, local, hosted):
-        """A setting as given, or else its default for the embedded model or a hosted one."""
+    def _for_model(self, given, *, local, hosted, model: str | None = None):
+        """A setting as given, or else its default for the embedded model or a hosted one:
+        the chapters' model, or `model` (the helper's, for the jobs)."""
         if given is not None:
             return given
-        return local if self.uses_local_model else hosted
+        return local if (model or self.llm_model).startswith(LOCAL_PREFIX) else hosted
 
     @property
     def templates_dir(self) -> Path:

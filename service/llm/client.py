@@ -28,7 +28,7 @@ import aiohttp
 from tenacity import AsyncRetrying, RetryCallState, RetryError, stop_after_attempt
 
 import service  # noqa: F401  (sets litellm's offline switches before it is imported)
-from service.config import Settings
+from service.config import LOCAL_PREFIX, Settings
 from service.llm.formats import ReplyShape
 from service.llm.openai_http import (
     capped_body,
@@ -94,7 +94,7 @@ class StreamStats:
 class ModelClient:
     def __init__(self, settings: Settings):
         self.settings = settings
-        if any(m.startswith("lanternpath-local/") for m in (settings.chapter_model, settings.summary_model)):
+        if any(_is_local(m) for m in (settings.chapter_model, settings.summary_model)):
             from service.llm.local_provider import register_local_provider
 
             register_local_provider()
@@ -107,7 +107,7 @@ class ModelClient:
     def local_chapters(self) -> bool:
         """The embedded model writes the chapters: it gets the short prompts, continues its own
         replies (the choices after a chapter), and is held to grammars."""
-        return self.settings.chapter_model.startswith("lanternpath-local/")
+        return _is_local(self.settings.chapter_model)
 
     @property
     def local_helpers(self) -> bool:
@@ -283,7 +283,7 @@ def _pause_after(state: RetryCallState) -> float:
 
 
 def _is_local(model: str) -> bool:
-    return model.startswith("lanternpath-local/")
+    return model.startswith(LOCAL_PREFIX)
 
 
 async def _litellm_texts(response) -> AsyncIterator[str]:
