@@ -101,23 +101,27 @@ def scripted_server(model: ModelProcess, workdir: Path, name: str, args: list[st
         "IMAGE_CONCURRENCY": None, "REDIS_URL": None, **settings}, args)
 
 
-async def _open_jobs(database_url: str) -> int:
-    """Deferred jobs pending or running in the server's store."""
-    engine = create_engine(database_url)
-    try:
-        return len(await JobQueue(session_factory(engine)).listing((JobState.PENDING, JobState.RUNNING)))
-    finally:
-        await engine.dispose()
-
-
 def wait_for_jobs(database_url: str, limit: float = DRAIN_LIMIT) -> tuple[int, int]:
     """(jobs pending or running now, jobs still so when the queue emptied or `limit` passed)."""
-    backlog = left = asyncio.run(_open_jobs(database_url))
-    deadline = time.monotonic() + limit
-    while left and time.monotonic() < deadline:
-        time.sleep(0.5)
-        left = asyncio.run(_open_jobs(database_url))
-    return backlog, left
+    return asyncio.run(_wait_for_jobs(database_url, limit))
+
+
+async def _wait_for_jobs(database_url: str, limit: float) -> tuple[int, int]:
+    engine = create_engine(database_url)
+    queue = JobQueue(session_factory(engine))
+
+    async def open_jobs() -> int:
+        return len(await queue.listing((JobState.PENDING, JobState.RUNNING)))
+
+    try:
+        backlog = left = await open_jobs()
+        deadline = time.monotonic() + limit
+        while left and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            left = await open_jobs()
+        return backlog, left
+    finally:
+        await engine.dispose()
 
 
 def run_level(model: ModelProcess, server: ServerProcess, players: int, chapters: int,

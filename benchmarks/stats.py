@@ -177,7 +177,8 @@ def _resources(level: LevelResult) -> dict:
 def _cpu(level: LevelResult) -> dict:
     streams = [q for q in level.model_log if q["stream"]]
     return dict(server=level.server, cpu_seconds=level.cpu_seconds, jobs_cpu_seconds=level.jobs_cpu_seconds,
-                jobs_backlog=level.jobs_backlog, tokens=sum(len(q["chunk_times"]) for q in streams), streamed=len(streams))
+                jobs_backlog=level.jobs_backlog, tokens=sum(len(q["chunk_times"]) for q in streams),
+                streamed=len(streams))
 
 
 def summarize(level: LevelResult) -> Row:
