@@ -45,12 +45,18 @@ async def _too_large(request: Request, exc: BodyTooLarge) -> HTMLResponse:
     return await error_page(request, 413, "The request is too large.")
 
 
-async def _too_many_starts(request: Request, exc: TooManyStarts) -> HTMLResponse:
-    response = await error_page(
-        request, 429, f"Many adventures were started from your network just now. Please wait {exc.retry_after} "
-                      "seconds, then start yours. Adventures already under way go on as before.")
-    response.headers["Retry-After"] = str(exc.retry_after)
+async def _wait_page(request: Request, status: int, seconds: int, message: str) -> HTMLResponse:
+    """An error page that asks the player (and a client, by Retry-After) to wait `seconds`."""
+    response = await error_page(request, status, message)
+    response.headers["Retry-After"] = str(seconds)
     return response
+
+
+async def _too_many_starts(request: Request, exc: TooManyStarts) -> HTMLResponse:
+    return await _wait_page(
+        request, 429, exc.retry_after, f"Many adventures were started from your network just now. Please wait "
+                                       f"{exc.retry_after} seconds, then start yours. Adventures already under way "
+                                       "go on as before.")
 
 
 async def _busy(request: Request, exc: NoConnectionFree) -> HTMLResponse:
@@ -59,11 +65,9 @@ async def _busy(request: Request, exc: NoConnectionFree) -> HTMLResponse:
     # stored whole or not at all, so trying again is safe (a choice already taken answers
     # with its chapter, or 409).
     log.warning("%s %s: no database connection came free (%s)", request.method, request.url.path, exc)
-    response = await error_page(
-        request, 503, f"So many players are reading right now that this took too long. Your adventure is safe: "
-                      f"please wait {BUSY_RETRY_SECONDS} seconds, then try again.")
-    response.headers["Retry-After"] = str(BUSY_RETRY_SECONDS)
-    return response
+    return await _wait_page(request, 503, BUSY_RETRY_SECONDS,
+                            "So many players are reading right now that this took too long. Your adventure is "
+                            f"safe: please wait {BUSY_RETRY_SECONDS} seconds, then try again.")
 
 
 EXCEPTION_HANDLERS = {GameError: _game_error, HTTPException: _http_error, BodyTooLarge: _too_large,
