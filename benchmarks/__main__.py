@@ -38,7 +38,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--local", action="store_true", help="also measure the embedded local model")
     parser.add_argument("--profile", nargs="?", const="svg", choices=["svg", "txt"],
                         help="py-spy the server during the largest level (of each variant, in a "
-                             "comparison): results/profile-N.svg (flame graph) or .txt (collapsed stacks)")
+                             "comparison): results/profile-N.svg (flame graph) or .txt (collapsed stacks); "
+                             "the bare relay's beside it, results/profile-relay-N")
     parser.add_argument("--jobs", action="store_true",
                         help="compare streams with deferred jobs running and switched off (1 and 10 players)")
     parser.add_argument("--loop-preview", action="store_true",
@@ -76,12 +77,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def run_relay(model: ModelProcess, workdir: Path, players: int, chapters: int, seed: int, **knobs) -> Row:
-    """The bare relay at one level, on a fresh process: the floor of this stack's CPU per token."""
+def run_relay(model: ModelProcess, workdir: Path, players: int, chapters: int, seed: int,
+              profile: Path | None = None, **knobs) -> Row:
+    """The bare relay at one level, on a fresh process: the floor of this stack's CPU per token.
+    `profile`: where to write its py-spy profile, to set beside the server's."""
     relay = relay_server(model, workdir, f"relay-{players}")
+    spy = start_profiler(relay.process.pid, profile) if profile else None
     try:
         row = summarize(run_level(model, relay, players, chapters, seed, label="bare relay", jobs=False, **knobs))
     finally:
+        stop_profiler(spy)
         stop_server(relay)
     print(f"{players:>4} players, bare relay: {row.cpu_per_token_us:.0f} µs CPU per token", flush=True)
     return row
@@ -94,11 +99,12 @@ def run_scripted(args, workdir: Path) -> tuple[list[Row], list[str]]:
     shared = scripted_server(model, workdir, "bench-quick") if args.quick else None
     try:
         for players in args.levels:
+            profiling = args.profile and players == args.levels[-1]
             if not args.no_relay:
-                rows.append(run_relay(model, workdir, players, args.chapters, args.seed))
+                rows.append(run_relay(model, workdir, players, args.chapters, args.seed,
+                                      RESULTS / f"profile-relay-{players}.{args.profile}" if profiling else None))
             started = time.monotonic()
             server = shared or scripted_server(model, workdir, f"bench-{players}")
-            profiling = args.profile and players == args.levels[-1]
             spy = start_profiler(server.process.pid, RESULTS / f"profile-{players}.{args.profile}") if profiling else None
             try:
                 level = run_level(model, server, players, args.chapters, args.seed)
@@ -148,11 +154,14 @@ def compare_images(args, workdir: Path) -> str:
     pictures: what drawing them adds, and how soon after `close` each picture is seen."""
     pictures = {"IMAGE_MODEL": "openai/scripted-images", "IMAGE_CONCURRENCY": str(IMAGE_WORKERS)}
     notes: list[str] = []
+    seen: set[int] = set()
 
     def breakdown(players: int, label: str, level) -> None:
-        if label == "on" and players == 1 and not notes:  # the first run of the level
-            notes.extend(f"- 1 player, {name}: {value:.0f} ms (p50)"
-                         for name, value in picture_breakdown(level).items() if value is not None)
+        if label == "on" and players not in seen:  # the first run of the level
+            seen.add(players)
+            notes.extend(f"- {players} player{'s' * (players > 1)}, {name}: {p50:.0f} / {p99:.0f} ms (p50 / p99)"
+                         for name, value in picture_breakdown(level).items() if value is not None
+                         for p50, p99 in [value])
 
     table = compare(args, workdir, "Pictures on and off", "pictures", (1, 50), {"off": {}, "on": pictures},
                     knobs=IMAGE_KNOBS, on_level=breakdown)

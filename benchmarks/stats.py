@@ -238,16 +238,20 @@ def single_player_breakdown(level: LevelResult) -> dict[str, float | None]:
     }
 
 
-def picture_breakdown(level: LevelResult) -> dict[str, float | None]:
-    """Where a picture's time after its chapter's `close` goes, p50 in ms: each chapter matched
-    to its scene's helper call and image request by the chapter's request tag, which its scene
-    (and so the image prompt) quotes."""
+def picture_breakdown(level: LevelResult) -> dict[str, tuple[float, float] | None]:
+    """Where a picture's time after its chapter's `close` goes, p50 and p99 in ms: each chapter
+    matched to its scene's helper call and image request by the chapter's request tag, which
+    its scene (and so the image prompt) quotes."""
     log = level.model_log
     helper = {q["tag_seen"]: q for q in _quoting(log, "PICTURE")}
     images = {q["tag_seen"]: q for q in _quoting(log, "IMAGE")}
     rows = [(r, helper[r.tag], images[r.tag]) for r in finished(level)
             if r.picture_visible and r.tag in helper and r.tag in images]
-    ms = lambda values: percentile([v * 1e3 for v in values], 50)  # noqa: E731
+
+    def ms(values):
+        values = [v * 1e3 for v in values]
+        return (percentile(values, 50), percentile(values, 99)) if values else None
+
     return {
         "close to the scene's helper call": ms([h["received"] - r.closed for r, h, _ in rows]),
         "the helper's own reply": ms([h["finished"] - h["received"] for _, h, _ in rows]),

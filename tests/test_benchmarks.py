@@ -13,7 +13,7 @@ from markupsafe import escape
 from benchmarks.load import LevelResult, wait_for_jobs
 from benchmarks.pictures import PictureFollower
 from benchmarks.players import ChapterRecord, StreamCounter, begin, play_chapter
-from benchmarks.stats import Row, error_kinds, pooled, summarize, token_and_chapter_cpu
+from benchmarks.stats import Row, error_kinds, picture_breakdown, pooled, summarize, token_and_chapter_cpu
 from service.domain.stream_text import VisibleText
 from service.runtime import create_app
 from tests.conftest import picture_settings, scripted_settings
@@ -69,6 +69,31 @@ def test_a_chapter_without_a_matching_tag_counts_as_unmatched_not_dropped():
     assert len(row.nominal_first) == 2
     assert "1× unmatched: tag names no model request" in error_kinds(result)
     assert "1× unmatched: first chunk carries no request tag" in error_kinds(result)
+
+
+def _quoted(kind: str, tag: str, received: float, finished: float) -> dict:
+    return {"kind": kind, "received": received, "finished": finished,
+            "messages": [{"role": "user", "content": f"Scene: [{tag}] Mira at the bridge."}]}
+
+
+def test_a_pictures_time_after_close_is_split_into_its_stages_at_p50_and_p99():
+    chapters = []
+    for n in range(1, 101):  # chapter n's helper call begins n ms after its close
+        record = chapter(f"r{n}", 1.0 * n, [1.0 * n + 0.1])
+        record.picture_event, record.picture_visible = record.closed + 3.6, record.closed + 3.61
+        chapters.append(record)
+    model_log = [entry for n, record in enumerate(chapters, 1)
+                 for entry in (_quoted("PICTURE", f"r{n}", record.closed + n / 1e3, record.closed + 0.5),
+                               _quoted("IMAGE", f"r{n}", record.closed + 0.55, record.closed + 3.55))]
+    stages = picture_breakdown(level(chapters, model_log))
+    assert stages["close to the scene's helper call"] == pytest.approx((50.5, 99.01))
+    assert stages["helper reply to the image request"] == pytest.approx((50.0, 50.0))
+    assert stages["the image model's own time"] == pytest.approx((3000.0, 3000.0))
+    assert stages["close to visible"] == pytest.approx((3610.0, 3610.0))
+
+
+def test_no_picture_seen_gives_no_stages():
+    assert set(picture_breakdown(level([chapter("r1", 1.0, [1.1])], [])).values()) == {None}
 
 
 def _cpu_row(tokens: int, cpu_seconds: float, streamed: int) -> Row:
