@@ -57,6 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cpu", action="store_true",
                         help="split the server's CPU into a cost per token and a cost per chapter, for the "
                              "bare relay and Lanternpath (at --players)")
+    parser.add_argument("--filters", action="store_true",
+                        help="the stream's text filters' CPU per token, stage by stage (no server; seconds): "
+                             "benchmarks/filters.py")
     parser.add_argument("--scale", action="store_true",
                         help="PostgreSQL and Redis with 1 and 2 worker processes, at 200 and 400 players "
                              "(or --players): benchmarks/scale.py")
@@ -233,6 +236,15 @@ def code_version() -> str:
         return "commit unknown"
 
 
+def measure_filters(_args, _workdir: Path) -> str:
+    """The text filters alone: benchmarks/filters.py."""
+    from benchmarks import filters
+
+    results = filters.measure()
+    filters.plot(results, RESULTS / "filters.png")
+    return "\n".join([filters.table(results), "", f"{machine_load()}; {code_version()}."])
+
+
 def compare_cpu(args, workdir: Path) -> str:
     """The server's CPU split into what each token costs and what each chapter costs besides,
     for the bare relay and Lanternpath alike: each runs the same level twice, the model's
@@ -321,6 +333,7 @@ def main(argv: list[str] | None = None) -> None:
                        (args.screen, compare_screen, "screen.md"),
                        (args.images, compare_images, "images.md"),
                        (args.cpu, compare_cpu, "cpu.md"),
+                       (args.filters, measure_filters, "filters.md"),
                        (args.scale, lambda a, w: compare_scale(a, w, code_version()), "scale.md"))
         for wanted, run, name in comparisons:
             if wanted:

@@ -20,7 +20,7 @@ from tests.conftest import picture_settings, scripted_settings
 from tests.support import player
 from tests.support.database import rows
 from tests.support.live_server import LiveServer
-from tests.support.scripted_replies import build_reply, find_request_tag, split_chunks, tag_first_chunk
+from tests.support.scripted_replies import build_reply, find_request_tag, split_chunks, story_replies, tag_first_chunk
 
 
 @pytest.mark.parametrize("chapter", ["STORY", "REFLECT", "LESSON", "CONCLUSION"])
@@ -94,6 +94,28 @@ def test_a_pictures_time_after_close_is_split_into_its_stages_at_p50_and_p99():
 
 def test_no_picture_seen_gives_no_stages():
     assert set(picture_breakdown(level([chapter("r1", 1.0, [1.1])], [])).values()) == {None}
+
+
+def test_the_filters_benchmark_times_every_stage_without_changing_what_the_filter_gives():
+    from benchmarks import filters
+
+    rules = filters.ChildSafety(filters.load_lexicon()).chapter_rules(
+        filters.ChapterBrief(world=filters.load_catalog().worlds["clockwork-harbor"], topic_name="Plants",
+                             number=3, type=filters.ChapterType.STORY))
+    for text in story_replies():
+        pieces = split_chunks(text, chunk_chars=3)
+        spent = {name: 0 for name in filters.STAGES}
+        clocked, plain = filters._filter(rules, spent), VisibleText(rules=rules)
+        shown = ["".join(v.feed(piece) for piece in pieces) + v.finish() for v in (clocked, plain)]
+        assert shown[0] == shown[1] and clocked.text == plain.text
+        assert "<CHOICES>" in text and "<CHOICES>" not in clocked.text
+        assert all(spent[name] > 0 for name in filters.STAGES), spent
+    results = filters.measure(rounds=1)
+    assert set(results) == set(filters.CHUNKINGS)
+    words = results["word tokens"]
+    assert words["tokens"] == sum(len(split_chunks(text)) for text in story_replies())
+    assert results["3-character slices"]["tokens"] > words["tokens"]
+    assert all(words[name] > 0 for name in ("whole", *filters.STAGES))
 
 
 def _cpu_row(tokens: int, cpu_seconds: float, streamed: int) -> Row:

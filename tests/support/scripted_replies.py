@@ -146,6 +146,11 @@ def choices_block(options: tuple[str, str, str], style: str) -> str:
     return f"\n\n<CHOICES>\n{lines}\n</CHOICES>"
 
 
+def story_replies() -> list[str]:
+    """Each STORY chapter the scripted model writes, its choices block included."""
+    return ["\n\n".join(story) + choices_block(options, "good") for story, options in zip(_STORIES, _CHOICES)]
+
+
 def build_reply(messages: list[dict], choices_style: str = "good",
                 inject_html: bool = False, story_variants: int = 1) -> tuple[str, str]:
     """Return (kind, text) for a request; kind is the TASK or CHAPTER TYPE that was detected.
