@@ -5,12 +5,15 @@ SQLite it runs whole in a worker thread, writers one after another on a thread o
 own; on PostgreSQL it runs on the event loop through asyncpg. Work no player's story text
 waits on (the jobs, the pictures' streams and bytes) goes through `sessions.background`,
 which never queues ahead of the rest: one such write and BACKGROUND_READS such reads at a
-time, the reads on threads of their own.
+time, the reads on threads of their own. Of its writes, one a player waits to see (a
+picture drawn for a chapter being read) takes the next turn, ahead of the jobs' queue.
 """
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -82,6 +85,10 @@ class Sessions:
         """These sessions, or with `background` their background lane."""
         return self.background if background else self
 
+    async def write_soon(self, work: Work[T]) -> T:
+        """A write a player waits to see: in the background lane, ahead of its queue."""
+        return await self.write(work)
+
     async def read_behind(self, work: Work[T]) -> T:
         """A background read (Background limits how many at once)."""
         return await self.read(work)
@@ -96,7 +103,7 @@ class Background:
     def __init__(self, sessions: Sessions):
         self.dialect = sessions.dialect
         self._sessions = sessions
-        self._write_turn = asyncio.Semaphore(1)
+        self._write_turns = Turns()
         self._read_turns = asyncio.Semaphore(BACKGROUND_READS)
 
     def lane(self, background: bool) -> Background:
@@ -108,8 +115,54 @@ class Background:
             return await self._sessions.read_behind(work)
 
     async def write(self, work: Work[T]) -> T:
-        async with self._write_turn:
+        async with self._write_turns.turn():
             return await self._sessions.write(work)
+
+    async def write_soon(self, work: Work[T]) -> T:
+        """The next write handed to the database, ahead of the others waiting (a picture's
+        store waited up to half a second behind fifty players' summary jobs)."""
+        async with self._write_turns.turn(first=True):
+            return await self._sessions.write(work)
+
+
+class Turns:
+    """One holder at a time, as a lock; those who ask `first` are served before the others,
+    each in the order they asked."""
+
+    def __init__(self) -> None:
+        self._busy = False
+        self._first: deque[asyncio.Future] = deque()
+        self._others: deque[asyncio.Future] = deque()
+
+    @contextlib.asynccontextmanager
+    async def turn(self, first: bool = False) -> AsyncIterator[None]:
+        if self._busy:
+            waiting = self._first if first else self._others
+            given = asyncio.get_running_loop().create_future()
+            waiting.append(given)
+            try:
+                await given
+            except asyncio.CancelledError:
+                if given.done() and not given.cancelled():
+                    self._pass_on()  # the turn came as the wait was cancelled: the next one has it
+                else:
+                    with contextlib.suppress(ValueError):  # passed over already, as done
+                        waiting.remove(given)
+                raise
+        self._busy = True
+        try:
+            yield
+        finally:
+            self._pass_on()
+
+    def _pass_on(self) -> None:
+        for waiting in (self._first, self._others):
+            while waiting:
+                given = waiting.popleft()
+                if not given.done():
+                    given.set_result(None)  # still busy: theirs now
+                    return
+        self._busy = False
 
 
 class SqliteSessions(Sessions):

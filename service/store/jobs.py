@@ -155,7 +155,8 @@ class JobQueue:
     async def finish_pending(self, kind: str, adventure_id: str, number: int, result: ResultWrite | None) -> bool:
         """A job done without a worker (its result was made before it was due): stored as done
         with its result, unless it is not pending (not stored yet, or a worker has it, here
-        or in another process); then False, and nothing is written."""
+        or in another process); then False, and nothing is written. A player waits to see it
+        (a picture): it is written ahead of the other jobs' writes."""
         def finish(session: Session) -> bool:
             ended = session.execute(_FINISH_PENDING, {"of_kind": kind, "of_adventure": adventure_id,
                                                       "of_number": number, "now": utcnow()}).rowcount
@@ -163,7 +164,7 @@ class JobQueue:
                 result(session)
             return bool(ended)
 
-        return await self.sessions.write(finish)
+        return await self.sessions.write_soon(finish)
 
     async def failed(self, job_id: int, error: str) -> None:
         """The job's last attempt failed: it stays failed until someone retries it."""
