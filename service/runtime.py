@@ -27,6 +27,7 @@ from service.jobs.picture_news import PictureNews, RecentPictures
 from service.jobs.picture_process import PictureProcess
 from service.jobs.pictures import PictureJobs
 from service.jobs.runner import JobRunner, Lane
+from service.jobs.screen_process import ScreenProcess
 from service.jobs.work import ChapterJobs
 from service.llm.client import ModelClient
 from service.shared.events import Mirrors, Publisher, Settle
@@ -97,7 +98,10 @@ async def running(settings: Settings, catalog: Catalog, safety: ChildSafety, pag
     drawer = PictureProcess(settings) if settings.pictures else None
     recent = RecentPictures()
     picture_jobs = PictureJobs(PictureStore(sessions.background), queue, drawer, news, recent) if drawer else None
-    runner = _runner(settings, queue, writer, ChapterJobs(job_store, catalog, model, safety), picture_jobs)
+    # The jobs' screening runs in a process of its own, below the streams (jobs/screen_process.py).
+    screen = ScreenProcess(settings.screen_terms_file)
+    screen.start()
+    runner = _runner(settings, queue, writer, ChapterJobs(job_store, catalog, model, safety, screen), picture_jobs)
     if picture_jobs is not None:
         drawer.start()  # it gets ready while this process does
         writer.watch(news)
@@ -125,6 +129,7 @@ async def running(settings: Settings, catalog: Catalog, safety: ChildSafety, pag
     await runner.start(recover=not shared)
     if drawer is not None:
         await drawer.ready()
+    await screen.ready()
     warm_up = asyncio.create_task(model.warm_up())
     _settle_process()
     try:

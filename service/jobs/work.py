@@ -8,10 +8,11 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from service.chapters.briefs import question_for
-from service.chapters.screening import ChildSafety, log_hits, off_the_loop
+from service.chapters.screening import ChildSafety, log_hits
 from service.domain.fidelity import story_text
 from service.domain.story import Catalog, ChapterType
 from service.domain.summaries import extract_summary, parse_characters, parse_summary, same_title, title_fits
+from service.jobs.screen_process import ScreenInThread, ScreenProcess
 from service.llm.client import ModelClient
 from service.llm.formats import CHARACTERS, SUMMARY, summary_in_own_words
 from service.llm.prompts import characters_messages, summary_messages
@@ -27,13 +28,15 @@ JobHandler = Callable[[Job], Awaitable[ResultWrite | None]]
 
 class ChapterJobs:
     """The jobs run after a chapter's stream: its summary and its characters, both written
-    from the story without the lesson bank's feedback, and both screened for a child."""
+    from the story without the lesson bank's feedback, and both screened for a child (by
+    `screen`: the server's is a process of its own; by default the screening thread here)."""
 
-    def __init__(self, store: AdventureStore, catalog: Catalog, model: ModelClient, safety: ChildSafety):
+    def __init__(self, store: AdventureStore, catalog: Catalog, model: ModelClient, safety: ChildSafety,
+                 screen: ScreenProcess | ScreenInThread | None = None):
         self.store = store
         self.catalog = catalog
         self.model = model
-        self.safety = safety
+        self.screen = screen or ScreenInThread(safety)
 
     def handlers(self) -> dict[str, JobHandler]:
         return {"summary": self.summary, "characters": self.characters}
@@ -51,8 +54,8 @@ class ChapterJobs:
         parsed, source = None, "extract"
         for attempt in range(SUMMARY_ATTEMPTS):
             reply = await self.model.complete(messages, shape=shape, background=True, retry=attempt > 0)
-            # Screening a paragraph takes milliseconds of pure Python: off the loop that streams.
-            parsed = await off_the_loop(self._screened_summary, parse_summary(reply), job)
+            # Screening a paragraph takes milliseconds of pure Python: away from the streams.
+            parsed = await self._screened_summary(parse_summary(reply), job)
             # A small model's title may be words it made up; a larger one's may well be new words.
             fits = parsed is not None and (not small or title_fits(parsed[0], story))
             if fits and not same_title(parsed[0], await self._other_titles(job)):
@@ -79,27 +82,27 @@ class ChapterJobs:
         known = [(c.name, c.description) for c in characters]
         reply = await self.model.complete(characters_messages(chapter.number, story_text(chapter.text), known),
                                           shape=CHARACTERS, background=True)
-        found = await off_the_loop(self._screened_characters, parse_characters(reply), job)
+        found = await self._screened_characters(parse_characters(reply), job)
         return characters_merged(job.adventure_id, found)
 
-    def _screened_characters(self, characters: dict[str, str], job: Job) -> dict[str, str]:
+    async def _screened_characters(self, characters: dict[str, str], job: Job) -> dict[str, str]:
+        screened = await self.screen.clean_all([(text, ()) for name, description in characters.items()
+                                                for text in (name, description)])
         found = {}
-        for name, description in characters.items():
-            _, name_hits = self.safety.clean(name)
-            description, hits = self.safety.clean(description)
+        for number, name in enumerate(characters):  # each name's screening, then its description's
+            (_, name_hits), (description, hits) = screened[2 * number:2 * number + 2]
             log_hits([*name_hits, *hits], "a character", job.adventure_id, job.chapter_number)
             if not name_hits and description:
                 found[name] = description
         return found
 
-    def _screened_summary(self, parsed: tuple[str, str] | None, job: Job) -> tuple[str, str] | None:
+    async def _screened_summary(self, parsed: tuple[str, str] | None, job: Job) -> tuple[str, str] | None:
         """The title and summary without what the child-safety screen drops; None when the
         title is dropped or too little is left to stand as a summary."""
         if parsed is None:
             return None
         title, summary = parsed
-        kept_title, title_hits = self.safety.clean(title)
-        summary, hits = self.safety.clean(summary)
+        (kept_title, title_hits), (summary, hits) = await self.screen.clean_all([(title, ()), (summary, ())])
         log_hits([*title_hits, *hits], "the summary", job.adventure_id, job.chapter_number)
         if title_hits or not kept_title:
             return None

@@ -1,0 +1,61 @@
+"""The jobs' child-safety screen runs in a process of its own, below the server's priority:
+it screens as the server's own screen does (with the operator's terms), and a process that
+dies fails only the texts it had; the next are screened by a new one."""
+from __future__ import annotations
+
+import os
+import signal
+
+import psutil
+import pytest
+
+from service.chapters.screening import ChildSafety
+from service.content.screen_terms import load_lexicon
+from service.jobs.screen_process import NICENESS, ScreenProcess
+
+TEXTS = [("Mira lit the lantern. The trader drank whisky all night.", ()),
+         ("The keeper fed the glimmerfish at dawn. Then the tide came in.", ()),
+         ("The answer is photosynthesis. Mira smiled.", ("photosynthesis",))]
+
+
+@pytest.fixture
+def terms_file(tmp_path):
+    path = tmp_path / "terms.yaml"
+    path.write_text("gore:\n  - glimmerfish\n", encoding="utf-8")
+    return path
+
+
+def _worker(screen: ScreenProcess) -> psutil.Process:
+    (pid,) = screen._pool()._processes
+    return psutil.Process(pid)
+
+
+async def test_the_jobs_screen_drops_what_the_servers_own_screen_drops_in_a_niced_process_of_its_own(terms_file):
+    screen = ScreenProcess(terms_file)
+    screen.start()
+    await screen.ready()
+    expected = [ChildSafety(load_lexicon(terms_file)).clean(text, answers) for text, answers in TEXTS]
+
+    screened = await screen.clean_all(TEXTS)
+
+    assert screened == expected
+    assert [kept for kept, _ in screened] == ["Mira lit the lantern.", "Then the tide came in.", "Mira smiled."]
+    worker = _worker(screen)
+    assert worker.pid != os.getpid()
+    assert worker.nice() >= psutil.Process().nice() + NICENESS
+
+
+async def test_when_the_screening_process_dies_its_texts_fail_and_a_new_process_screens_the_next(terms_file):
+    screen = ScreenProcess(terms_file)
+    screen.start()
+    await screen.ready()
+    first = _worker(screen)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(5)
+
+    with pytest.raises(Exception, match="terminated abruptly"):  # the job's attempt fails, and is tried again
+        await screen.clean_all(TEXTS[:1])
+    kept, hits = (await screen.clean_all(TEXTS[:1]))[0]
+
+    assert kept == "Mira lit the lantern." and [hit.term for hit in hits] == ["whisky"]
+    assert _worker(screen).pid != first.pid
