@@ -86,7 +86,8 @@ class Sessions:
         return self.background if background else self
 
     async def write_soon(self, work: Work[T]) -> T:
-        """A write a player waits to see: in the background lane, ahead of its queue."""
+        """A write a player waits to see. Here it is a write like any other; in the
+        background lane (Background.write_soon) it goes ahead of that lane's queue."""
         return await self.write(work)
 
     async def read_behind(self, work: Work[T]) -> T:
