@@ -224,6 +224,10 @@ _DANGLING = frozenset({
     "i", "you", "we", "they", "he", "she", "you've", "you're", "you'll", "we're", "they're", "that's", "it's",
     "there's", "can", "can't", "could", "would", "will", "should", "must", "might", "may", "have", "has", "had",
     "do", "does", "did", "don't", "not", "been", "being",
+    # Contractions that need the words after them too ("... to be the one who's").
+    "who's", "what's", "where's", "here's", "he's", "she's", "i'm", "i've", "we've", "they've", "i'll", "he'll",
+    "she'll", "we'll", "they'll", "it'll", "i'd", "you'd", "he'd", "she'd", "we'd", "they'd", "let's", "won't",
+    "isn't", "aren't", "wasn't", "weren't", "doesn't", "didn't", "couldn't", "wouldn't", "shouldn't",
 })
 ACTION_WORDS = (3, 12)
 
