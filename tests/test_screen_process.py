@@ -1,17 +1,19 @@
 """The jobs' child-safety screen runs in a process of its own, below the server's priority:
-it screens as the server's own screen does (with the operator's terms), and a process that
-dies fails only the texts it had; the next are screened by a new one."""
+it screens as the server's own screen does (with the operator's terms), a process that dies
+fails only the texts it had (the next are screened by a new one), and it ends with the server."""
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 
 import psutil
 import pytest
 
 from service.chapters.screening import ChildSafety
 from service.content.screen_terms import load_lexicon
-from service.jobs.screen_process import NICENESS, ScreenProcess
+from service.jobs.screen_process import NICENESS, PARENT_CHECK_SECONDS, ScreenProcess
 
 TEXTS = [("Mira lit the lantern. The trader drank whisky all night.", ()),
          ("The keeper fed the glimmerfish at dawn. Then the tide came in.", ()),
@@ -59,3 +61,31 @@ async def test_when_the_screening_process_dies_its_texts_fail_and_a_new_process_
 
     assert kept == "Mira lit the lantern." and [hit.term for hit in hits] == ["whisky"]
     assert _worker(screen).pid != first.pid
+
+
+SERVER = """
+import asyncio
+from service.jobs.screen_process import ScreenProcess
+
+async def main():
+    screen = ScreenProcess(None)
+    screen.start()
+    await screen.ready()
+    (pid,) = screen._pool()._processes
+    print(pid, flush=True)
+    await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+def test_when_the_server_is_killed_outright_its_screening_process_ends_too():
+    server = subprocess.Popen([sys.executable, "-c", SERVER], stdout=subprocess.PIPE, text=True)
+    try:
+        worker = psutil.Process(int(server.stdout.readline()))
+        server.kill()
+        server.wait(5)
+        worker.wait(5 * PARENT_CHECK_SECONDS)  # psutil.TimeoutExpired if it waits for work forever
+    finally:
+        server.kill()
+    assert not worker.is_running()

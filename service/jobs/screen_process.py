@@ -7,8 +7,9 @@ samples (py-spy), all of it beside live streams. Here the operating system gives
 the CPU first, and the jobs, which no player waits on, take what is left.
 
 The process is the standard library's process pool of one worker, started fresh (not forked
-from a server with threads running); it builds the screen once. A worker that dies fails the
-calls it had (their jobs try again), and a new one screens the next texts.
+from a server with threads running); it builds the screen once, and ends with the server. A
+worker that dies fails the calls it had (their jobs try again), and a new one screens the
+next texts.
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -29,6 +32,8 @@ from service.domain.screen import Hit
 log = logging.getLogger(__name__)
 # Added to the process's nice value, as for the picture process.
 NICENESS = 10
+# How often the worker looks whether the server is still there.
+PARENT_CHECK_SECONDS = 1.0
 # A text to screen, and the answers it may not name.
 Screening = tuple[str, Sequence[str]]
 Screened = tuple[str, list[Hit]]
@@ -39,8 +44,16 @@ _safety: ChildSafety | None = None  # the worker's screen, built once
 def _start_worker(terms_file: str | None) -> None:
     global _safety
     os.nice(NICENESS)
+    threading.Thread(target=_end_with, args=(os.getppid(),), name="end with the server", daemon=True).start()
     _safety = ChildSafety(load_lexicon(Path(terms_file) if terms_file else None))
-    _safety.clean("A first sentence, screened so that the first job's is not the slow one.")
+
+
+def _end_with(server: int) -> None:
+    """Ends this process once the server's is gone: a server killed outright never tells its
+    pool to stop, and the worker would wait for work forever."""
+    while os.getppid() == server:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(0)
 
 
 def _clean_all(texts: list[Screening]) -> list[Screened]:
