@@ -70,7 +70,8 @@ from service.jobs.screen_process import ScreenProcess
 async def main():
     screen = ScreenProcess(None)
     screen.start()
-    await screen.ready()
+    if {ready}:
+        await screen.ready()
     (pid,) = screen._pool()._processes
     print(pid, flush=True)
     await asyncio.sleep(60)
@@ -79,13 +80,14 @@ asyncio.run(main())
 """
 
 
-def test_when_the_server_is_killed_outright_its_screening_process_ends_too():
-    server = subprocess.Popen([sys.executable, "-c", SERVER], stdout=subprocess.PIPE, text=True)
+@pytest.mark.parametrize("ready", [True, False], ids=["once-ready", "while-it-starts"])
+def test_when_the_server_is_killed_outright_its_screening_process_ends_too(ready):
+    server = subprocess.Popen([sys.executable, "-c", SERVER.format(ready=ready)], stdout=subprocess.PIPE, text=True)
     try:
         worker = psutil.Process(int(server.stdout.readline()))
         server.kill()
         server.wait(5)
-        worker.wait(5 * PARENT_CHECK_SECONDS)  # psutil.TimeoutExpired if it waits for work forever
+        worker.wait(10 * PARENT_CHECK_SECONDS)  # psutil.TimeoutExpired if it waits for work forever
     finally:
         server.kill()
     assert not worker.is_running()

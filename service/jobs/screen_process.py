@@ -41,10 +41,11 @@ Screened = tuple[str, list[Hit]]
 _safety: ChildSafety | None = None  # the worker's screen, built once
 
 
-def _start_worker(terms_file: str | None) -> None:
+def _start_worker(terms_file: str | None, server: int) -> None:
     global _safety
     os.nice(NICENESS)
-    threading.Thread(target=_end_with, args=(os.getppid(),), name="end with the server", daemon=True).start()
+    # The server's pid comes from the server: one killed while this process started is gone already.
+    threading.Thread(target=_end_with, args=(server,), name="end with the server", daemon=True).start()
     _safety = ChildSafety(load_lexicon(Path(terms_file) if terms_file else None))
 
 
@@ -107,5 +108,5 @@ class ScreenProcess:
         if pool is None:
             pool = self._pools[self._terms_file] = ProcessPoolExecutor(
                 1, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
-                initargs=(self._terms_file,))
+                initargs=(self._terms_file, os.getpid()))
         return pool
