@@ -101,7 +101,7 @@ async def running(settings: Settings, catalog: Catalog, safety: ChildSafety, pag
     # The jobs' screening runs in a process of its own, below the streams (jobs/screen_process.py).
     screen = ScreenProcess(settings.screen_terms_file)
     screen.start()
-    runner = _runner(settings, queue, writer, ChapterJobs(job_store, catalog, model, safety, screen), picture_jobs)
+    runner = _runner(settings, queue, writer, ChapterJobs(job_store, catalog, model, screen), picture_jobs)
     if picture_jobs is not None:
         drawer.start()  # it gets ready while this process does
         writer.watch(news)

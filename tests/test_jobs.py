@@ -91,9 +91,8 @@ def test_when_the_helper_always_fails_then_the_job_fails_and_a_get_of_the_summar
 
 
 async def test_when_a_summary_job_runs_twice_then_one_summary_is_left(scripted_model, database_url):
-    from service.chapters.screening import ChildSafety
     from service.content.loader import load_catalog
-    from service.content.screen_terms import load_lexicon
+    from service.jobs.screen_process import ScreenProcess
     from service.jobs.work import ChapterJobs
     from service.llm.client import ModelClient
     from service.store.adventures import AdventureStore
@@ -109,7 +108,9 @@ async def test_when_a_summary_job_runs_twice_then_one_summary_is_left(scripted_m
                               plan=["STORY"] * 9 + ["CONCLUSION"], question_ids=[q.id for q in topic.questions[:3]])
         await store.create_adventure(adventure, "STORY")
         await store.complete_chapter("twice", 1, {"text": "Mira found a map. " * 20, "choices": ["a", "b", "c"]}, [])
-        jobs = ChapterJobs(store, catalog, ModelClient(settings), ChildSafety(load_lexicon()))
+        screen = ScreenProcess(None)
+        screen.start()
+        jobs = ChapterJobs(store, catalog, ModelClient(settings), screen)
         job = Job(id=0, kind="summary", adventure_id="twice", chapter_number=1)
 
         # The runner stores what a job returns together with the job's `done`.

@@ -25,7 +25,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import ClassVar
 
-from service.chapters.screening import ChildSafety, off_the_loop
+from service.chapters.screening import ChildSafety
 from service.content.screen_terms import load_lexicon
 from service.domain.screen import Hit
 
@@ -59,17 +59,6 @@ def _end_with(server: int) -> None:
 
 def _clean_all(texts: list[Screening]) -> list[Screened]:
     return [_safety.clean(text, answers) for text, answers in texts]
-
-
-class ScreenInThread:
-    """The jobs' screen on the screening thread of this process (tests; see ScreenProcess)."""
-
-    def __init__(self, safety: ChildSafety):
-        self.safety = safety
-
-    async def clean_all(self, texts: list[Screening]) -> list[Screened]:
-        """Each text without the sentences the screen drops, and the hits (ChildSafety.clean)."""
-        return await off_the_loop(lambda: [self.safety.clean(text, answers) for text, answers in texts])
 
 
 class ScreenProcess:

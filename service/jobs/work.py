@@ -8,11 +8,11 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from service.chapters.briefs import question_for
-from service.chapters.screening import ChildSafety, log_hits
+from service.chapters.screening import log_hits
 from service.domain.fidelity import story_text
 from service.domain.story import Catalog, ChapterType
 from service.domain.summaries import extract_summary, parse_characters, parse_summary, same_title, title_fits
-from service.jobs.screen_process import ScreenInThread, ScreenProcess
+from service.jobs.screen_process import ScreenProcess
 from service.llm.client import ModelClient
 from service.llm.formats import CHARACTERS, SUMMARY, summary_in_own_words
 from service.llm.prompts import characters_messages, summary_messages
@@ -29,14 +29,13 @@ JobHandler = Callable[[Job], Awaitable[ResultWrite | None]]
 class ChapterJobs:
     """The jobs run after a chapter's stream: its summary and its characters, both written
     from the story without the lesson bank's feedback, and both screened for a child (by
-    `screen`: the server's is a process of its own; by default the screening thread here)."""
+    `screen`, a process of its own: jobs/screen_process.py)."""
 
-    def __init__(self, store: AdventureStore, catalog: Catalog, model: ModelClient, safety: ChildSafety,
-                 screen: ScreenProcess | ScreenInThread | None = None):
+    def __init__(self, store: AdventureStore, catalog: Catalog, model: ModelClient, screen: ScreenProcess):
         self.store = store
         self.catalog = catalog
         self.model = model
-        self.screen = screen or ScreenInThread(safety)
+        self.screen = screen
 
     def handlers(self) -> dict[str, JobHandler]:
         return {"summary": self.summary, "characters": self.characters}
