@@ -36,16 +36,15 @@ class _Clocked:
         self._stage, self._name, self._spent = stage, name, spent
 
     def feed(self, text: str) -> str:
-        began = time.perf_counter_ns()
-        try:
-            return self._stage.feed(text)
-        finally:
-            self._spent[self._name] += time.perf_counter_ns() - began
+        return self._timed(self._stage.feed, text)
 
     def finish(self) -> str:
+        return self._timed(self._stage.finish)
+
+    def _timed(self, call, *args) -> str:
         began = time.perf_counter_ns()
         try:
-            return self._stage.finish()
+            return call(*args)
         finally:
             self._spent[self._name] += time.perf_counter_ns() - began
 
