@@ -15,7 +15,15 @@ from pathlib import Path
 
 from benchmarks import report
 from benchmarks.load import JOB_WORKERS, TIMINGS, run_level, scripted_server
-from benchmarks.processes import ModelProcess, machine_load, relay_server, start_profiler, stop_profiler, stop_server
+from benchmarks.processes import (
+    SERVER_CORES,
+    ModelProcess,
+    machine_load,
+    relay_server,
+    start_profiler,
+    stop_profiler,
+    stop_server,
+)
 from benchmarks.scale import compare_scale
 from benchmarks.stats import Row, error_kinds, picture_breakdown, pooled, single_player_breakdown, summarize
 
@@ -65,6 +73,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "(or --players): benchmarks/scale.py")
     parser.add_argument("--postgres", help="for --scale: a PostgreSQL URL whose user may create databases")
     parser.add_argument("--redis", help="for --scale: a Redis URL")
+    parser.add_argument("--own-core", action="store_true",
+                        help="run the servers on a core of their own, and the players, the scripted model and "
+                             "the picture follower (which stand for other machines) on the other cores")
     parser.add_argument("--seed", type=int, default=7,
                         help="the players' start times, worlds, topics, choices and think times")
     parser.add_argument("--adventure-seed", type=int,
@@ -325,6 +336,8 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.pop("ADVENTURE_SEED", None)
     if args.adventure_seed is not None:
         os.environ["ADVENTURE_SEED"] = str(args.adventure_seed)
+    if args.own_core:
+        SERVER_CORES.keep_one()
     RESULTS.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="lanternpath-bench-") as tmp:
         workdir = Path(tmp)

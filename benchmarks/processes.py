@@ -3,6 +3,7 @@ started as its own process on 127.0.0.1, and a sampler of the server's memory an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -74,13 +75,67 @@ def lanternpath_server(workdir: Path, name: str, model_env: dict[str, str | None
             server.env.pop(key, None)
         else:
             server.env[key] = value
-    return server.start(timeout=90)
+    with SERVER_CORES.placing_server():
+        return server.start(timeout=90)
 
 
 def relay_server(model: ModelProcess, workdir: Path, name: str) -> ServerProcess:
     """The bare relay (benchmarks/relay.py) on the same scripted model: the stack's floor."""
     command = [sys.executable, "-m", "benchmarks.relay", "--model", model.api_base]
-    return ServerProcess({}, workdir / f"{name}.log", command=command).start(timeout=60)
+    with SERVER_CORES.placing_server():
+        return ServerProcess({}, workdir / f"{name}.log", command=command).start(timeout=60)
+
+
+class ServerCores:
+    """Where the measured servers run. By default, on every core, shared with the players'
+    loop, the scripted model and the picture follower, as the operating system likes.
+
+    `keep_one()` gives the servers started from then on a core of their own, and moves this
+    process, and what it starts besides the servers, onto the other cores. The model and the
+    follower stand for machines elsewhere (the model's provider, the players' browsers): kept
+    off the server's core, their CPU is no longer counted in what the server's own work costs
+    its streams. A server's own processes (its picture and screening processes) are its
+    children: they stay on its core, as they would on its machine."""
+
+    def __init__(self) -> None:
+        self.server: set[int] | None = None
+
+    def keep_one(self) -> None:
+        cores = sorted(os.sched_getaffinity(0))
+        if len(cores) < 2:
+            raise SystemExit("a core of the server's own needs two cores; this process has one")
+        self.server = {cores[0]}
+        set_cores_of_every_thread(set(cores[1:]))
+
+    @contextlib.contextmanager
+    def placing_server(self):
+        """A process started inside, by this thread, runs on the servers' core (when there is one)."""
+        if self.server is None:
+            yield
+            return
+        mine = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, self.server)
+        try:
+            yield
+        finally:
+            os.sched_setaffinity(0, mine)
+
+    def describe(self) -> str:
+        if self.server is None:
+            return "the server shares every core with the players, the model and the picture follower"
+        others = sorted(os.sched_getaffinity(0))
+        return (f"the server on core {min(self.server)} alone; the players, the model and the picture "
+                f"follower on core{'s' * (len(others) > 1)} {', '.join(map(str, others))}")
+
+
+SERVER_CORES = ServerCores()
+
+
+def set_cores_of_every_thread(cores: set[int]) -> None:
+    """This process's threads' cores (Linux): a thread, and a process it starts, takes its starter's."""
+    for thread in os.listdir("/proc/self/task"):
+        with contextlib.suppress(ProcessLookupError):  # a thread that has just ended
+            os.sched_setaffinity(int(thread), cores)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -181,4 +236,4 @@ def stop_profiler(spy: subprocess.Popen | None) -> None:
 
 def machine_load() -> str:
     one, five, _ = os.getloadavg()
-    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores; {SERVER_CORES.describe()}"

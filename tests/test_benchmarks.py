@@ -4,7 +4,10 @@ measured timing, not the nominal settings."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import subprocess
+import sys
 
 import httpx
 import pytest
@@ -13,6 +16,7 @@ from markupsafe import escape
 from benchmarks.load import LevelResult, wait_for_jobs
 from benchmarks.pictures import PictureFollower
 from benchmarks.players import ChapterRecord, StreamCounter, begin, play_chapter
+from benchmarks.processes import ServerCores, set_cores_of_every_thread
 from benchmarks.stats import Row, error_kinds, picture_breakdown, pooled, summarize, token_and_chapter_cpu
 from service.domain.stream_text import VisibleText
 from service.runtime import create_app
@@ -187,3 +191,32 @@ async def test_a_players_picture_is_followed_in_a_process_of_its_own_and_fills_i
     assert record.closed < record.picture_event <= record.picture_visible
     image_requests = [r for r in scripted_model.requests if r["kind"] == "IMAGE"]
     assert record.picture_serial in [r["serial"] for r in image_requests], "the bytes seen are not a drawn picture's"
+
+
+def _cores_of_a_child() -> set[int]:
+    done = subprocess.run([sys.executable, "-c", "import os; print(sorted(os.sched_getaffinity(0)))"],
+                          capture_output=True, text=True, check=True, timeout=60)
+    return set(json.loads(done.stdout))
+
+
+def test_a_core_of_its_own_takes_the_server_and_leaves_the_rest_to_what_stands_for_other_machines():
+    mine = os.sched_getaffinity(0)
+    cores = ServerCores()
+    assert cores.server is None
+    with cores.placing_server():  # nothing kept: the server shares every core
+        assert _cores_of_a_child() == mine
+    if len(mine) < 2:
+        with pytest.raises(SystemExit):
+            cores.keep_one()
+        return
+    try:
+        cores.keep_one()
+        server, others = {min(mine)}, mine - {min(mine)}
+        assert cores.server == server
+        assert _cores_of_a_child() == others  # the model, the picture follower
+        with cores.placing_server():
+            assert _cores_of_a_child() == server
+        assert os.sched_getaffinity(0) == others  # back where the players play
+        assert f"core {min(mine)} alone" in cores.describe()
+    finally:
+        set_cores_of_every_thread(mine)
