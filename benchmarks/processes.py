@@ -75,15 +75,13 @@ def lanternpath_server(workdir: Path, name: str, model_env: dict[str, str | None
             server.env.pop(key, None)
         else:
             server.env[key] = value
-    with SERVER_CORES.placing_server():
-        return server.start(timeout=90)
+    return SERVER_CORES.start(server, timeout=90)
 
 
 def relay_server(model: ModelProcess, workdir: Path, name: str) -> ServerProcess:
     """The bare relay (benchmarks/relay.py) on the same scripted model: the stack's floor."""
     command = [sys.executable, "-m", "benchmarks.relay", "--model", model.api_base]
-    with SERVER_CORES.placing_server():
-        return ServerProcess({}, workdir / f"{name}.log", command=command).start(timeout=60)
+    return SERVER_CORES.start(ServerProcess({}, workdir / f"{name}.log", command=command), timeout=60)
 
 
 class ServerCores:
@@ -93,9 +91,10 @@ class ServerCores:
     `keep_one()` gives the servers started from then on a core of their own, and moves this
     process, and what it starts besides the servers, onto the other cores. The model and the
     follower stand for machines elsewhere (the model's provider, the players' browsers): kept
-    off the server's core, their CPU is no longer counted in what the server's own work costs
-    its streams. A server's own processes (its picture and screening processes) are its
-    children: they stay on its core, as they would on its machine."""
+    off the server's core, their CPU no longer counts as what the server's own work costs its
+    streams. A server's background processes, niced below it (the picture process, the
+    screening worker), go to the other cores too: on a machine of its own, the server's
+    process would leave them the cores it does not use."""
 
     def __init__(self) -> None:
         self.server: set[int] | None = None
@@ -107,25 +106,31 @@ class ServerCores:
         self.server = {cores[0]}
         set_cores_of_every_thread(set(cores[1:]))
 
-    @contextlib.contextmanager
-    def placing_server(self):
-        """A process started inside, by this thread, runs on the servers' core (when there is one)."""
+    def start(self, server: ServerProcess, timeout: float) -> ServerProcess:
+        """`server.start()`, on the servers' core when there is one; the server's background
+        processes, started by the time it answers, then move to the other cores."""
         if self.server is None:
-            yield
-            return
-        mine = os.sched_getaffinity(0)
-        os.sched_setaffinity(0, self.server)
+            return server.start(timeout=timeout)
+        others = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, self.server)  # this thread's, which the server's process takes
         try:
-            yield
+            server.start(timeout=timeout)
         finally:
-            os.sched_setaffinity(0, mine)
+            os.sched_setaffinity(0, others)
+        root = psutil.Process(server.process.pid)
+        for child in root.children(recursive=True):
+            if child.nice() > root.nice():
+                for thread in child.threads():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.sched_setaffinity(thread.id, others)
+        return server
 
     def describe(self) -> str:
         if self.server is None:
             return "the server shares every core with the players, the model and the picture follower"
         others = sorted(os.sched_getaffinity(0))
-        return (f"the server on core {min(self.server)} alone; the players, the model and the picture "
-                f"follower on core{'s' * (len(others) > 1)} {', '.join(map(str, others))}")
+        return (f"the server's process on core {min(self.server)} alone; its background processes, the players, "
+                f"the model and the picture follower on core{'s' * (len(others) > 1)} {', '.join(map(str, others))}")
 
 
 SERVER_CORES = ServerCores()

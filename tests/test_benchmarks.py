@@ -4,12 +4,11 @@ measured timing, not the nominal settings."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import subprocess
 import sys
 
 import httpx
+import psutil
 import pytest
 from markupsafe import escape
 
@@ -25,6 +24,7 @@ from tests.support import player
 from tests.support.database import rows
 from tests.support.live_server import LiveServer
 from tests.support.scripted_replies import build_reply, find_request_tag, split_chunks, story_replies, tag_first_chunk
+from tests.support.server_process import ServerProcess
 
 
 @pytest.mark.parametrize("chapter", ["STORY", "REFLECT", "LESSON", "CONCLUSION"])
@@ -193,30 +193,56 @@ async def test_a_players_picture_is_followed_in_a_process_of_its_own_and_fills_i
     assert record.picture_serial in [r["serial"] for r in image_requests], "the bytes seen are not a drawn picture's"
 
 
-def _cores_of_a_child() -> set[int]:
-    done = subprocess.run([sys.executable, "-c", "import os; print(sorted(os.sched_getaffinity(0)))"],
-                          capture_output=True, text=True, check=True, timeout=60)
-    return set(json.loads(done.stdout))
+# A server with two background processes, one niced below it (as the picture process and the
+# screening worker are) and one not (as a worker of `serve --workers` is), answering on --port.
+_SERVER_WITH_CHILDREN = """
+import http.server, subprocess, sys
+children = [subprocess.Popen(["nice", "-n", "10", "sleep", "120"]), subprocess.Popen(["sleep", "120"])]
+port = int(sys.argv[sys.argv.index("--port") + 1])
+http.server.ThreadingHTTPServer(("127.0.0.1", port), http.server.SimpleHTTPRequestHandler).serve_forever()
+"""
 
 
-def test_a_core_of_its_own_takes_the_server_and_leaves_the_rest_to_what_stands_for_other_machines():
+def _cores(pid: int) -> set[int]:
+    return os.sched_getaffinity(pid)
+
+
+def _server_with_children(tmp_path) -> ServerProcess:
+    return ServerProcess({}, tmp_path / "server.log", command=[sys.executable, "-c", _SERVER_WITH_CHILDREN])
+
+
+def test_a_core_of_its_own_takes_the_servers_process_and_leaves_the_rest_to_all_else(tmp_path):
     mine = os.sched_getaffinity(0)
     cores = ServerCores()
-    assert cores.server is None
-    with cores.placing_server():  # nothing kept: the server shares every core
-        assert _cores_of_a_child() == mine
     if len(mine) < 2:
         with pytest.raises(SystemExit):
             cores.keep_one()
         return
     try:
         cores.keep_one()
-        server, others = {min(mine)}, mine - {min(mine)}
-        assert cores.server == server
-        assert _cores_of_a_child() == others  # the model, the picture follower
-        with cores.placing_server():
-            assert _cores_of_a_child() == server
-        assert os.sched_getaffinity(0) == others  # back where the players play
+        server_core, others = {min(mine)}, mine - {min(mine)}
+        assert cores.server == server_core
+        assert os.sched_getaffinity(0) == others  # the players; and the model and the follower it starts
+        server = cores.start(_server_with_children(tmp_path), timeout=60)
+        try:
+            niced, plain = psutil.Process(server.process.pid).children()
+            assert _cores(server.process.pid) == server_core
+            assert _cores(plain.pid) == server_core
+            assert _cores(niced.pid) == others
+        finally:
+            server.stop()
+        assert os.sched_getaffinity(0) == others
         assert f"core {min(mine)} alone" in cores.describe()
     finally:
         set_cores_of_every_thread(mine)
+
+
+def test_without_a_core_of_its_own_the_server_shares_every_core(tmp_path):
+    cores = ServerCores()
+    server = cores.start(_server_with_children(tmp_path), timeout=60)
+    try:
+        assert all(_cores(p.pid) == os.sched_getaffinity(0)
+                   for p in [psutil.Process(server.process.pid), *psutil.Process(server.process.pid).children()])
+    finally:
+        server.stop()
+    assert "shares every core" in cores.describe()
