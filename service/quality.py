@@ -12,7 +12,7 @@ import textstat
 
 from service.domain.fidelity import story_text
 from service.domain.paragraphs import split_sentences
-from service.domain.screen import ANSWER, INSTRUCTIONS, UNFIT
+from service.domain.screen_rules import ANSWER, INSTRUCTIONS, UNFIT
 from service.domain.story import ChapterType
 
 SHORT_CHAPTER_WORDS = 60

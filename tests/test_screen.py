@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from service.chapters.screening import ChildSafety, lesson_answers
 from service.content.loader import load_catalog
 from service.content.screen_terms import load_lexicon
-from service.domain.screen import DIRECTIVE_WORDS, Lexicon, ScreenRules, SentenceScreen, normal
+from service.domain.screen import SentenceScreen
+from service.domain.screen_rules import DIRECTIVE_WORDS, Lexicon, ScreenRules, normal
 from service.domain.story import ChapterType
 from service.domain.stream_text import VisibleText
 from service.llm.prompts import ChapterBrief, chapter_directives

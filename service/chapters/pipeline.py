@@ -25,7 +25,7 @@ from service.domain.fidelity import Legend, lesson_check, lesson_legend
 from service.domain.formatting import PARAGRAPH_BREAK
 from service.domain.lessons import shuffled_answers
 from service.domain.paragraphs import to_paragraphs
-from service.domain.screen import Hit
+from service.domain.screen_rules import Hit
 from service.domain.story import ChapterType
 from service.domain.stream_text import VisibleText
 from service.llm.client import ModelClient, StreamStats

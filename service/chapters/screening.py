@@ -1,4 +1,4 @@
-"""What each text a model writes is screened against (domain/screen.py): the listed terms
+"""What each text a model writes is screened against (domain/screen_rules.py): the listed terms
 for every text; for a chapter also its prompt's directives and labels and, in a lesson's
 chapters, the question's answers, which only the lesson bank may state.
 """
@@ -15,7 +15,8 @@ from glin_profanity import Filter
 
 from service.domain.instructions import PROMPT_LABELS
 from service.domain.paragraphs import split_sentences, to_paragraphs
-from service.domain.screen import ANSWER, Hit, Lexicon, ScreenRules, screen_text, words_of
+from service.domain.screen import screen_text
+from service.domain.screen_rules import ANSWER, Hit, Lexicon, ScreenRules, words_of
 from service.domain.story import ChapterType, LessonQuestion
 from service.llm.prompts import ChapterBrief, chapter_directives
 

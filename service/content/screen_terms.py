@@ -10,7 +10,7 @@ import yaml
 from glin_profanity import Filter
 
 from service.content.loader import ContentError
-from service.domain.screen import CATEGORIES, Lexicon
+from service.domain.screen_rules import CATEGORIES, Lexicon
 
 BUILT_IN = Path(__file__).parent / "screen.yaml"
 GENERAL_CATEGORY = "profanity"

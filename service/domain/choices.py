@@ -167,7 +167,9 @@ def split_choices(text: str) -> tuple[str, list[str]]:
     return text[:start].rstrip(), [choice for _, choice in parsed]
 
 
-def _is_valid_choice(choice: str) -> bool:
+def is_valid_choice(choice: str) -> bool:
+    """Whether the choice fits a button: within the caps on characters, words and word length,
+    and no placeholder ("...", "Choice B", "TBD")."""
     words = choice.split()
     return (MIN_CHOICE_CHARS <= len(choice) <= MAX_CHOICE_CHARS and len(words) <= MAX_CHOICE_WORDS
             and max(map(len, words), default=0) <= MAX_CHOICE_WORD_CHARS and not _PLACEHOLDER.search(choice))
@@ -211,7 +213,7 @@ def valid_choices(choices: list[str]) -> list[str] | None:
     first = [choice.strip() for choice in choices[:3]]
     if len({choice.casefold() for choice in first}) < 3:
         return None
-    return first if all(_is_valid_choice(choice) for choice in first) else None
+    return first if all(is_valid_choice(choice) for choice in first) else None
 
 
 # An action ending in one of these words was cut off ("Follow the owl to the").
@@ -256,7 +258,7 @@ def usable_choice(choice: str, story_text: str, story_words_only: bool = False) 
     """One choice that can stand as a button: within the caps, a complete action about the
     story's world, and not a sentence the story already told. `story_words_only`: its long
     words must be the story's."""
-    if not (_is_valid_choice(choice) and is_complete_action(choice)) or _OFF_STORY.search(choice):
+    if not (is_valid_choice(choice) and is_complete_action(choice)) or _OFF_STORY.search(choice):
         return False
     story = " ".join(story_text.casefold().split())
     if story_words_only and any(len(word) >= _LONG_WORD and word.casefold() not in story

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import regex
 
-from service.domain.choices import _is_valid_choice
+from service.domain.choices import is_valid_choice
 from service.domain.story import StoryWorld
 
 # A capitalised word that follows a lowercase word or a comma is a name, not a sentence start.
@@ -90,7 +90,7 @@ def fallback_choices(story_text: str, world: StoryWorld, rng: random.Random, avo
     picked: list[str] = []
     for choice in _world_choices(story_text, world, rng, avoid) + generic:
         choice = regex.sub(r"\s+", " ", choice).strip()
-        if _is_valid_choice(choice) and choice.casefold() not in {c.casefold() for c in picked}:
+        if is_valid_choice(choice) and choice.casefold() not in {c.casefold() for c in picked}:
             picked.append(choice)
         if len(picked) == 3:
             break

@@ -13,7 +13,8 @@ from service.domain.formatting import ParagraphFormatter, formatted_prefix
 from service.domain.markdown import MarkdownCleaner
 from service.domain.paragraphs import strip_heading
 from service.domain.repetition import RepetitionGuard
-from service.domain.screen import ScreenRules, SentenceScreen, Unscreened
+from service.domain.screen import SentenceScreen, Unscreened
+from service.domain.screen_rules import ScreenRules
 
 # Only text that starts like a heading is held back, and only until its line ends: any
 # other first token is shown at once, so the heading check never delays the first words.

@@ -27,7 +27,7 @@ from typing import ClassVar
 
 from service.chapters.screening import ChildSafety
 from service.content.screen_terms import load_lexicon
-from service.domain.screen import Hit
+from service.domain.screen_rules import Hit
 
 log = logging.getLogger(__name__)
 # Added to the process's nice value, as for the picture process.
