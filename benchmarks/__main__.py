@@ -193,8 +193,9 @@ def compare(args, workdir: Path, title: str, column: str, levels: tuple[int, ...
     results = []
     lines = [f"## {title}", "",
              f"| players | {column} | chapters | added first text p50 / p99 (ms) | worst added gap p50 / p99 (ms) "
-             "| picture seen after close p50 / p99 / max (s) |",
-             "|---:|---|---:|---|---|---|"]
+             "| picture seen after close p50 / p99 / max (s) | players' loop lag p99 (ms) "
+             "| CPU server / model / players (% of a core) |",
+             "|---:|---|---:|---|---|---|---:|---|"]
     try:
         for players in levels:
             runs: dict[str, list[Row]] = {label: [] for label in variants}
@@ -218,7 +219,9 @@ def compare(args, workdir: Path, title: str, column: str, levels: tuple[int, ...
                 seen = " / ".join("–" if (v := row.p("picture_after_close", q)) is None else f"{v:.2f}"
                                   for q in (50, 99, 100))
                 seen += f" ({len(row.picture_after_close)} of {row.chapters_ok})" if row.picture_after_close else ""
-                lines.append(f"| {players} | {label} | {row.chapters_ok} | {first} | {gap} | {seen} |")
+                cpu = f"{row.server_cpu:.0f} / {row.model_cpu:.0f} / {row.players_cpu:.0f}"
+                lines.append(f"| {players} | {label} | {row.chapters_ok} | {first} | {gap} | {seen} "
+                             f"| {row.client_lag_p99 * 1e3:.1f} | {cpu} |")
                 results.append((players, label, row))
                 print(lines[-1], flush=True)
     finally:

@@ -223,23 +223,34 @@ def test_a_core_of_its_own_takes_the_servers_process_and_leaves_the_rest_to_all_
         server_core, others = {min(mine)}, mine - {min(mine)}
         assert cores.server == server_core
         assert os.sched_getaffinity(0) == others  # the players; and the model and the follower it starts
+        # The players' loop runs first where real-time priority is allowed (to root, at least).
+        assert cores.players_first == (os.sched_getscheduler(0) & ~os.SCHED_RESET_ON_FORK == os.SCHED_FIFO)
+        assert cores.players_first or os.geteuid() != 0
         server = cores.start(_server_with_children(tmp_path), timeout=60)
         try:
-            niced, plain = psutil.Process(server.process.pid).children()
+            root = psutil.Process(server.process.pid)
+            niced, plain = root.children()
             assert _cores(server.process.pid) == server_core
             assert _cores(plain.pid) == server_core
             assert _cores(niced.pid) == others
+            # The players' loop runs first, and what it is told to (the model): nothing else it starts.
+            assert {os.sched_getscheduler(p.pid) for p in (root, niced, plain)} == {os.SCHED_OTHER}
+            assert cores.run_first(plain.pid) == cores.players_first
+            assert os.sched_getscheduler(plain.pid) & ~os.SCHED_RESET_ON_FORK == (
+                os.SCHED_FIFO if cores.players_first else os.SCHED_OTHER)
         finally:
             server.stop()
         assert os.sched_getaffinity(0) == others
         assert f"core {min(mine)} alone" in cores.describe()
     finally:
         set_cores_of_every_thread(mine)
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
 
 
 def test_without_a_core_of_its_own_the_server_shares_every_core(tmp_path):
     cores = ServerCores()
     server = cores.start(_server_with_children(tmp_path), timeout=60)
+    assert not cores.run_first(server.process.pid)  # nothing runs before the server
     try:
         assert all(_cores(p.pid) == os.sched_getaffinity(0)
                    for p in [psutil.Process(server.process.pid), *psutil.Process(server.process.pid).children()])
