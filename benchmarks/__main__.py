@@ -25,7 +25,7 @@ from benchmarks.processes import (
     stop_server,
 )
 from benchmarks.scale import compare_scale
-from benchmarks.stats import Row, error_kinds, picture_breakdown, pooled, single_player_breakdown, summarize
+from benchmarks.stats import Row, error_kinds, first_text_breakdown, picture_breakdown, pooled, summarize
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -135,7 +135,7 @@ def run_scripted(args, workdir: Path) -> tuple[list[Row], list[str]]:
                 notes.append(f"{players} players, errors: {kinds}")
             if players == 1:
                 notes += [f"1 player, {name}: {value:.1f} ms (p50)"
-                          for name, value in single_player_breakdown(level).items() if value is not None]
+                          for name, value in first_text_breakdown(level).items() if value is not None]
             print(f"{players:>4} players: {len(level.records)} chapters in {level.wall:.0f} s "
                   f"(level {time.monotonic() - started:.0f} s)", flush=True)
     finally:
@@ -168,9 +168,13 @@ def compare_images(args, workdir: Path) -> str:
     pictures: what drawing them adds, and how soon after `close` each picture is seen."""
     pictures = {"IMAGE_MODEL": "openai/scripted-images", "IMAGE_CONCURRENCY": str(IMAGE_WORKERS)}
     notes: list[str] = []
+    first_text: list[str] = []  # each run's steps to the first text
     seen: set[int] = set()
 
     def breakdown(players: int, label: str, level) -> None:
+        steps = "; ".join(f"{name} {value:.1f}" for name, value in first_text_breakdown(level).items()
+                          if value is not None)
+        first_text.append(f"- {players} player{'s' * (players > 1)}, pictures {label}: {steps} ms (p50)")
         if label == "on" and players not in seen:  # the first run of the level
             seen.add(players)
             notes.extend(f"- {players} player{'s' * (players > 1)}, {name}: {p50:.0f} / {p99:.0f} ms (p50 / p99)"
@@ -181,7 +185,8 @@ def compare_images(args, workdir: Path) -> str:
                     knobs=IMAGE_KNOBS, on_level=breakdown)
     knobs = ", ".join(f"{k}={v}" for k, v in IMAGE_KNOBS.items())
     return "\n".join([table, "", f"Scripted model for pictures: {knobs}; IMAGE_CONCURRENCY={IMAGE_WORKERS}; "
-                      f"{machine_load()}; {code_version()}.", "", *notes])
+                      f"{machine_load()}; {code_version()}.", "", *notes, "", "From a choice to its first text, "
+                      "run by run:", "", *first_text])
 
 
 def compare(args, workdir: Path, title: str, column: str, levels: tuple[int, ...],
