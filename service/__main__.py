@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
+import sys
 
 import service  # noqa: F401  (offline switches for litellm)
 
@@ -46,6 +48,10 @@ def main(argv: list[str] | None = None) -> None:
         # believes only the proxies named in FORWARDED_ALLOW_IPS (service/web/app.py).
         options = dict(host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=5,
                        proxy_headers=False)
+        # Once it has shut down, uvicorn raises a SIGTERM again with the handler it found. With
+        # this one the process then exits through Python (code 143), not at once: the screening
+        # pool is ended on the way and its semaphores released (jobs/screen_process.py).
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         if args.workers == 1:
             uvicorn.run(app, **options)
             return
@@ -66,6 +72,10 @@ def main(argv: list[str] | None = None) -> None:
         from service.evaluation import run
 
         print(run(args.adventures))
+
+
+def _exit_on_sigterm(signum: int, _frame) -> None:
+    sys.exit(128 + signum)
 
 
 def _quiet_logging() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import sys
 
 from service.chapters.screening import ChildSafety, off_the_loop
@@ -24,6 +25,11 @@ log = logging.getLogger(__name__)
 
 def main() -> None:
     os.nice(NICENESS)
+    # A terminal's Ctrl-C, or a service manager's stop, signals the server's whole process
+    # group. The server then closes this process's input, which ends it; the signal itself
+    # would stop it in the middle of a wait, with a traceback in the server's log.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # The answers to the server go where stdout was; anything else written to stdout (a
     # library's print) goes to the log instead of into them.
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")

@@ -91,3 +91,40 @@ def test_when_the_server_is_killed_outright_its_screening_process_ends_too(ready
     finally:
         server.kill()
     assert not worker.is_running()
+
+
+STOPPED_SERVER = """
+import asyncio, signal
+from service.jobs.screen_process import ScreenProcess
+
+async def main():
+    screen = ScreenProcess(None)
+    screen.start()
+    await screen.ready()
+    (pid,) = screen._pool()._processes
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # as uvicorn does: stop, and end normally
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    print(pid, flush=True)
+    await stop.wait()
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "service-stop"])
+def test_a_stop_signalled_to_the_servers_process_group_ends_its_screening_process_quietly(sig):
+    """A terminal's Ctrl-C (SIGINT) and a service manager's stop (SIGTERM) reach every process
+    of the server's group: the server stops, and its screening process ends with it, with
+    nothing in the log (no traceback, no leaked semaphores)."""
+    server = subprocess.Popen([sys.executable, "-c", STOPPED_SERVER], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        worker = psutil.Process(int(server.stdout.readline()))
+        os.killpg(server.pid, sig)
+        _, log = server.communicate(timeout=30)
+        worker.wait(10 * PARENT_CHECK_SECONDS)
+    finally:
+        server.kill()
+    assert server.returncode == 0
+    assert log == ""

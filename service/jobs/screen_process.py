@@ -17,6 +17,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Sequence
@@ -44,6 +45,11 @@ _safety: ChildSafety | None = None  # the worker's screen, built once
 def _start_worker(terms_file: str | None, server: int) -> None:
     global _safety
     os.nice(NICENESS)
+    # A terminal's Ctrl-C, or a service manager's stop, signals the server's whole process
+    # group. The server then ends its pool, which ends this process; the signal itself would
+    # stop it in the middle of a wait, with a traceback in the server's log.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # The server's pid comes from the server: one killed while this process started is gone already.
     threading.Thread(target=_end_with, args=(server,), name="end with the server", daemon=True).start()
     _safety = ChildSafety(load_lexicon(Path(terms_file) if terms_file else None))
