@@ -145,9 +145,7 @@ class ServerCores:
         root = psutil.Process(server.process.pid)
         for child in root.children(recursive=True):
             if child.nice() > root.nice():
-                for thread in child.threads():
-                    with contextlib.suppress(ProcessLookupError):
-                        os.sched_setaffinity(thread.id, others)
+                set_cores_of_every_thread(others, child.pid)
         return server
 
     def describe(self) -> str:
@@ -163,9 +161,10 @@ class ServerCores:
 SERVER_CORES = ServerCores()
 
 
-def set_cores_of_every_thread(cores: set[int]) -> None:
-    """This process's threads' cores (Linux): a thread, and a process it starts, takes its starter's."""
-    for thread in os.listdir("/proc/self/task"):
+def set_cores_of_every_thread(cores: set[int], pid: int | None = None) -> None:
+    """The cores of every thread of this process, or of process `pid` (Linux): a thread, and a
+    process it starts, takes its starter's."""
+    for thread in os.listdir(f"/proc/{pid or 'self'}/task"):
         with contextlib.suppress(ProcessLookupError):  # a thread that has just ended
             os.sched_setaffinity(int(thread), cores)
 
