@@ -74,8 +74,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--postgres", help="for --scale: a PostgreSQL URL whose user may create databases")
     parser.add_argument("--redis", help="for --scale: a Redis URL")
     parser.add_argument("--own-core", action="store_true",
-                        help="run the servers on a core of their own, and the players, the scripted model and "
-                             "the picture follower (which stand for other machines) on the other cores")
+                        help="run the server's process on a core of its own; its background processes, the "
+                             "players, the scripted model and the picture follower on the other cores, the "
+                             "players' loop and the model first (benchmarks/processes.py ServerCores)")
     parser.add_argument("--seed", type=int, default=7,
                         help="the players' start times, worlds, topics, choices and think times")
     parser.add_argument("--adventure-seed", type=int,
