@@ -49,9 +49,10 @@ def main(argv: list[str] | None = None) -> None:
         options = dict(host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=5,
                        proxy_headers=False)
         # Once it has shut down, uvicorn raises a SIGTERM again with the handler it found. With
-        # this one the process then exits through Python (code 143), not at once: the screening
-        # pool is ended on the way and its semaphores released (jobs/screen_process.py).
-        signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        # this one the process then exits through Python, not at once: the screening pool is
+        # ended on the way and its semaphores released (jobs/screen_process.py). A stop that
+        # was asked for is a clean exit (0), as service managers expect of one.
+        signal.signal(signal.SIGTERM, _exit_cleanly)
         if args.workers == 1:
             uvicorn.run(app, **options)
             return
@@ -74,8 +75,8 @@ def main(argv: list[str] | None = None) -> None:
         print(run(args.adventures))
 
 
-def _exit_on_sigterm(signum: int, _frame) -> None:
-    sys.exit(128 + signum)
+def _exit_cleanly(_signum: int, _frame) -> None:
+    sys.exit(0)
 
 
 def _quiet_logging() -> None:

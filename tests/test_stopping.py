@@ -31,7 +31,7 @@ def test_a_stop_signalled_to_the_servers_group_ends_every_process_of_it_quietly(
             server.kill()
     gone, alive = psutil.wait_procs(children, timeout=10)
     assert alive == []
-    assert code == (0 if sig == signal.SIGINT else 128 + sig)  # a stop, not a crash
+    assert code == 0  # a stop that was asked for, not a crash
     shutdown = log.read_text()[len(started):]
     assert "Application shutdown complete" in shutdown
     assert "Traceback" not in shutdown and "KeyboardInterrupt" not in shutdown and "leaked" not in shutdown
