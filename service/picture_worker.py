@@ -6,14 +6,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import sys
 
 from service.chapters.screening import ChildSafety, off_the_loop
 from service.content.loader import load_catalog
 from service.content.screen_terms import load_lexicon
+from service.jobs.below_the_server import settle_below_the_server
 from service.jobs.drawings import Drawings
-from service.jobs.picture_process import NICENESS, ServerLink, settings_from_environment
+from service.jobs.picture_process import ServerLink, settings_from_environment
 from service.llm.client import ModelClient
 from service.llm.images import ImageClient
 from service.store.adventures import AdventureStore
@@ -24,12 +24,7 @@ log = logging.getLogger(__name__)
 
 
 def main() -> None:
-    os.nice(NICENESS)
-    # A terminal's Ctrl-C, or a service manager's stop, signals the server's whole process
-    # group. The server then closes this process's input, which ends it; the signal itself
-    # would stop it in the middle of a wait, with a traceback in the server's log.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    settle_below_the_server()  # ended by the server closing its input
     # The answers to the server go where stdout was; anything else written to stdout (a
     # library's print) goes to the log instead of into them.
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")

@@ -13,7 +13,8 @@ import pytest
 
 from service.chapters.screening import ChildSafety
 from service.content.screen_terms import load_lexicon
-from service.jobs.screen_process import NICENESS, PARENT_CHECK_SECONDS, ScreenProcess
+from service.jobs.below_the_server import NICENESS
+from service.jobs.screen_process import PARENT_CHECK_SECONDS, ScreenProcess
 
 TEXTS = [("Mira lit the lantern. The trader drank whisky all night.", ()),
          ("The keeper fed the glimmerfish at dawn. Then the tide came in.", ()),

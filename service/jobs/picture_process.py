@@ -38,8 +38,6 @@ from service.llm.images import Drawing
 log = logging.getLogger(__name__)
 # The child's settings, as JSON, in its environment.
 SETTINGS_VARIABLE = "LANTERNPATH_PICTURE_WORKER_SETTINGS"
-# Added to the child's nice value: it runs when the streams leave a core free.
-NICENESS = 10
 RESTART_SECONDS = 1.0
 READY_SECONDS = 120.0
 STOP_SECONDS = 10.0

@@ -17,7 +17,6 @@ import asyncio
 import logging
 import multiprocessing
 import os
-import signal
 import threading
 import time
 from collections.abc import Sequence
@@ -29,10 +28,9 @@ from typing import ClassVar
 from service.chapters.screening import ChildSafety
 from service.content.screen_terms import load_lexicon
 from service.domain.screen_rules import Hit
+from service.jobs.below_the_server import settle_below_the_server
 
 log = logging.getLogger(__name__)
-# Added to the process's nice value, as for the picture process.
-NICENESS = 10
 # How often the worker looks whether the server is still there.
 PARENT_CHECK_SECONDS = 1.0
 # A text to screen, and the answers it may not name.
@@ -44,12 +42,7 @@ _safety: ChildSafety | None = None  # the worker's screen, built once
 
 def _start_worker(terms_file: str | None, server: int) -> None:
     global _safety
-    os.nice(NICENESS)
-    # A terminal's Ctrl-C, or a service manager's stop, signals the server's whole process
-    # group. The server then ends its pool, which ends this process; the signal itself would
-    # stop it in the middle of a wait, with a traceback in the server's log.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    settle_below_the_server()  # ended by the server's pool, or by _end_with
     # The server's pid comes from the server: one killed while this process started is gone already.
     threading.Thread(target=_end_with, args=(server,), name="end with the server", daemon=True).start()
     _safety = ChildSafety(load_lexicon(Path(terms_file) if terms_file else None))
