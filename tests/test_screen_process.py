@@ -64,8 +64,10 @@ async def test_when_the_screening_process_dies_its_texts_fail_and_a_new_process_
     assert _worker(screen).pid != first.pid
 
 
+# A server with its screening process: it prints the worker's pid, then runs until a SIGINT
+# or SIGTERM stops it as uvicorn does (it ends normally), or until it is killed.
 SERVER = """
-import asyncio
+import asyncio, signal
 from service.jobs.screen_process import ScreenProcess
 
 async def main():
@@ -74,8 +76,11 @@ async def main():
     if {ready}:
         await screen.ready()
     (pid,) = screen._pool()._processes
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     print(pid, flush=True)
-    await asyncio.sleep(60)
+    await asyncio.wait_for(stop.wait(), 60)
 
 asyncio.run(main())
 """
@@ -94,31 +99,12 @@ def test_when_the_server_is_killed_outright_its_screening_process_ends_too(ready
     assert not worker.is_running()
 
 
-STOPPED_SERVER = """
-import asyncio, signal
-from service.jobs.screen_process import ScreenProcess
-
-async def main():
-    screen = ScreenProcess(None)
-    screen.start()
-    await screen.ready()
-    (pid,) = screen._pool()._processes
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):  # as uvicorn does: stop, and end normally
-        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    print(pid, flush=True)
-    await stop.wait()
-
-asyncio.run(main())
-"""
-
-
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "service-stop"])
 def test_a_stop_signalled_to_the_servers_process_group_ends_its_screening_process_quietly(sig):
     """A terminal's Ctrl-C (SIGINT) and a service manager's stop (SIGTERM) reach every process
     of the server's group: the server stops, and its screening process ends with it, with
     nothing in the log (no traceback, no leaked semaphores)."""
-    server = subprocess.Popen([sys.executable, "-c", STOPPED_SERVER], stdout=subprocess.PIPE,
+    server = subprocess.Popen([sys.executable, "-c", SERVER.format(ready=True)], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         worker = psutil.Process(int(server.stdout.readline()))
