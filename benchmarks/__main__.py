@@ -25,7 +25,16 @@ from benchmarks.processes import (
     stop_server,
 )
 from benchmarks.scale import compare_scale
-from benchmarks.stats import Row, error_kinds, first_text_breakdown, picture_breakdown, pooled, summarize
+from benchmarks.stats import (
+    Row,
+    error_kinds,
+    first_text_breakdown,
+    paired_lines,
+    picture_breakdown,
+    pooled,
+    summarize,
+    turn_order,
+)
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -57,9 +66,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--images", action="store_true",
                         help="compare streams with pictures being drawn (image model 3 s) and without "
                              "(1 and 50 players)")
+    parser.add_argument("--noise", action="store_true",
+                        help="the --images comparison's server without pictures against itself: how far two "
+                             "identical runs differ, the floor under every comparison's change")
     parser.add_argument("--repeat", type=int, default=1,
-                        help="in a comparison, run each level this many times, the variants taking turns, "
-                             "and pool the runs' chapters")
+                        help="in a comparison, run each level this many times, the variants taking turns "
+                             "(in one order, then the other), and pool the runs' chapters")
     parser.add_argument("--no-relay", action="store_true",
                         help="leave out the bare relay's row at each level (benchmarks/relay.py)")
     parser.add_argument("--cpu", action="store_true",
@@ -190,13 +202,22 @@ def compare_images(args, workdir: Path) -> str:
                       "run by run:", "", *first_text])
 
 
+def compare_noise(args, workdir: Path) -> str:
+    """The pictures comparison's server without pictures, twice: any change it finds is the
+    machine's own run-to-run noise, the floor under the other comparisons' changes."""
+    table = compare(args, workdir, "The same server twice", "run", (1, 50), {"first": {}, "again": {}},
+                    knobs=IMAGE_KNOBS)
+    return "\n".join([table, "", f"{machine_load()}; {code_version()}."])
+
+
 def compare(args, workdir: Path, title: str, column: str, levels: tuple[int, ...],
             variants: dict[str, dict[str, str]], knobs: dict | None = None, on_level=None) -> str:
     """The same levels once per variant of the server's settings, each on a fresh server;
-    the table is returned, the plot written to results/ under the column's name. `knobs`:
+    the table is returned (with two variants and several runs, the second's change pair by
+    pair), the plot written to results/ under the column's name. `knobs`:
     more of the scripted model's script; `on_level(players, label, level)` sees each level."""
     model = ModelProcess(workdir / "scripted-model.log").start()
-    results = []
+    results, pairs = [], []
     lines = [f"## {title}", "",
              f"| players | {column} | chapters | added first text p50 / p99 (ms) | worst added gap p50 / p99 (ms) "
              "| picture seen after close p50 / p99 / max (s) | players' loop lag p99 (ms) "
@@ -206,7 +227,7 @@ def compare(args, workdir: Path, title: str, column: str, levels: tuple[int, ...
         for players in levels:
             runs: dict[str, list[Row]] = {label: [] for label in variants}
             for turn in range(max(1, args.repeat)):
-                for label, settings in variants.items():
+                for label, settings in turn_order(variants, turn):
                     server = scripted_server(model, workdir, f"compare-{players}-{label}-{turn}", **settings)
                     profiling = args.profile and players == levels[-1] and turn == 0
                     path = RESULTS / f"profile-{column.lower()}-{label}-{players}.{args.profile}"
@@ -230,10 +251,11 @@ def compare(args, workdir: Path, title: str, column: str, levels: tuple[int, ...
                              f"| {row.client_lag_p99 * 1e3:.1f} | {cpu} |")
                 results.append((players, label, row))
                 print(lines[-1], flush=True)
+            pairs.extend(paired_lines(players, runs))
     finally:
         model.stop()
     report.plot_comparison(title, results, RESULTS / f"{column.lower().replace('_', '-')}.png")
-    return "\n".join(lines)
+    return "\n".join(lines + ([""] + pairs if pairs else []))
 
 
 def _pooled_and_runs(row: Row, rows: list[Row], name: str) -> str:
@@ -354,6 +376,7 @@ def main(argv: list[str] | None = None) -> None:
                        (args.loop_preview, compare_loop_preview, "loop-preview.md"),
                        (args.screen, compare_screen, "screen.md"),
                        (args.images, compare_images, "images.md"),
+                       (args.noise, compare_noise, "noise.md"),
                        (args.cpu, compare_cpu, "cpu.md"),
                        (args.filters, measure_filters, "filters.md"),
                        (args.scale, lambda a, w: compare_scale(a, w, code_version()), "scale.md"))

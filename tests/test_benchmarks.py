@@ -16,7 +16,17 @@ from benchmarks.load import LevelResult, wait_for_jobs
 from benchmarks.pictures import PictureFollower
 from benchmarks.players import ChapterRecord, StreamCounter, begin, play_chapter
 from benchmarks.processes import ServerCores, set_cores_of_every_thread
-from benchmarks.stats import Row, error_kinds, picture_breakdown, pooled, summarize, token_and_chapter_cpu
+from benchmarks.stats import (
+    Row,
+    error_kinds,
+    paired_change,
+    paired_lines,
+    picture_breakdown,
+    pooled,
+    summarize,
+    token_and_chapter_cpu,
+    turn_order,
+)
 from service.domain.stream_text import VisibleText
 from service.runtime import create_app
 from tests.conftest import picture_settings, scripted_settings
@@ -165,6 +175,52 @@ def test_jobs_cpu_and_backlog_are_added_up_when_runs_are_pooled():
     first.jobs_cpu_seconds, first.jobs_backlog, second.jobs_cpu_seconds, second.jobs_backlog = 0.25, 3, 0.5, 4
     row = pooled([first, second])
     assert (row.cpu_seconds, row.jobs_cpu_seconds, row.jobs_backlog) == (3.0, 0.75, 7)
+
+
+def _run(added_first_ms: list[float], cpu_seconds: float = 1.0) -> Row:
+    """One run's row: chapters whose added first text is each of `added_first_ms`."""
+    row = _cpu_row(100, cpu_seconds, 10)
+    row.added_first = [ms / 1e3 for ms in added_first_ms]
+    row.added_gap = [0.005] * len(added_first_ms)
+    return row
+
+
+def test_a_variants_change_is_taken_pair_by_pair_with_its_confidence_interval():
+    # The runs drift together (the base's p50 goes 30, 60, 45 ms): within each pair the
+    # variant is 1, 2 and 3 ms slower, a change of 2 ms whose interval (t, 2 degrees of
+    # freedom) is 2 ± 4.30 × 0.577 ms.
+    base = [_run([20, 30, 40]), _run([50, 60, 70]), _run([35, 45, 55])]
+    variant = [_run([21, 31, 41]), _run([52, 62, 72]), _run([38, 48, 58])]
+    change = paired_change(base, variant, "added_first")
+    assert change.differences == pytest.approx([0.001, 0.002, 0.003])
+    assert change.mean == pytest.approx(0.002)
+    assert (change.low, change.high) == pytest.approx((0.002 - 0.002484, 0.002 + 0.002484), abs=1e-6)
+    assert not change.within(0.002) and change.within(0.005)
+
+
+def test_no_change_is_shown_from_a_single_pair_and_an_unspread_one_is_exact():
+    assert paired_change([_run([30])], [_run([31])], "added_first") is None
+    same = paired_change([_run([30]), _run([40])], [_run([30]), _run([40])], "added_first")
+    assert (same.mean, same.low, same.high) == (0.0, 0.0, 0.0) and same.within(0.002)
+
+
+def test_a_comparison_says_pair_by_pair_whether_the_change_is_within_two_milliseconds():
+    runs = {"off": [_run([30], cpu_seconds=0.4), _run([50], cpu_seconds=0.5)],
+            "on": [_run([30.5], cpu_seconds=0.45), _run([50.3], cpu_seconds=0.5)]}
+    first, gap, cpu = paired_lines(50, runs)
+    assert first.startswith("- 50 players, added first text p50, on − off pair by pair: +0.5, +0.3 ms")
+    assert "mean +0.4 ms" in first and first.endswith("within ±2 ms")
+    assert gap.endswith("within ±2 ms") and "+0.0, +0.0 ms" in gap
+    assert cpu == "- 50 players, the server's CPU per chapter, run by run: off 40, 50; on 45, 50 ms"
+    runs["on"][1] = _run([80])
+    assert paired_lines(50, runs)[0].endswith("not shown within ±2 ms")
+    assert paired_lines(50, {"off": runs["off"][:1], "on": runs["on"][:1]}) == []
+
+
+def test_the_variants_take_turns_in_one_order_then_the_other():
+    variants = {"off": {}, "on": {"IMAGE_MODEL": "openai/scripted-images"}}
+    assert [[label for label, _ in turn_order(variants, turn)] for turn in range(4)] == [
+        ["off", "on"], ["on", "off"], ["off", "on"], ["on", "off"]]
 
 
 @pytest.mark.usefixtures("litellm_loaded")
