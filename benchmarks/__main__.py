@@ -15,6 +15,7 @@ from pathlib import Path
 
 from benchmarks import report
 from benchmarks.load import JOB_WORKERS, TIMINGS, run_level, scripted_server
+from benchmarks.pairs import paired_lines, turn_order
 from benchmarks.processes import (
     SERVER_CORES,
     ModelProcess,
@@ -29,11 +30,9 @@ from benchmarks.stats import (
     Row,
     error_kinds,
     first_text_breakdown,
-    paired_lines,
     picture_breakdown,
     pooled,
     summarize,
-    turn_order,
 )
 
 HERE = Path(__file__).resolve().parent

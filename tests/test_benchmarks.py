@@ -13,19 +13,17 @@ import pytest
 from markupsafe import escape
 
 from benchmarks.load import LevelResult, wait_for_jobs
+from benchmarks.pairs import paired_change, paired_lines, turn_order
 from benchmarks.pictures import PictureFollower
 from benchmarks.players import ChapterRecord, StreamCounter, begin, play_chapter
 from benchmarks.processes import ServerCores, set_cores_of_every_thread
 from benchmarks.stats import (
     Row,
     error_kinds,
-    paired_change,
-    paired_lines,
     picture_breakdown,
     pooled,
     summarize,
     token_and_chapter_cpu,
-    turn_order,
 )
 from service.domain.stream_text import VisibleText
 from service.runtime import create_app
