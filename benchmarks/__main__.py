@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks import report
@@ -59,7 +59,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--jobs", action="store_true",
                         help="compare streams with deferred jobs running and switched off (1 and 10 players)")
     parser.add_argument("--loop-preview", action="store_true",
-                        help="compare the loop guard's 4-word preview (the default) with LOOP_PREVIEW_WORDS=0 (1 and 50 players)")
+                        help="compare the loop guard's 4-word preview (the default) with LOOP_PREVIEW_WORDS=0 "
+                             "(1 and 50 players)")
     parser.add_argument("--screen", action="store_true",
                         help="compare the stream with its child-safety screen on and off (1 and 50 players)")
     parser.add_argument("--images", action="store_true",
@@ -131,7 +132,8 @@ def run_scripted(args, workdir: Path) -> tuple[list[Row], list[str]]:
                                       RESULTS / f"profile-relay-{players}.{args.profile}" if profiling else None))
             started = time.monotonic()
             server = shared or scripted_server(model, workdir, f"bench-{players}")
-            spy = start_profiler(server.process.pid, RESULTS / f"profile-{players}.{args.profile}") if profiling else None
+            path = RESULTS / f"profile-{players}.{args.profile}"
+            spy = start_profiler(server.process.pid, path) if profiling else None
             try:
                 level = run_level(model, server, players, args.chapters, args.seed)
             finally:
@@ -334,7 +336,7 @@ def compose(args, rows: list[Row], notes: list[str], local_md: str) -> str:
     timings = ", ".join(f"{k}={v * 1e3:.0f} ms" for k, v in TIMINGS.items())
     parts = [
         "# Lanternpath benchmark", "",
-        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; scripted model ({timings}); "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; scripted model ({timings}); "
         f"{args.chapters} htmx chapters per player after chapter 1; think time 1–3 s; {_adventures(args)}; "
         f"{machine_load()}; "
         f"{code_version()}.", "",

@@ -54,7 +54,8 @@ def context_table(rows: list[Row]) -> str:
              "| CPU server / model / players (% of a core) | other users (cores) |",
              "|---:|---|---|---|---:|---|---|---:|---|---:|"]
     for r in rows:
-        lines.append(f"| {r.players} | {r.server} | {_percentiles(r, 'post', (50, 99))} | {_percentiles(r, 'model_ttft', (50, 99))} "
+        lines.append(f"| {r.players} | {r.server} | {_percentiles(r, 'post', (50, 99))} "
+                     f"| {_percentiles(r, 'model_ttft', (50, 99))} "
                      f"| {_ms(r.p('model_gap', 99))} | {_percentiles(r, 'nominal_first', (50, 99))} "
                      f"| {_percentiles(r, 'nominal_gap', (50, 99))} | {_ms(r.client_lag_p99)} "
                      f"| {r.server_cpu:.0f} / {r.model_cpu:.0f} / {r.players_cpu:.0f} | {max(r.others_cores, 0):.1f} |")
@@ -109,7 +110,8 @@ def targets_table(by_players: dict[int, Row], relay: dict[int, Row] | None = Non
              _target(by_players, 200, "RSS < 300 MB, 200 players",
                      lambda r: (r.rss_peak_mb < 300, f"{r.rss_peak_mb:.0f} MB peak"))]
     for players in sorted(by_players):
-        lines.append(_target(by_players, players, f"≥ 5× faster transitions than the old way, {players} players", ratio))
+        name = f"≥ 5× faster transitions than the old way, {players} players"
+        lines.append(_target(by_players, players, name, ratio))
     return "\n".join(lines)
 
 
@@ -153,7 +155,8 @@ def plot_comparison(title: str, results: list[tuple[int, str, Row]], path) -> No
     fig, axes = plt.subplots(1, 3 if pictures else 2, figsize=(18 if pictures else 12, 4.2))
     if pictures:
         _plot_pictures(axes[2], labels, results)
-    for axis, name, heading in ((axes[0], "added_first", "added first text"), (axes[1], "added_gap", "worst added gap")):
+    measures = ((axes[0], "added_first", "added first text"), (axes[1], "added_gap", "worst added gap"))
+    for axis, name, heading in measures:
         xs = range(len(results))
         for offset, q in ((-0.2, 50), (0.2, 99)):
             axis.bar([x + offset for x in xs], [(row.p(name, q) or 0.0) * 1e3 for _, _, row in results], 0.4,

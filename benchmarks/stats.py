@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from dataclasses import dataclass, field, fields
+from itertools import pairwise
 
 from benchmarks.load import TIMINGS, LevelResult
 from benchmarks.players import ChapterRecord
@@ -38,7 +39,7 @@ def _mean(values: list[float]) -> float:
 
 
 def _gaps(times: list[float]) -> list[float]:
-    return [b - a for a, b in zip(times, times[1:])]
+    return [b - a for a, b in pairwise(times)]
 
 
 def finished(level: LevelResult) -> list[ChapterRecord]:

@@ -60,9 +60,10 @@ def test_when_a_repair_reply_is_json_or_a_block_then_its_three_choices_are_read(
     "Ask which is a special kind of flower that's", "Ask el el el el el el el el",
     # The embedded model's grammar cut this one after a contraction; it was a button once.
     "Try to be happy to be the one who's", "Tell the keeper that we won’t",
-], ids=["about-the-book", "about-the-story", "speaks-as-I", "the-next-story", "cut-off", "cut-off-at-where", "one-word", "two-words",
-        "run-together", "copied", "over-twelve-words", "cut-off-after-can't", "cut-off-after-you've",
-        "cut-off-after-that's", "one-word-again-and-again", "cut-off-after-who's", "cut-off-after-won't"])
+], ids=["about-the-book", "about-the-story", "speaks-as-I", "the-next-story", "cut-off",
+        "cut-off-at-where", "one-word", "two-words", "run-together", "copied", "over-twelve-words",
+        "cut-off-after-can't", "cut-off-after-you've", "cut-off-after-that's", "one-word-again-and-again",
+        "cut-off-after-who's", "cut-off-after-won't"])
 def test_when_a_choice_is_not_a_complete_action_about_the_story_then_it_is_not_usable(choice):
     assert not usable_choice(choice, STORY, story_words_only=True)
 

@@ -1,5 +1,5 @@
 from collections import Counter
-from itertools import cycle
+from itertools import cycle, pairwise
 from pathlib import Path
 
 import pytest
@@ -36,7 +36,7 @@ def _chunked(text: str, sizes: list[int]) -> list[str]:
         if starts[-1] >= len(text):
             break
         starts.append(starts[-1] + size)
-    return [text[start:end] for start, end in zip(starts, starts[1:])]
+    return [text[start:end] for start, end in pairwise(starts)]
 
 
 def _guard(text: str, chunks: list[str] | None = None, **options) -> tuple[str, RepetitionGuard]:

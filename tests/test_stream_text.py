@@ -2,7 +2,7 @@
 ordinary words are never held back, and the chapter kept is what streamed, up to a loop."""
 from __future__ import annotations
 
-from itertools import accumulate, cycle, takewhile
+from itertools import accumulate, cycle, pairwise, takewhile
 from pathlib import Path
 
 import pytest
@@ -71,7 +71,8 @@ def _scripted_stories() -> list:
     # ChoiceBlockFilter holds a paragraph's first word "You" until the next token, as it may
     # begin "Your choices:". The fix belongs in choices.py.
     waits = pytest.mark.xfail(strict=True, reason="'\\n\\nYou' waits for the next token")
-    return [pytest.param(story, id=name, marks=[waits] if "\n\nYou " in story else []) for story, name in stories.items()]
+    return [pytest.param(story, id=name, marks=[waits] if "\n\nYou " in story else [])
+            for story, name in stories.items()]
 
 
 @pytest.mark.parametrize("story", _scripted_stories())
@@ -145,5 +146,5 @@ def test_when_a_loop_is_stopped_then_the_chapter_keeps_the_paragraphs_streamed_b
 def test_when_a_reply_is_split_into_any_chunks_then_the_chapter_is_the_same(path, sizes):
     text = path.read_text()
     starts = list(takewhile(lambda start: start < len(text), accumulate(cycle(sizes), initial=0)))
-    chunks = [text[start:end] for start, end in zip(starts, [*starts[1:], len(text)])]
+    chunks = [text[start:end] for start, end in pairwise([*starts, len(text)])]
     assert _stream(text, chunks).text == _stream(text, [text]).text

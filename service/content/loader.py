@@ -77,7 +77,7 @@ def _parse_topic(file: str, key: str, rows: Any) -> LessonTopic:
             continue
         if len(cells) != len(CSV_HEADER):
             raise ContentError(file, f"expected {len(CSV_HEADER)} columns, found {len(cells)}", row=line)
-        row = validated(LessonRow, dict(zip(CSV_HEADER, cells)), file, row=line)
+        row = validated(LessonRow, dict(zip(CSV_HEADER, cells, strict=True)), file, row=line)
         if questions and row.topic != questions[0].topic:
             raise ContentError(file, f"must be {questions[0].topic!r} like the first row, found {row.topic!r}",
                                row=line, field="topic")

@@ -7,8 +7,16 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Any, TypeVar
 
-from pydantic import (BaseModel, ConfigDict, Field, StringConstraints, ValidationError, ValidationInfo,
-                      ValidatorFunctionWrapHandler, field_validator)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
 from pydantic.functional_validators import AfterValidator, WrapValidator
 from pydantic_core import PydanticCustomError
 

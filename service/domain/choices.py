@@ -4,6 +4,8 @@ Small models rarely write the block exactly as asked, so everything here is deli
 """
 from __future__ import annotations
 
+from itertools import pairwise
+
 import json_repair
 import regex
 
@@ -238,7 +240,7 @@ def is_complete_action(choice: str) -> bool:
     """A button's action: 3 to 12 words that do not stop in the middle of a phrase."""
     words = regex.sub(r"[^\w\s'’-]", " ", choice).replace("’", "'").split()
     # The same word twice in a row is a small model stuck on it ("Ask el el el el").
-    stuck = any(a.casefold() == b.casefold() for a, b in zip(words, words[1:]))
+    stuck = any(a.casefold() == b.casefold() for a, b in pairwise(words))
     return ACTION_WORDS[0] <= len(words) <= ACTION_WORDS[1] and words[-1].casefold() not in _DANGLING and not stuck
 
 

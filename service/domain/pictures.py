@@ -82,7 +82,8 @@ def recurring_parts(scene: str, characters: Iterable[tuple[str, str]], world: St
 
 
 def _looks(scene: str, characters: Iterable[tuple[str, str]]) -> list[str]:
-    return [f"{name} is always drawn as {_lower_first(look).rstrip('.')}." for name, look in named_in(scene, characters)]
+    return [f"{name} is always drawn as {_lower_first(look).rstrip('.')}."
+            for name, look in named_in(scene, characters)]
 
 
 def option_subject(option: AgencyOption) -> str:

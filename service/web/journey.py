@@ -49,7 +49,10 @@ async def _items(services, adventure: Adventure, states: dict[int, str]) -> list
     items = []
     for number, state in sorted(states.items()):
         stored = summaries.get(number)
-        title, text = (stored.title, stored.summary) if stored else extract_summary(story_text(chapters[number].text), number)
+        if stored:
+            title, text = stored.title, stored.summary
+        else:
+            title, text = extract_summary(story_text(chapters[number].text), number)
         items.append({"number": number, "title": title, "summary": text, "state": state,
                       "choice": answers.get(number), "image": image(scenes.get(number))})
     return items

@@ -6,8 +6,14 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from service.domain.story import ChapterType
-from tests.browser.adventure import (TOPIC_KEY, axe_violations, chapter, play_to_chapter_two, play_to_summary_over_http,
-                                     start)
+from tests.browser.adventure import (
+    TOPIC_KEY,
+    axe_violations,
+    chapter,
+    play_to_chapter_two,
+    play_to_summary_over_http,
+    start,
+)
 from tests.support.seeds import seed_with
 
 

@@ -69,7 +69,7 @@ def test_when_three_chapters_stream_then_text_grows_and_busy_status_focus_and_ti
         # last sample may come from before the choices arrived. (Polled from here: the page's
         # Content-Security-Policy refuses the eval a wait_for_function needs.)
         taken = page.evaluate("samples.length")
-        wait_until(lambda: page.evaluate("samples.length") > taken, 5, "the sampler took no more samples")
+        wait_until(lambda taken=taken: page.evaluate("samples.length") > taken, 5, "the sampler took no more samples")
         _assert_settled(page, number)
         assert page.url.endswith(f"/chapters/{number}"), f"the address is {page.url} in chapter {number}"
 

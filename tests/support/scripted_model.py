@@ -280,7 +280,10 @@ class ScriptedModelServer:
             # Faults trigger once `sent` content chunks are out (or at the end if N is larger).
             if not faulty:
                 return
-            hit = (lambda n: n is not None and (n == sent or (end and n > sent)))
+
+            def hit(n: int | None) -> bool:
+                return n is not None and (n == sent or (end and n > sent))
+
             if hit(script.stall_after) or (sent == 0 and script.stall_before_first):
                 await self._stall(record, script.stall_seconds, generation)
             if hit(script.drop_after):

@@ -142,13 +142,14 @@ def choices_block(options: tuple[str, str, str], style: str) -> str:
         return ""
     if style == "malformed":
         return f"\n\n<choices>\n1. {options[0]}\n1. {options[1]}\n</choices>"
-    lines = "\n".join(f"Choice {letter}: {text}" for letter, text in zip("ABC", options))
+    lines = "\n".join(f"Choice {letter}: {text}" for letter, text in zip("ABC", options, strict=False))
     return f"\n\n<CHOICES>\n{lines}\n</CHOICES>"
 
 
 def story_replies() -> list[str]:
     """Each STORY chapter the scripted model writes, its choices block included."""
-    return ["\n\n".join(story) + choices_block(options, "good") for story, options in zip(_STORIES, _CHOICES)]
+    return ["\n\n".join(story) + choices_block(options, "good")
+            for story, options in zip(_STORIES, _CHOICES, strict=True)]
 
 
 def build_reply(messages: list[dict], choices_style: str = "good",
