@@ -49,7 +49,8 @@ IMAGE_WORKERS = 16
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="1 and 10 players, 2 chapters (under a minute)")
-    parser.add_argument("--players", default=",".join(map(str, FULL_LEVELS)), help="comma-separated player counts")
+    parser.add_argument("--players", default=",".join(map(str, FULL_LEVELS)),
+                        help="comma-separated player counts (for a comparison: in place of its own levels)")
     parser.add_argument("--chapters", type=int, default=3, help=f"htmx chapters per player (1..{MAX_CHAPTERS})")
     parser.add_argument("--local", action="store_true", help="also measure the embedded local model")
     parser.add_argument("--profile", nargs="?", const="svg", choices=["svg", "txt"],
@@ -216,7 +217,9 @@ def compare(args, workdir: Path, title: str, column: str, levels: tuple[int, ...
     """The same levels once per variant of the server's settings, each on a fresh server;
     the table is returned (with two variants and several runs, the second's change pair by
     pair), the plot written to results/ under the column's name. `knobs`:
-    more of the scripted model's script; `on_level(players, label, level)` sees each level."""
+    more of the scripted model's script; `on_level(players, label, level)` sees each level.
+    `--players` given: its levels instead."""
+    levels = tuple(args.levels) if args.players_given else levels
     model = ModelProcess(workdir / "scripted-model.log").start()
     results, pairs = [], []
     lines = [f"## {title}", "",
