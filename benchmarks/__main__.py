@@ -27,10 +27,12 @@ from benchmarks.processes import (
 )
 from benchmarks.scale import compare_scale
 from benchmarks.stats import (
+    COMPARED,
     Row,
     error_kinds,
     first_text_breakdown,
     picture_breakdown,
+    players_text,
     pooled,
     summarize,
 )
@@ -189,10 +191,10 @@ def compare_images(args, workdir: Path) -> str:
     def breakdown(players: int, label: str, level) -> None:
         steps = "; ".join(f"{name} {value:.1f}" for name, value in first_text_breakdown(level).items()
                           if value is not None)
-        first_text.append(f"- {players} player{'s' * (players > 1)}, pictures {label}: {steps} ms (p50)")
+        first_text.append(f"- {players_text(players)}, pictures {label}: {steps} ms (p50)")
         if label == "on" and players not in seen:  # the first run of the level
             seen.add(players)
-            notes.extend(f"- {players} player{'s' * (players > 1)}, {name}: {p50:.0f} / {p99:.0f} ms (p50 / p99)"
+            notes.extend(f"- {players_text(players)}, {name}: {p50:.0f} / {p99:.0f} ms (p50 / p99)"
                          for name, value in picture_breakdown(level).items() if value is not None
                          for p50, p99 in [value])
 
@@ -246,7 +248,7 @@ def compare(args, workdir: Path, title: str, column: str, levels: tuple[int, ...
                         on_level(players, label, level)
             for label, rows in runs.items():
                 row = pooled(rows)
-                first, gap = (_pooled_and_runs(row, rows, name) for name in ("added_first", "added_gap"))
+                first, gap = (_pooled_and_runs(row, rows, name) for name, _ in COMPARED)
                 seen = " / ".join("–" if (v := row.p("picture_after_close", q)) is None else f"{v:.2f}"
                                   for q in (50, 99, 100))
                 seen += f" ({len(row.picture_after_close)} of {row.chapters_ok})" if row.picture_after_close else ""

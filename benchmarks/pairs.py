@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from scipy.stats import ttest_1samp
 
-from benchmarks.stats import Row
+from benchmarks.stats import COMPARED, Row, players_text
 
 # What a comparison's paired change must stay within: issue targets such as "pictures change
 # the added time to first text by < 2 ms".
@@ -58,9 +58,9 @@ def paired_lines(players: int, runs: dict[str, list[Row]]) -> list[str]:
     if len(runs) != 2 or len(next(iter(runs.values()))) < 2:
         return []
     (base, base_rows), (variant, variant_rows) = runs.items()
-    who = f"{players} player{'s' * (players > 1)}"
+    who = players_text(players)
     lines = []
-    for name, measure in (("added_first", "added first text"), ("added_gap", "worst added gap")):
+    for name, measure in COMPARED:
         change = paired_change(base_rows, variant_rows, name)
         if change is None:
             continue

@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 
-from benchmarks.stats import Row  # noqa: E402
+from benchmarks.stats import COMPARED, Row  # noqa: E402
 
 
 def _ms(value: float | None) -> str:
@@ -155,8 +155,7 @@ def plot_comparison(title: str, results: list[tuple[int, str, Row]], path) -> No
     fig, axes = plt.subplots(1, 3 if pictures else 2, figsize=(18 if pictures else 12, 4.2))
     if pictures:
         _plot_pictures(axes[2], labels, results)
-    measures = ((axes[0], "added_first", "added first text"), (axes[1], "added_gap", "worst added gap"))
-    for axis, name, heading in measures:
+    for axis, (name, heading) in zip(axes, COMPARED, strict=False):  # a third axis: the pictures
         xs = range(len(results))
         for offset, q in ((-0.2, 50), (0.2, 99)):
             axis.bar([x + offset for x in xs], [(row.p(name, q) or 0.0) * 1e3 for _, _, row in results], 0.4,

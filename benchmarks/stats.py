@@ -15,6 +15,13 @@ from tests.support.scripted_replies import find_request_tag
 
 REPLAY_WORD = 0.020  # the old apps replayed a finished reply at 20 ms a word
 CORES = os.cpu_count() or 1
+# What a comparison of two settings looks at: (the Row's field, its name in tables and plots).
+COMPARED = (("added_first", "added first text"), ("added_gap", "worst added gap"))
+
+
+def players_text(players: int) -> str:
+    """"1 player", "50 players"."""
+    return f"{players} player{'s' * (players > 1)}"
 
 
 def percentile(values: list[float], q: float) -> float | None:
