@@ -16,7 +16,7 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, bindparam, case, exists, func, or_, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from service.domain.lifecycle import JobState
 from service.store.adventures import ResultWrite
@@ -27,34 +27,42 @@ from service.store.models import Answer, Job, utcnow
 CLAIM_WINDOW = 20
 
 
+_JOBS = Job.__table__
+_ANSWERS = Answer.__table__
+
+
 def _claimable_at(now):
     """Due and pending, or running under a lease that has lapsed (its process is gone)."""
-    lapsed = or_(Job.lease_until.is_(None), Job.lease_until < now)  # None: claimed before leases
-    return or_(and_(Job.state == JobState.PENDING, Job.run_after <= now), and_(Job.state == JobState.RUNNING, lapsed))
+    jobs = _JOBS.c
+    lapsed = or_(jobs.lease_until.is_(None), jobs.lease_until < now)  # None: claimed before leases
+    return or_(and_(jobs.state == JobState.PENDING, jobs.run_after <= now),
+               and_(jobs.state == JobState.RUNNING, lapsed))
 
 
-_JOBS = Job.__table__
+# The queue's statements are Core, built once: ORM statements built on each call cost the
+# database's thread (and so the interpreter) milliseconds a job, ten times what SQLite took
+# to run them. `:now` is the statement's time.
 _ANY_KIND = bindparam("kinds", expanding=True)
-_Served = aliased(Job)
+_SERVED = _JOBS.alias("served")
 # When a job of the same adventure last started (NULL: never): the longest-unserved goes next.
-_LAST_SERVED = (select(func.max(_Served.started_at)).where(_Served.adventure_id == Job.adventure_id)
-                .correlate(Job).scalar_subquery())
-_PLAYED = case((exists().where(Answer.adventure_id == Job.adventure_id), 0), else_=1)
-# The claim's statements, built once: building them on each claim cost the event loop more
-# than running them cost the database's thread. `:now` is the claim's time.
+_LAST_SERVED = (select(func.max(_SERVED.c.started_at)).where(_SERVED.c.adventure_id == _JOBS.c.adventure_id)
+                .correlate(_JOBS).scalar_subquery())
+_PLAYED = case((exists().where(_ANSWERS.c.adventure_id == _JOBS.c.adventure_id), 0), else_=1)
 _NOW = bindparam("now", type_=_JOBS.c.run_after.type)
-_DUE = (select(Job.id, Job.kind, Job.adventure_id, Job.chapter_number).where(_claimable_at(_NOW))
-        .order_by(_PLAYED, _LAST_SERVED.asc().nulls_first(), Job.id).limit(CLAIM_WINDOW))
-_DUE_OF_KINDS = _DUE.where(Job.kind.in_(_ANY_KIND))
+_DUE = (select(_JOBS.c.id, _JOBS.c.kind, _JOBS.c.adventure_id, _JOBS.c.chapter_number).where(_claimable_at(_NOW))
+        .order_by(_PLAYED, _LAST_SERVED.asc().nulls_first(), _JOBS.c.id).limit(CLAIM_WINDOW))
+_DUE_OF_KINDS = _DUE.where(_JOBS.c.kind.in_(_ANY_KIND))
 _TAKE = (
-    update(Job).where(Job.id == bindparam("job_id"), _claimable_at(_NOW))
-    .values(state=JobState.RUNNING, attempts=Job.attempts + 1, started_at=_NOW, claimed_by=bindparam("owner"),
+    update(_JOBS).where(_JOBS.c.id == bindparam("job_id"), _claimable_at(_NOW))
+    .values(state=JobState.RUNNING, attempts=_JOBS.c.attempts + 1, started_at=_NOW, claimed_by=bindparam("owner"),
             lease_until=bindparam("lease_until", type_=_JOBS.c.lease_until.type))
-    .returning(Job)
+    .returning(*_JOBS.c)
 )
-
-# A job done without a worker, and when the next pending job is due: Core statements, built
-# once (as ORM statements built on each call they cost milliseconds of the interpreter).
+# A job's end, by the process that holds it: its state as it is now, then its new state.
+_HOLDER = select(_JOBS.c.state, _JOBS.c.claimed_by).where(_JOBS.c.id == bindparam("job_id")).with_for_update()
+_DONE = (update(_JOBS).where(_JOBS.c.id == bindparam("job_id"))
+         .values(state=JobState.DONE, finished_at=_NOW, last_error=None, claimed_by=None))
+# A job done without a worker, and when the next pending job is due.
 _FINISH_PENDING = (
     update(_JOBS).where(_JOBS.c.kind == bindparam("of_kind"), _JOBS.c.adventure_id == bindparam("of_adventure"),
                         _JOBS.c.chapter_number == bindparam("of_number"), _JOBS.c.state == JobState.PENDING)
@@ -109,7 +117,7 @@ class JobQueue:
         if self._locks:
             # One transaction: the candidates are locked as they are read, and those another
             # process holds are passed over; the first left is taken.
-            locked = query.with_for_update(of=Job, skip_locked=True)
+            locked = query.with_for_update(of=_JOBS, skip_locked=True)
             return await self.sessions.write(
                 lambda session: self._take(session, candidates(session.execute(locked, params)), now))
         # SQLite: one process writes at a time. Finding candidates is a read: an idle queue
@@ -122,10 +130,10 @@ class JobQueue:
     def _take(self, session: Session, candidates: list[int], now: datetime) -> Job | None:
         """The first candidate still claimable, claimed; another process may have taken some."""
         for job_id in candidates:
-            claimed = session.scalar(_TAKE, {"job_id": job_id, "now": now, "owner": self.owner,
-                                             "lease_until": now + self.lease})
+            claimed = session.execute(_TAKE, {"job_id": job_id, "now": now, "owner": self.owner,
+                                              "lease_until": now + self.lease}).first()
             if claimed is not None:
-                return claimed
+                return Job(**claimed._mapping)  # as the worker reads it: no session keeps it
         return None
 
     async def renew(self, job_ids: Collection[int]) -> None:
@@ -140,14 +148,13 @@ class JobQueue:
         when the job is done already or another process has taken it over (its lease had
         lapsed): then that process's result stands, and False is answered."""
         def finish(session: Session) -> bool:
-            found = session.execute(select(Job.state, Job.claimed_by).where(Job.id == job_id)
-                                    .with_for_update()).first()
+            found = session.execute(_HOLDER, {"job_id": job_id}).first()
             if found is not None and (found.state == JobState.DONE or (
                     found.state == JobState.RUNNING and found.claimed_by not in (None, self.owner))):
                 return False
             if result is not None:
                 result(session)
-            _set(session, job_id, state=JobState.DONE, finished_at=utcnow(), last_error=None, claimed_by=None)
+            session.execute(_DONE, {"job_id": job_id, "now": utcnow()})
             return True
 
         return await self.sessions.write(finish)
