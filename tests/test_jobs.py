@@ -120,6 +120,51 @@ async def test_when_a_summary_job_runs_twice_then_one_summary_is_left(scripted_m
         assert len(await store.summaries("twice")) == 1
 
 
+
+async def _adventure_with_a_chapter(sessions, adventure_id: str, quality: dict):
+    from service.content.loader import load_catalog
+    from service.store.adventures import AdventureStore
+    from service.store.models import Adventure
+
+    topic = load_catalog().topics[TOPIC]
+    store = AdventureStore(sessions)
+    await store.create_adventure(Adventure(id=adventure_id, owner_hash="x", world_key=WORLD, topic_key=TOPIC, seed=1,
+                                           plan=["STORY"] * 9 + ["CONCLUSION"],
+                                           question_ids=[q.id for q in topic.questions[:3]]), "STORY")
+    await store.complete_chapter(adventure_id, 1, {"text": "Mira found a map.", "choices": ["a", "b", "c"],
+                                                   "quality": quality}, [])
+    return store
+
+
+async def test_when_a_summary_is_written_again_then_the_newest_stands_and_the_chapter_notes_its_source(database_url):
+    from service.store.adventures import summary_saved
+
+    async with migrated_sessions(database_url) as sessions:
+        store = await _adventure_with_a_chapter(sessions, "summed", {"paragraphs": 3})
+        await sessions.write(summary_saved("summed", 1, "The map", "Mira finds a map.", source="extract"))
+        await sessions.write(summary_saved("summed", 1, "The old map", "Mira finds an old map."))
+
+        summaries = await store.summaries("summed")
+        assert [(s.title, s.summary) for s in summaries.values()] == [("The old map", "Mira finds an old map.")]
+        assert (await store.chapter("summed", 1)).quality == {"paragraphs": 3, "summary": "model"}
+
+
+async def test_when_characters_are_merged_then_new_ones_are_added_and_changed_ones_redescribed(database_url):
+    from service.store.adventures import characters_merged
+
+    async with migrated_sessions(database_url) as sessions:
+        store = await _adventure_with_a_chapter(sessions, "cast", {})
+        await sessions.write(characters_merged("cast", {"Mira": "a girl with a red scarf", "Tobin": "a grey fox"}))
+        before = {c.name: c.updated_at for c in await store.characters("cast")}
+        await sessions.write(characters_merged("cast", {"mira": "a girl with a blue scarf", "Tobin": "a grey fox",
+                                                        "Pip": "a small owl"}))
+
+        found = {c.name: c for c in await store.characters("cast")}
+        assert {name: c.description for name, c in found.items()} == {
+            "Mira": "a girl with a blue scarf", "Pip": "a small owl", "Tobin": "a grey fox"}
+        assert found["Tobin"].updated_at == before["Tobin"], "an unchanged description was written again"
+        assert found["Mira"].updated_at >= before["Mira"]
+
 async def test_when_picture_jobs_are_held_for_drawings_begun_early_then_no_claim_takes_them_until_they_are_made_due(
     database_url
 ):
