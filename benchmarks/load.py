@@ -13,7 +13,7 @@ import psutil
 
 from benchmarks.pictures import PictureFollower
 from benchmarks.players import ChapterRecord, PlayerPlan, StreamCounter, play, warm_up
-from benchmarks.processes import ModelProcess, ProcessSampler, Sample, cpu_seconds, lanternpath_server
+from benchmarks.processes import ModelProcess, ProcessSampler, Sample, cpu_parts, cpu_seconds, lanternpath_server
 from service.content.loader import load_catalog
 from service.domain.lifecycle import JobState
 from service.store.db import create_engine, session_factory
@@ -50,6 +50,8 @@ class LevelResult:
     # running when they did.
     jobs_cpu_seconds: float = 0.0
     jobs_backlog: int = 0
+    # cpu_seconds by where it was spent (processes.CPU_PARTS), over the same time.
+    cpu_parts: dict[str, float] = field(default_factory=dict)
 
 
 async def _measure_lag(stop: asyncio.Event, lags: list[float], every: float = 0.02) -> None:
@@ -139,6 +141,7 @@ def run_level(model: ModelProcess, server: ServerProcess, players: int, chapters
     plan = PlayerPlan(server.base_url, chapters, sorted(catalog.worlds), sorted(catalog.topics),
                       start_spread=min(2.0, 0.5 + players / 100))
     started, cpu_before = time.monotonic(), cpu_seconds(server.process.pid)
+    parts_before = cpu_parts(server.process.pid)
     limit = level_limit(chapters, players)
     records, samples, lags, timed_out = asyncio.run(
         drive(plan, players, seed, limit, server.process.pid, {"model": model.process.pid}))
@@ -148,10 +151,10 @@ def run_level(model: ModelProcess, server: ServerProcess, players: int, chapters
     played = cpu_seconds(server.process.pid)
     jobs = jobs and server.env.get("JOB_CONCURRENCY") != "0"  # no workers: the jobs wait in their table
     backlog, left = wait_for_jobs(server.env["DATABASE_URL"]) if jobs else (0, 0)
-    cpu = cpu_seconds(server.process.pid)
+    cpu, parts = cpu_seconds(server.process.pid), cpu_parts(server.process.pid)
     result = LevelResult(players, chapters, records, samples, model.requests(), lags, wall, timed_out, idle_rss,
                          server=label, cpu_seconds=cpu - cpu_before, jobs_cpu_seconds=cpu - played,
-                         jobs_backlog=backlog)
+                         jobs_backlog=backlog, cpu_parts={part: parts[part] - parts_before[part] for part in parts})
     if timed_out:
         result.notes.append(f"{timed_out} players did not finish within {limit:.0f} s")
     if left:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from scipy.stats import ttest_1samp
 
+from benchmarks.processes import CPU_PARTS
 from benchmarks.stats import COMPARED, Row, players_text
 
 # What a comparison's paired change must stay within: issue targets such as "pictures change
@@ -70,7 +71,15 @@ def paired_lines(players: int, runs: dict[str, list[Row]]) -> list[str]:
                      + ", ".join(f"{d * 1e3:+.1f}" for d in change.differences)
                      + f" ms; mean {change.mean * 1e3:+.1f} ms, 95 % interval {change.low * 1e3:+.1f} "
                      f"to {change.high * 1e3:+.1f} ms: {verdict}")
-    cpu = "; ".join(f"{label} " + ", ".join("–" if (ms := row.cpu_per_chapter_ms) is None else f"{ms:.0f}"
-                                             for row in rows) for label, rows in runs.items())
+    cpu = "; ".join(f"{label} " + _per_run(rows, lambda row: row.cpu_per_chapter_ms) for label, rows in runs.items())
     lines.append(f"- {who}, the server's CPU per chapter, run by run: {cpu} ms")
+    if all(row.cpu_parts for rows in runs.values() for row in rows):
+        parts = "; ".join(f"{label}: " + ", ".join(
+            f"{part} {_per_run(rows, lambda row, part=part: row.cpu_part_per_chapter_ms(part))}" for part in CPU_PARTS)
+            for label, rows in runs.items())
+        lines.append(f"- {who}, of which, run by run: {parts} ms")
     return lines
+
+
+def _per_run(rows: list[Row], value) -> str:
+    return ", ".join("–" if (ms := value(row)) is None else f"{ms:.0f}" for row in rows)

@@ -186,6 +186,30 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+# The parts of a server's CPU (cpu_parts): its process's main thread (the event loop's), its
+# other threads (the database's, the executors'), its child processes (the picture process,
+# the screening worker; a --workers supervisor's workers).
+CPU_PARTS = ("event loop", "other threads", "child processes")
+
+
+def cpu_parts(pid: int) -> dict[str, float]:
+    """cpu_seconds(pid), split into CPU_PARTS: a change in the server's CPU then says whether
+    the streams' own thread pays for it. Threads that have ended no longer count (a
+    process's own total does): the server's threads live as long as it does."""
+    try:
+        root = psutil.Process(pid)
+        threads, children = root.threads(), root.children(recursive=True)
+    except psutil.Error:
+        return dict.fromkeys(CPU_PARTS, 0.0)
+    loop = sum(t.user_time + t.system_time for t in threads if t.id == pid)  # the main thread's id is the pid
+    others = sum(t.user_time + t.system_time for t in threads if t.id != pid)
+    below = 0.0
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            times = child.cpu_times()
+            below += times.user + times.system
+    return dict(zip(CPU_PARTS, (loop, others, below), strict=True))
+
 def stop_server(server: ServerProcess, timeout: float = 30.0) -> None:
     """SIGTERM (a graceful stop); SIGKILL if it has not exited within the timeout."""
     try:

@@ -116,6 +116,7 @@ class Row:
     #                            then while it ran the deferred jobs still queued when they stopped
     jobs_cpu_seconds: float = 0.0  # of cpu_seconds, the part after the players stopped
     jobs_backlog: int = 0      # deferred jobs pending or running when the players stopped
+    cpu_parts: dict[str, float] = field(default_factory=dict)  # cpu_seconds by processes.CPU_PARTS
     tokens: int = 0            # streamed model tokens (chunks) the server relayed
     streamed: int = 0          # streamed model requests (chapters written, chapter 1 included)
 
@@ -125,6 +126,10 @@ class Row:
         and chapters cost the same work, so between runs of one level this moves with the
         machine's own speed."""
         return self.cpu_seconds / self.streamed * 1e3 if self.streamed else None
+
+    def cpu_part_per_chapter_ms(self, part: str) -> float | None:
+        """One part of cpu_per_chapter_ms (processes.CPU_PARTS)."""
+        return self.cpu_parts[part] / self.streamed * 1e3 if self.streamed and part in self.cpu_parts else None
 
     @property
     def cpu_per_token_us(self) -> float | None:
@@ -192,8 +197,8 @@ def _resources(level: LevelResult) -> dict:
 def _cpu(level: LevelResult) -> dict:
     streams = [q for q in level.model_log if q["stream"]]
     return dict(server=level.server, cpu_seconds=level.cpu_seconds, jobs_cpu_seconds=level.jobs_cpu_seconds,
-                jobs_backlog=level.jobs_backlog, tokens=sum(len(q["chunk_times"]) for q in streams),
-                streamed=len(streams))
+                jobs_backlog=level.jobs_backlog, cpu_parts=dict(level.cpu_parts),
+                tokens=sum(len(q["chunk_times"]) for q in streams), streamed=len(streams))
 
 
 def summarize(level: LevelResult) -> Row:
@@ -210,6 +215,8 @@ def pooled(rows: list[Row]) -> Row:
         got = [getattr(row, spec.name) for row in rows]
         if isinstance(got[0], list):
             values[spec.name] = [v for one in got for v in one]
+        elif isinstance(got[0], dict):  # CPU by part: added up where every run has the part
+            values[spec.name] = {part: sum(one[part] for one in got) for part in set.intersection(*map(set, got))}
         elif spec.name in ("players", "server", "peak_streams"):
             values[spec.name] = max(got)
         elif isinstance(got[0], int) or spec.name in ("cpu_seconds", "jobs_cpu_seconds"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 
 import httpx
 import psutil
@@ -214,6 +215,49 @@ def test_a_comparison_says_pair_by_pair_whether_the_change_is_within_two_millise
     assert paired_lines(50, runs)[0].endswith("not shown within ±2 ms")
     assert paired_lines(50, {"off": runs["off"][:1], "on": runs["on"][:1]}) == []
 
+
+
+def test_a_comparison_splits_each_runs_server_cpu_into_its_loop_its_threads_and_its_children():
+    runs = {"off": [_run([30], cpu_seconds=0.4), _run([50], cpu_seconds=0.5)],
+            "on": [_run([30.5], cpu_seconds=0.45), _run([50.3], cpu_seconds=0.5)]}
+    assert len(paired_lines(50, runs)) == 3, "a split was printed for runs that measured none"
+    for variant_rows, loops in ((runs["off"], (0.2, 0.3)), (runs["on"], (0.25, 0.3))):
+        for row, loop in zip(variant_rows, loops, strict=True):
+            row.cpu_parts = {"event loop": loop, "other threads": 0.1, "child processes": row.cpu_seconds - loop - 0.1}
+    parts = paired_lines(50, runs)[-1]
+    assert parts == ("- 50 players, of which, run by run: "
+                     "off: event loop 20, 30, other threads 10, 10, child processes 10, 10; "
+                     "on: event loop 25, 30, other threads 10, 10, child processes 10, 10 ms")
+    assert pooled(runs["on"]).cpu_parts == pytest.approx(
+        {"event loop": 0.55, "other threads": 0.2, "child processes": 0.2})
+
+
+def test_the_cpu_of_a_thread_beside_the_main_one_counts_as_the_process_s_other_threads():
+    import threading
+
+    from benchmarks.processes import cpu_parts
+
+    def spin(seconds: float) -> None:
+        end = time.thread_time() + seconds
+        while time.thread_time() < end:
+            pass
+
+    def work_then_wait(done: threading.Event) -> None:
+        spin(0.3)
+        done.wait(30)
+
+    before, done = cpu_parts(os.getpid()), threading.Event()
+    worker = threading.Thread(target=work_then_wait, args=(done,))
+    worker.start()
+    spin(0.1)
+    while worker.is_alive() and cpu_parts(os.getpid())["other threads"] - before["other threads"] < 0.29:
+        time.sleep(0.01)  # until the worker has spun (its CPU counts only while it lives)
+    after = cpu_parts(os.getpid())
+    done.set()
+    worker.join(30)
+    assert after["other threads"] - before["other threads"] >= 0.29
+    assert 0.09 <= after["event loop"] - before["event loop"] < 0.29, "the worker's CPU counted as the main thread's"
+    assert after["child processes"] == pytest.approx(before["child processes"])
 
 def test_the_variants_take_turns_in_one_order_then_the_other():
     variants = {"off": {}, "on": {"IMAGE_MODEL": "openai/scripted-images"}}
