@@ -210,6 +210,7 @@ def cpu_parts(pid: int) -> dict[str, float]:
             below += times.user + times.system
     return dict(zip(CPU_PARTS, (loop, others, below), strict=True))
 
+
 def stop_server(server: ServerProcess, timeout: float = 30.0) -> None:
     """SIGTERM (a graceful stop); SIGKILL if it has not exited within the timeout."""
     try:
