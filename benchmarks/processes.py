@@ -176,14 +176,7 @@ def cpu_seconds(pid: int) -> float:
         processes = _tree(pid)
     except psutil.Error:
         return 0.0
-    total = 0.0
-    for process in processes:
-        try:
-            times = process.cpu_times()
-        except psutil.Error:
-            continue
-        total += times.user + times.system
-    return total
+    return _cpu_of(processes)
 
 
 # The parts of a server's CPU (cpu_parts): its process's main thread (the event loop's), its
@@ -203,12 +196,17 @@ def cpu_parts(pid: int) -> dict[str, float]:
         return dict.fromkeys(CPU_PARTS, 0.0)
     loop = sum(t.user_time + t.system_time for t in threads if t.id == pid)  # the main thread's id is the pid
     others = sum(t.user_time + t.system_time for t in threads if t.id != pid)
-    below = 0.0
-    for child in children:
+    return dict(zip(CPU_PARTS, (loop, others, _cpu_of(children)), strict=True))
+
+
+def _cpu_of(processes: list[psutil.Process]) -> float:
+    """Their CPU time (user + system); one that has ended meanwhile counts nothing."""
+    total = 0.0
+    for process in processes:
         with contextlib.suppress(psutil.Error):
-            times = child.cpu_times()
-            below += times.user + times.system
-    return dict(zip(CPU_PARTS, (loop, others, below), strict=True))
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 def stop_server(server: ServerProcess, timeout: float = 30.0) -> None:
