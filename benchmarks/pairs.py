@@ -55,7 +55,8 @@ def turn_order(variants: dict[str, dict[str, str]], turn: int) -> list[tuple[str
 def paired_lines(players: int, runs: dict[str, list[Row]]) -> list[str]:
     """With two variants run in pairs: the second's change, pair by pair, with its 95 %
     interval and whether that is within PAIRED_LIMIT; and each run's server CPU per chapter
-    (the same work: it moves with the machine's own speed)."""
+    (the same work: it moves with the machine's own speed), split into CPU_PARTS where the
+    runs measured them."""
     if len(runs) != 2 or len(next(iter(runs.values()))) < 2:
         return []
     (base, base_rows), (variant, variant_rows) = runs.items()
