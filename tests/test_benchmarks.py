@@ -242,16 +242,16 @@ def test_the_cpu_of_a_thread_beside_the_main_one_counts_as_the_process_s_other_t
         while time.thread_time() < end:
             pass
 
-    def work_then_wait(done: threading.Event) -> None:
+    def work_then_wait(spun: threading.Event, done: threading.Event) -> None:
         spin(0.3)
-        done.wait(30)
+        spun.set()
+        done.wait(30)  # its CPU counts only while it lives
 
-    before, done = cpu_parts(os.getpid()), threading.Event()
-    worker = threading.Thread(target=work_then_wait, args=(done,))
+    before, spun, done = cpu_parts(os.getpid()), threading.Event(), threading.Event()
+    worker = threading.Thread(target=work_then_wait, args=(spun, done))
     worker.start()
     spin(0.1)
-    while worker.is_alive() and cpu_parts(os.getpid())["other threads"] - before["other threads"] < 0.29:
-        time.sleep(0.01)  # until the worker has spun (its CPU counts only while it lives)
+    assert spun.wait(30), "the worker did not spin"  # a wait, not a poll: it costs the main thread nothing
     after = cpu_parts(os.getpid())
     done.set()
     worker.join(30)
