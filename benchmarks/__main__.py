@@ -46,6 +46,11 @@ FULL_LEVELS = [1, 10, 50, 200]
 # summary (a paragraph) takes TIMINGS' 2 s. Image workers enough for 50 players' chapters.
 IMAGE_KNOBS = {"image_latency": 3.0, "helper_latencies": {"PICTURE": 0.5}}
 IMAGE_WORKERS = 16
+# The players' think time in the pictures comparison, pictures on or off: they stay on a
+# chapter until its picture is seen (at most 4 s after `close`), as a reader does. A page
+# is sent only the picture of the chapter it shows: one that players left within 1-3 s, as
+# elsewhere, would mostly not be sent at all.
+PICTURE_THINK = (4.5, 6.5)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -199,9 +204,10 @@ def compare_images(args, workdir: Path) -> str:
                          for p50, p99 in [value])
 
     table = compare(args, workdir, "Pictures on and off", "pictures", (1, 50), {"off": {}, "on": pictures},
-                    knobs=IMAGE_KNOBS, on_level=breakdown)
+                    knobs=IMAGE_KNOBS, on_level=breakdown, think=PICTURE_THINK)
     knobs = ", ".join(f"{k}={v}" for k, v in IMAGE_KNOBS.items())
-    return "\n".join([table, "", f"Scripted model for pictures: {knobs}; IMAGE_CONCURRENCY={IMAGE_WORKERS}; "
+    return "\n".join([table, "", f"Think time {PICTURE_THINK[0]}–{PICTURE_THINK[1]} s, pictures on and off. "
+                      f"Scripted model for pictures: {knobs}; IMAGE_CONCURRENCY={IMAGE_WORKERS}; "
                       f"{machine_load()}; {code_version()}.", "", *notes, "", "From a choice to its first text, "
                       "run by run:", "", *first_text])
 
@@ -210,17 +216,18 @@ def compare_noise(args, workdir: Path) -> str:
     """The pictures comparison's server without pictures, twice: any change it finds is the
     machine's own run-to-run noise, the floor under the other comparisons' changes."""
     table = compare(args, workdir, "The same server twice", "run", (1, 50), {"first": {}, "again": {}},
-                    knobs=IMAGE_KNOBS)
+                    knobs=IMAGE_KNOBS, think=PICTURE_THINK)
     return "\n".join([table, "", f"{machine_load()}; {code_version()}."])
 
 
 def compare(args, workdir: Path, title: str, column: str, levels: tuple[int, ...],
-            variants: dict[str, dict[str, str]], knobs: dict | None = None, on_level=None) -> str:
+            variants: dict[str, dict[str, str]], knobs: dict | None = None, on_level=None,
+            think: tuple[float, float] | None = None) -> str:
     """The same levels once per variant of the server's settings, each on a fresh server;
     the table is returned (with two variants and several runs, the second's change pair by
     pair), the plot written to results/ under the column's name. `knobs`:
-    more of the scripted model's script; `on_level(players, label, level)` sees each level.
-    `--players` given: its levels instead."""
+    more of the scripted model's script; `on_level(players, label, level)` sees each level;
+    `think`: the players' think time (run_level's). `--players` given: its levels instead."""
     levels = tuple(args.levels) if args.players_given else levels
     model = ModelProcess(workdir / "scripted-model.log").start()
     results, pairs = [], []
@@ -239,7 +246,8 @@ def compare(args, workdir: Path, title: str, column: str, levels: tuple[int, ...
                     path = RESULTS / f"profile-{column.lower()}-{label}-{players}.{args.profile}"
                     spy = start_profiler(server.process.pid, path) if profiling else None
                     try:
-                        level = run_level(model, server, players, args.chapters, args.seed + turn, **(knobs or {}))
+                        level = run_level(model, server, players, args.chapters, args.seed + turn, think=think,
+                                          **(knobs or {}))
                     finally:
                         stop_profiler(spy)
                         stop_server(server)

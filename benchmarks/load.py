@@ -127,11 +127,12 @@ async def _wait_for_jobs(database_url: str, limit: float) -> tuple[int, int]:
 
 
 def run_level(model: ModelProcess, server: ServerProcess, players: int, chapters: int,
-              seed: int = 7, label: str = "lanternpath", jobs: bool = True, **knobs) -> LevelResult:
+              seed: int = 7, label: str = "lanternpath", jobs: bool = True,
+              think: tuple[float, float] | None = None, **knobs) -> LevelResult:
     """Play one level against a running server (the caller starts and stops it), then wait
     for its deferred jobs (`jobs`: the server has a job queue) so that their CPU counts;
     `knobs`: more of the scripted model's script, e.g. image_latency=3.0; `label` names the
-    server."""
+    server; `think`: the players' think time, in seconds (PlayerPlan's by default)."""
     # Tagged replies let each chapter be matched to its own model request, whose measured
     # timing (not the nominal TIMINGS) is what the server's added time is taken against.
     model.configure(**TIMINGS, tag_replies=True, **knobs)
@@ -140,6 +141,8 @@ def run_level(model: ModelProcess, server: ServerProcess, players: int, chapters
     warm_up()
     plan = PlayerPlan(server.base_url, chapters, sorted(catalog.worlds), sorted(catalog.topics),
                       start_spread=min(2.0, 0.5 + players / 100))
+    if think is not None:
+        plan.think = think
     started, cpu_before = time.monotonic(), cpu_seconds(server.process.pid)
     parts_before = cpu_parts(server.process.pid)
     limit = level_limit(chapters, players)

@@ -13,7 +13,7 @@ from functools import cache
 import httpx
 from httpx_sse import EventSource
 
-from benchmarks.pictures import PictureFollower, picture_stream
+from benchmarks.pictures import PictureFollower, page_stream
 from tests.support.player import ChapterPage, choices_from_html
 from tests.support.scripted_replies import find_request_tag
 
@@ -95,9 +95,9 @@ async def read_stream(client: httpx.AsyncClient, url: str, record: ChapterRecord
 async def play_chapter(client: httpx.AsyncClient, number: int, action: str, choice: str,
                        streams: StreamCounter, on_first: asyncio.Event | None = None,
                        followers: list[asyncio.Future] | None = None,
-                       follower: PictureFollower | None = None) -> ChapterRecord:
-    """`follower` follows the chapter's picture (it comes after the text); its future goes
-    into `followers`."""
+                       follower: PictureFollower | None = None, page: int | None = None) -> ChapterRecord:
+    """`follower` follows the chapter's picture on the stream of the player's `page` (it comes
+    after the text); its future goes into `followers`."""
     record = ChapterRecord(number, time.monotonic())
 
     async def sent(event: str, _info: dict) -> None:
@@ -119,9 +119,8 @@ async def play_chapter(client: httpx.AsyncClient, number: int, action: str, choi
             await read_stream(client, found.group(1), record, on_first)
         finally:
             streams.open -= 1
-        # The chapter's choices bring its picture slot back, following the pictures' stream.
-        if follower is not None and (pictures := picture_stream(record.choices_html)):
-            followers.append(follower.follow(dict(client.cookies), pictures, record))
+        if follower is not None and page is not None:
+            followers.append(follower.follow(page, record))
     except (httpx.HTTPError, OSError) as exc:
         record.error = f"{type(exc).__name__}: {exc}"[:200]
     return record
@@ -178,12 +177,14 @@ async def _play(plan: PlayerPlan, rng: random.Random, client: httpx.AsyncClient,
         records.append(ChapterRecord(1, time.monotonic(), error=f"start: {exc!r}"[:200]))
         return
     action, choices = page.action, page.choices
+    # The page has loaded: its picture stream opens, and follows the chapters its choices swap in.
+    pictures = follower.follow_page(dict(client.cookies), url) if (url := page_stream(page.html)) else None
     for number in range(2, plan.chapters + 2):
         if not action or not choices:
             return
         await asyncio.sleep(rng.uniform(*plan.think))
         record = await play_chapter(client, number, action, rng.choice(choices), streams, followers=followers,
-                                    follower=follower)
+                                    follower=follower, page=pictures)
         records.append(record)
         if record.error:
             return

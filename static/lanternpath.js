@@ -14,7 +14,7 @@
   });
 
   document.addEventListener("htmx:sseOpen", function (event) {
-    if (event.target.id !== "chapter") return;  // a picture slot's stream has no text to start over
+    if (event.target.id !== "chapter") return;  // the page's picture stream has no text to start over
     var before = sources.get(event.target), text = byId("chapter-text");
     sources.set(event.target, event.detail.source);
     // htmx re-creates a closed EventSource without Last-Event-ID: the stream starts over.
@@ -24,6 +24,7 @@
 
   document.addEventListener("htmx:sseMessage", function (event) {
     var kind = event.detail.type, chapter = byId("chapter"), heading = byId("chapter-heading");
+    if (!chapter || !chapter.contains(event.target)) return;  // a picture, from the page's own stream
     var waiting = byId("chapter-waiting");
     if (waiting && chapter) {  // a storyteller took the chapter: its first text (or its end) came
       waiting.remove();

@@ -15,7 +15,7 @@ from markupsafe import escape
 
 from benchmarks.load import LevelResult, wait_for_jobs
 from benchmarks.pairs import paired_change, paired_lines, turn_order
-from benchmarks.pictures import PictureFollower
+from benchmarks.pictures import PictureFollower, page_stream
 from benchmarks.players import ChapterRecord, StreamCounter, begin, play_chapter
 from benchmarks.processes import ServerCores, set_cores_of_every_thread
 from benchmarks.stats import (
@@ -32,6 +32,7 @@ from tests.conftest import picture_settings, scripted_settings
 from tests.support import player
 from tests.support.database import rows
 from tests.support.live_server import LiveServer
+from tests.support.player import choices_from_html
 from tests.support.scripted_replies import build_reply, find_request_tag, split_chunks, story_replies, tag_first_chunk
 from tests.support.server_process import ServerProcess
 
@@ -272,19 +273,28 @@ async def test_a_players_picture_is_followed_in_a_process_of_its_own_and_fills_i
     # The players' loop takes the timestamps of the text's streams: the pictures' streams and
     # requests run in another process, and only what was seen comes back into the record.
     settings = picture_settings(scripted_model, database_url)
+    scripted_model.script.update(image_latency=1.0)
     with LiveServer(create_app(settings)) as live:
         async with httpx.AsyncClient(base_url=live.base_url, timeout=30) as client:
             page = await begin(client, "capwood-hollow", "solar-system", StreamCounter())
             followers: list = []
             follower = await PictureFollower(live.base_url).start()
             try:
-                record = await play_chapter(client, 2, page.action, page.choices[0], StreamCounter(),
-                                            followers=followers, follower=follower)
-                assert record.error is None and len(followers) == 1
-                assert await asyncio.wait_for(followers[0], 30) is record
+                # One stream for the page, opened once it has loaded, as a browser does.
+                pictures = follower.follow_page(dict(client.cookies), page_stream(page.html))
+                records, action, choices = [], page.action, page.choices
+                for number in (2, 3):  # on at once, long before chapter 2's picture: it is left behind
+                    records.append(await play_chapter(client, number, action, choices[0], StreamCounter(),
+                                                      followers=followers, follower=follower, page=pictures))
+                    action, choices = choices_from_html(records[-1].choices_html)
+                assert [r.error for r in records] == [None, None] and len(followers) == 2
+                assert await asyncio.wait_for(followers[0], 30) is records[0]
+                assert await asyncio.wait_for(followers[1], 30) is records[1]
             finally:
                 await follower.stop()
     assert follower.pid != os.getpid()
+    left, record = records
+    assert left.picture_event is None and left.picture_error is None, "a picture seen for a chapter the page left"
     assert record.picture_error is None
     assert record.closed < record.picture_event <= record.picture_visible
     image_requests = [r for r in scripted_model.requests if r["kind"] == "IMAGE"]

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
+import contextlib
 import io
 import json
 import re
 import time
+from types import SimpleNamespace
 
 import httpx
 import psutil
@@ -18,11 +21,15 @@ from bs4 import BeautifulSoup
 from PIL import Image
 
 from service.config import Settings
+from service.domain.lifecycle import ChapterState
+from service.domain.pictures import SlotState
+from service.domain.story import CHAPTER_COUNT
 from service.jobs.picture_news import PictureNews, RecentPictures
 from service.llm.images import Drawing, ImageClient
 from service.runtime import create_app
 from service.store.jobs import JobQueue
-from service.store.pictures import PictureStore
+from service.store.pictures import ChapterPictures, PictureStore, Shown
+from service.web import pictures as web_pictures
 from service.web.pictures import RECHECK_SECONDS
 from tests.conftest import picture_settings, scripted_settings
 from tests.support import player
@@ -34,6 +41,13 @@ WORLD, TOPIC = "capwood-hollow", "solar-system"
 
 
 pytestmark = pytest.mark.usefixtures("litellm_loaded")
+
+
+@pytest.fixture(autouse=True)
+def idle_streams_end_soon(monkeypatch):
+    """A page's picture stream ends after this long without news (900 s in use): a test
+    whose picture never comes fails in seconds, not minutes."""
+    monkeypatch.setattr(web_pictures, "IDLE_SECONDS", 10.0)
 
 
 @pytest.fixture
@@ -70,6 +84,26 @@ def _adventure_url(page_url: str) -> str:
     return page_url.rsplit("/chapters/", 1)[0]
 
 
+def _picture_of(number: int):
+    """For read_sse's `until`: the event that fills chapter `number`'s slot."""
+    return lambda event: event.event == "picture" and f'id="chapter-picture-{number}"' in event.data
+
+
+def _swapped(events) -> dict[str, str]:
+    """Each slot that a stream's picture events fill (by its id), with its <img>'s src."""
+    swaps = BeautifulSoup("".join(e.data for e in events if e.event == "picture"), "html.parser")
+    return {element["id"]: element.img["src"] for element in swaps.select("[hx-swap-oob]")}
+
+
+@contextlib.contextmanager
+def _page_stream(client: httpx.Client, url: str, until):
+    """A page's picture stream, read from now on in a thread of its own (as a browser keeps it
+    open while its player plays) until `until`: a future of its SseResult."""
+    with httpx.Client(base_url=client.base_url, cookies=client.cookies, timeout=30) as browser, \
+            concurrent.futures.ThreadPoolExecutor(1) as pool:  # the reading ends before its client closes
+        yield pool.submit(player.read_sse, browser, url, until=until)
+
+
 def test_when_a_chapter_is_finished_then_its_slot_and_its_choices_hold_their_pictures_served_for_good(
     client, scripted_model, database_url
 ):
@@ -100,53 +134,65 @@ def test_when_the_player_clicks_fast_and_streams_reconnect_then_each_slot_holds_
     page = player.read_chapter(client, player.start(client, WORLD, TOPIC))
     adventure = _adventure_url(page.url)
     action, choices = page.action, page.choices
-    for number in (2, 3, 4):  # on as soon as the choices are there, long before any picture
-        result = player.read_sse(client, player.choose_htmx(client, action, choices[0]))
-        action, choices = player.choices_from_html(result.data("choices"))
-        if number == 3:  # a stream that drops before its picture comes: the browser reconnects
-            with client.stream("GET", f"{adventure}/chapters/2/pictures") as dropped:
-                assert dropped.status_code == 200
+    # The page's one picture stream, open while the player clicks on: it follows each chapter
+    # the choices swap in, and ends up with the last one's picture.
+    with _page_stream(client, f"{adventure}/chapters/1/pictures", _picture_of(4)) as followed:
+        for number in (2, 3, 4):  # on as soon as the choices are there, long before any picture
+            result = player.read_sse(client, player.choose_htmx(client, action, choices[0]))
+            action, choices = player.choices_from_html(result.data("choices"))
+            if number == 3:  # a stream that drops before its picture comes: the browser reconnects
+                with client.stream("GET", f"{adventure}/chapters/2/pictures") as dropped:
+                    assert dropped.status_code == 200
     tags = {n: find_request_tag(player.read_chapter(client, f"{adventure}/chapters/{n}").text) for n in range(1, 5)}
     assert all(tags.values()) and len(set(tags.values())) == 4, f"chapters' request tags: {tags}"
+    wait_until(lambda: _all_done(database_url, "picture", 4) and _all_done(database_url, "option-pictures", 1), 20,
+               "the pictures were not drawn")
+    shown = {number: _slot(client.get(f"{adventure}/chapters/{number}").text, number).find("img")
+             for number in range(1, 5)}
+    assert all(shown.values()), f"chapters without a picture: {shown}"
+    followed = _swapped(followed.result().events)
+    assert followed.get("chapter-picture-4") == shown[4]["src"], f"the page's stream sent {followed}"
 
-    for number in range(1, 5):
-        events = player.read_sse(client, f"{adventure}/chapters/{number}/pictures")
-        swaps = BeautifulSoup("".join(e.data for e in events.events if e.event == "picture"), "html.parser")
-        targets = {element["id"] for element in swaps.select("[hx-swap-oob]")}
-        assert f"chapter-picture-{number}" in targets and events.names[-1] == "close"
-        assert targets <= {f"chapter-picture-{number}", *(f"option-picture-{n}" for n in (1, 2, 3))}
-        assert number == 1 or targets == {f"chapter-picture-{number}"}, f"chapter {number}'s stream sent {targets}"
-        streamed = swaps.select_one(f"#chapter-picture-{number} img")
-        shown = _slot(client.get(f"{adventure}/chapters/{number}").text, number).find("img")
-        assert shown is not None and shown["src"] == streamed["src"]
-        drawn_from = _drawn_from(client, shown["src"])
+    for number in range(1, 5):  # each chapter's page, loaded once all is drawn
+        events = player.read_sse(client, f"{adventure}/chapters/{number}/pictures", limit=4 if number == 1 else 1)
+        targets = _swapped(events.events)
+        assert f"chapter-picture-{number}" in targets
+        assert targets.keys() <= {f"chapter-picture-{number}", *(f"option-picture-{n}" for n in (1, 2, 3))}
+        assert number == 1 or targets.keys() == {f"chapter-picture-{number}"}, f"chapter {number}'s page got {targets}"
+        assert targets[f"chapter-picture-{number}"] == shown[number]["src"]
+    for number, img in shown.items():
+        # Whatever a stream sent into a chapter's slot is what its page shows, drawn from its own story.
+        assert followed.get(f"chapter-picture-{number}", img["src"]) == img["src"], f"the page's stream sent {followed}"
+        drawn_from = _drawn_from(client, img["src"])
         others = [tag for n, tag in tags.items() if n != number]
         assert f"[{tags[number]}]" in drawn_from and not any(f"[{tag}]" in drawn_from for tag in others), (
             f"chapter {number}'s slot shows a picture drawn from {drawn_from!r}")
 
 
-def test_when_a_choice_is_made_then_the_pictures_stream_is_opened_only_by_the_chapters_choices(
+def test_when_a_choice_is_made_then_the_pages_own_picture_stream_brings_the_next_chapters_picture(
     client, scripted_model, database_url
 ):
-    # The pictures' stream must not start beside the text's own stream: the slot of a
-    # choice's fragment follows none, and the chapter's choices bring it back following one.
+    # A choice opens no picture stream beside the text's own as it starts: the page's one
+    # stream, outside the chapter that the choices swap, was opened once the page had loaded.
     page = player.read_chapter(client, player.start(client, WORLD, TOPIC))
-    fragment = client.post(page.action, data={"choice": page.choices[0]}, headers={"HX-Request": "true"}).text
-    slot = _slot(fragment, 2)
-    assert not slot.has_attr("sse-connect") and slot.find("img") is None, f"the fragment's slot: {slot}"
+    adventure = _adventure_url(page.url)
+    stream = BeautifulSoup(page.html, "html.parser").select_one("#picture-stream[hx-ext=sse]")
+    assert stream is not None and stream["sse-connect"] == f"{adventure}/chapters/1/pictures"
+    assert stream.find_parent(id="chapter") is None, "the picture stream would go with the chapter's swap"
+    with _page_stream(client, stream["sse-connect"], _picture_of(2)) as followed:
+        fragment = client.post(page.action, data={"choice": page.choices[0]}, headers={"HX-Request": "true"}).text
+        opened = [element["sse-connect"] for element in BeautifulSoup(fragment, "html.parser").select("[sse-connect]")]
+        assert opened == [f"{adventure}/chapters/2/stream"], f"the fragment opens {opened}"
+        assert _slot(fragment, 2).find("img") is None
+        events = player.read_sse(client, player.sse_url(fragment))
+        assert len(BeautifulSoup(events.data("choices"), "html.parser").select("button[name=choice]")) == 3
 
-    events = player.read_sse(client, player.sse_url(fragment))
-    choices = BeautifulSoup(events.data("choices"), "html.parser")
-    swapped = _slot(str(choices), 2)
-    assert swapped["id"] == "chapter-picture-2" and swapped["hx-swap-oob"] == "outerHTML"
-    assert swapped["sse-connect"] == f"{_adventure_url(page.url)}/chapters/2/pictures"
-    assert len(choices.select("button[name=choice]")) == 3
-    picture = player.read_sse(client, swapped["sse-connect"])
-    assert "chapter-picture-2" in picture.data("picture") and picture.names[-1] == "close"
+    swapped = _swapped(followed.result().events)
+    assert swapped.get("chapter-picture-2") == _slot(client.get(f"{adventure}/chapters/2").text, 2).img["src"]
 
 
 def test_when_the_image_model_always_fails_then_the_chapter_has_no_picture_no_img_and_the_game_goes_on(
-    server, scripted_model, database_url
+    server, scripted_model, database_url, monkeypatch
 ):
     scripted_model.script.update(fail_status=500, fault_scope="image")
     with httpx.Client(base_url=server.base_url, timeout=30) as client:
@@ -156,9 +202,10 @@ def test_when_the_image_model_always_fails_then_the_chapter_has_no_picture_no_im
                    30, "the picture jobs did not fail for good")
         html = client.get(page.url).text
         slot = _slot(html, 1)
-        assert slot.has_attr("hidden") and not slot.has_attr("sse-connect")
+        assert slot.has_attr("hidden")
         assert BeautifulSoup(html, "html.parser").select("#chapter img") == []
-        assert player.read_sse(client, f"{_adventure_url(page.url)}/chapters/1/pictures").names == ["close"]
+        monkeypatch.setattr(web_pictures, "IDLE_SECONDS", 2.0)  # until the page's stream gives up
+        assert player.read_sse(client, f"{_adventure_url(page.url)}/chapters/1/pictures").names == []
         drawn = [r for r in scripted_model.requests if r.get("kind") == "IMAGE"]
         assert len(drawn) == 4 * 3, f"{len(drawn)} image calls for 4 pictures tried 3 times each: retried twice over"
 
@@ -271,7 +318,7 @@ def test_when_no_image_model_is_set_then_no_page_has_a_slot_and_no_picture_is_as
 
     for html in pages:
         soup = BeautifulSoup(html, "html.parser")
-        assert not soup.select("[data-image-chapter], .option-picture, img"), html[:300]
+        assert not soup.select("[data-image-chapter], .option-picture, img, #picture-stream"), html[:300]
     assert stream.status_code == 404
     assert rows(database_url, "SELECT DISTINCT kind FROM jobs ORDER BY kind") == [("characters",), ("summary",)]
     assert not [r for r in scripted_model.requests if r.get("kind") in ("IMAGE", "PICTURE")]
@@ -415,11 +462,11 @@ def test_when_an_adventure_begins_then_its_choices_pictures_are_drawn_and_stored
 
 def _follow_second_chapters_picture(scripted_model, database_url, monkeypatch,
                                     fail_first: bool = False) -> tuple[list, float, str, str]:
-    """Play to chapter 2, follow its picture stream, opened by its choices as a browser does,
-    while the image model takes a second (`fail_first`: and fails the chapter's first
-    drawing), and fetch the picture: (the store's reads for the chapter's pictures and for
-    the bytes, seconds from the stream's start to its picture, the picture's alt, its prompt).
-    Another browser asking for the picture gets 404."""
+    """Play to chapter 2 with the first chapter's page's picture stream open, as a browser
+    keeps it, while the image model takes a second (`fail_first`: and fails the chapter's
+    first drawing), and fetch the picture: (the store's reads for the chapter's pictures and
+    for the bytes, seconds from the chapter's `close` to its picture, the picture's alt, its
+    prompt). Another browser asking for the picture gets 404."""
     looks = []
     looked, read = PictureStore.chapter_pictures, PictureStore.picture
 
@@ -441,14 +488,14 @@ def _follow_second_chapters_picture(scripted_model, database_url, monkeypatch,
             wait_until(lambda: _all_done(database_url, "picture", 1) and _all_done(database_url, "option-pictures", 1),
                        20, "the first chapter's pictures were not drawn")
             scripted_model.script.update(fail_status=500, fail_times=1, fault_scope="image")
-        events = player.read_sse(client, player.choose_htmx(client, page.action, page.choices[0]))
-        slot = _slot(str(BeautifulSoup(events.data("choices"), "html.parser")), 2)
         looks.clear()
-        started = time.monotonic()
-        picture = player.read_sse(client, slot["sse-connect"])
-        took = time.monotonic() - started
-        img = BeautifulSoup(picture.data("picture"), "html.parser").find("img")
-        assert picture.names[-1] == "close" and img is not None and img["alt"]
+        with _page_stream(client, f"{_adventure_url(page.url)}/chapters/1/pictures", _picture_of(2)) as followed:
+            events = player.read_sse(client, player.choose_htmx(client, page.action, page.choices[0]))
+        closed = next(event.at for event in events.events if event.event == "close")
+        picture = next(event for event in followed.result().events if _picture_of(2)(event))
+        took = picture.at - closed
+        img = BeautifulSoup(picture.data, "html.parser").find("img")
+        assert img is not None and img["alt"]
         drawn_from = _drawn_from(client, img["src"])
         with httpx.Client(base_url=live.base_url, timeout=30) as stranger:
             assert stranger.get(img["src"]).status_code == 404, "another browser got the picture"
@@ -491,17 +538,81 @@ async def test_when_picture_news_comes_while_a_stream_looks_at_the_store_then_it
     # Regression: news was kept only while a stream waited, so the news of a picture saved
     # during a stream's look was lost, and the picture came 15 s late (the recheck).
     news = PictureNews()
-    with news.following("adventure", 2) as wait, news.following("adventure", 3) as other_wait:
+    with news.following("adventure") as wait, news.following("another") as other_wait:
         news.notify("adventure", 2)  # while the stream is busy looking, not waiting
+        news.notify("adventure", 3)
         started = time.monotonic()
-        await wait(5.0)
-        assert time.monotonic() - started < 1.0, "the news that came during the look was lost"
+        assert await wait(5.0) == {2: None, 3: None}, "the news that came during the look was lost"
+        assert time.monotonic() - started < 1.0
         started = time.monotonic()
-        await wait(0.1)
-        assert time.monotonic() - started >= 0.1, "one piece of news woke the stream twice"
+        assert await wait(0.1) == {} and time.monotonic() - started >= 0.1, "one piece of news woke the stream twice"
         started = time.monotonic()
-        await other_wait(0.1)
-        assert time.monotonic() - started >= 0.1, "another chapter's news woke the stream"
+        assert await other_wait(0.1) == {} and time.monotonic() - started >= 0.1, "another adventure's news woke it"
+
+
+class _StreamServices:
+    """What a page's picture stream uses of the server: news, the chapters being written, the
+    store's slots (`stored`, by chapter; each look is counted) and a swap's HTML."""
+
+    def __init__(self) -> None:
+        self.picture_news = PictureNews()
+        self.written: set[int] = set()
+        self.writer = SimpleNamespace(writing=lambda _adventure_id, number: number in self.written)
+        self.stored: dict[int, ChapterPictures] = {}
+        self.looks: list[int] = []
+        self.pictures = SimpleNamespace(chapter_pictures=self._look)
+        self.pages = SimpleNamespace(render=self._render)
+
+    async def _look(self, _adventure_id: str, number: int, background: bool = False) -> ChapterPictures:
+        self.looks.append(number)
+        return self.stored[number]
+
+    async def _render(self, _name: str, slot_id: str, image: dict) -> str:
+        return f'<div id="{slot_id}" hx-swap-oob="innerHTML"><img src="{image["src"]}" alt="{image["alt"]}"></div>'
+
+
+def _drawn(number: int) -> ChapterPictures:
+    return ChapterPictures(number, ChapterState.COMPLETE, Shown("a", f"digest{number}", f"scene {number}"),
+                           SlotState.READY)
+
+
+async def test_a_pages_picture_stream_goes_on_to_the_chapter_its_choice_led_to_and_skips_the_one_left_behind():
+    services = _StreamServices()
+    services.stored[2] = ChapterPictures(2, ChapterState.COMPLETE, None, SlotState.PENDING)
+    events = web_pictures.picture_events(services, SimpleNamespace(id="a"), 2)
+    first = asyncio.ensure_future(anext(events))
+    await asyncio.sleep(0.05)
+    assert services.looks == [2] and not first.done(), "the page's chapter was not looked at, or sent something"
+
+    services.written.add(3)  # the page's choice led on: chapter 3 is being written here
+    services.picture_news.notify("a", 2, _drawn(2))  # and chapter 2's picture comes, too late for its slot
+    await asyncio.sleep(0.05)
+    assert not first.done(), "a picture went to the slot of a chapter the page has left"
+    services.written.discard(3)
+    services.picture_news.notify("a", 3, _drawn(3))
+
+    event = await asyncio.wait_for(first, 1.0)
+    assert event.event == "picture" and _swapped([event]) == {"chapter-picture-3": "/adventures/a/pictures/digest3"}
+    assert services.looks == [2], "a look at the store for slots the news told of"
+    await events.aclose()
+
+
+async def test_a_pages_picture_stream_closes_once_the_last_chapters_pictures_are_shown():
+    services = _StreamServices()
+    services.stored[CHAPTER_COUNT] = _drawn(CHAPTER_COUNT)
+    events = [event async for event in web_pictures.picture_events(services, SimpleNamespace(id="a"), CHAPTER_COUNT)]
+    assert [event.event for event in events] == ["picture", "close"]
+    assert _swapped(events).keys() == {f"chapter-picture-{CHAPTER_COUNT}"}
+
+
+async def test_a_pages_picture_stream_without_news_ends_without_close_for_the_browser_to_open_again(monkeypatch):
+    monkeypatch.setattr(web_pictures, "IDLE_SECONDS", 0.2)
+    services = _StreamServices()
+    services.stored[2] = _drawn(2)
+    started = time.monotonic()
+    events = [event async for event in web_pictures.picture_events(services, SimpleNamespace(id="a"), 2)]
+    assert [event.event for event in events] == ["picture"] and time.monotonic() - started < 2.0
+    assert services.looks == [2], "a chapter whose pictures were all shown was looked at again without news"
 
 
 def _picture_process() -> psutil.Process | None:

@@ -21,27 +21,29 @@ RECENT_MAX_BYTES = 32 * 1024 * 1024
 
 
 class _Follower:
-    """One stream's news: that some came, and what its chapter's slots show, when the news said."""
+    """One stream's news: that some came, and of which chapters, with what their slots show
+    where the news said."""
 
-    __slots__ = ("came", "slots")
+    __slots__ = ("came", "heard")
 
     def __init__(self) -> None:
         self.came = asyncio.Event()
-        self.slots: ChapterPictures | None = None
+        self.heard: dict[int, ChapterPictures | None] = {}
 
 
 class PictureNews:
-    """Wakes the pages' picture streams of a chapter when its pictures may have changed; with
-    several processes, `send` tells the others (whose streams then `wake`). A stream follows
-    its chapter for as long as it is open (`following`): news that comes while it looks at
-    the store is kept for its next wait, not lost (it would then have waited out a recheck).
+    """Wakes the pages' picture streams of an adventure when a chapter's pictures may have
+    changed; with several processes, `send` tells the others (whose streams then `wake`). A
+    stream follows its adventure for as long as it is open (`following`): news that comes
+    while it looks at the store is kept for its next wait, not lost (it would then have
+    waited out a recheck).
 
     News from this process may say what the chapter's slots now show (`slots`): its streams
     then need no look at the store. `drawn_here` tells a stream that the chapter's picture
     is being drawn by this process, whose end is such news (PictureJobs answers it)."""
 
     def __init__(self, send: Callable[[str, int], None] | None = None) -> None:
-        self._followers: dict[tuple[str, int], set[_Follower]] = {}
+        self._followers: dict[str, set[_Follower]] = {}
         self.send = send
         self.drawn_here: Callable[[str, int], bool] = lambda _adventure_id, _number: False
 
@@ -51,8 +53,8 @@ class PictureNews:
             self.send(adventure_id, number)
 
     def wake(self, adventure_id: str, number: int, slots: ChapterPictures | None = None) -> None:
-        for follower in self._followers.get((adventure_id, number), ()):
-            follower.slots = slots  # the latest news says what is known; news that says nothing, nothing
+        for follower in self._followers.get(adventure_id, ()):
+            follower.heard[number] = slots  # the latest news says what is known; news that says nothing, nothing
             follower.came.set()
 
     def job_finished(self, job: Job) -> None:
@@ -67,29 +69,29 @@ class PictureNews:
         self.notify(*chapter)
 
     @contextlib.contextmanager
-    def following(self, adventure_id: str, number: int) -> Iterator[Callable[[float],
-                                                                            Awaitable[ChapterPictures | None]]]:
-        """`with news.following(a, n) as wait:` ... `await wait(timeout)` returns at the first
-        news since the last wait returned, or after `timeout` seconds: with what the slots
-        show if the news said so, else None."""
-        key, follower = (adventure_id, number), _Follower()
-        self._followers.setdefault(key, set()).add(follower)
+    def following(self, adventure_id: str) -> Iterator[Callable[[float],
+                                                                 Awaitable[dict[int, ChapterPictures | None]]]]:
+        """`with news.following(a) as wait:` ... `await wait(timeout)` returns at the first
+        news since the last wait returned, or after `timeout` seconds (with no news): the
+        chapters it was of, each with what its slots show if the news said so, else None."""
+        follower = _Follower()
+        self._followers.setdefault(adventure_id, set()).add(follower)
 
-        async def wait(timeout: float) -> ChapterPictures | None:
+        async def wait(timeout: float) -> dict[int, ChapterPictures | None]:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
                     await follower.came.wait()
             follower.came.clear()
-            slots, follower.slots = follower.slots, None
-            return slots
+            heard, follower.heard = follower.heard, {}
+            return heard
 
         try:
             yield wait
         finally:
-            followers = self._followers[key]
+            followers = self._followers[adventure_id]
             followers.discard(follower)
             if not followers:
-                del self._followers[key]
+                del self._followers[adventure_id]
 
 
 class RecentPictures:

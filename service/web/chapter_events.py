@@ -33,18 +33,14 @@ class Rendered(NamedTuple):
 class ChapterRendering:
     """Renders the events of one chapter of one adventure. `find_pictures`: how to find the
     pictures beside the first chapter's choices when they are rendered (a page; a stream's
-    choices get theirs over the pictures' own stream). `picture_slot`: a stream's chapter
-    slot, which its choices bring back, now following the chapter's pictures (see
-    pages.chapter_fragment)."""
+    choices get theirs over the page's picture stream)."""
 
     def __init__(self, pages: Pages, adventure_id: str, number: int,
-                 find_pictures: Callable[[], Awaitable[ChapterPictures | None]] | None = None,
-                 picture_slot: dict | None = None):
+                 find_pictures: Callable[[], Awaitable[ChapterPictures | None]] | None = None):
         self.pages = pages
         self.adventure_id = adventure_id
         self.number = number
         self.find_pictures = find_pictures
-        self.picture_slot = picture_slot
 
     async def render(self, item: TextPiece | EndEvent) -> Rendered:
         if type(item) is TextPiece:  # the path of every token: nothing more than escaping
@@ -61,10 +57,7 @@ class ChapterRendering:
             return await self.pages.paragraphs(end.paragraphs)
         if event.name is StreamEvent.CHOICES and isinstance(end, Finished):
             found = await self.find_pictures() if self.find_pictures else None
-            html = await self.pages.choices(self.adventure_id, self.number, end.choices, end.legend, found)
-            if self.picture_slot is not None:
-                html += await self.pages.render("_picture_slot.html", picture_slot=self.picture_slot, swap=True)
-            return html
+            return await self.pages.choices(self.adventure_id, self.number, end.choices, end.legend, found)
         if event.name is StreamEvent.CHAPTER_ERROR and isinstance(end, Failed):
             return await self.pages.error(self.adventure_id, self.number, end.message)
         return CLOSE_DATA

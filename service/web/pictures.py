@@ -1,6 +1,7 @@
 """What the pages show of the pictures: a chapter's slot (and, in the first chapter, the one
 beside each choice), the stream that fills a page's waiting slots as pictures are drawn
-(the summary page's pattern: its own small SSE endpoint), and the pictures themselves.
+(the summary page's pattern: its own small SSE endpoint, one per page, which goes on from
+chapter to chapter as the page's choices swap them in), and the pictures themselves.
 """
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ from starlette.responses import Response
 
 from service.domain.lifecycle import ChapterState
 from service.domain.pictures import SlotState
+from service.domain.story import CHAPTER_COUNT
 from service.store.models import Adventure, Picture
 from service.store.pictures import SCENE, ChapterPictures, Shown
 
-# How long a page's picture stream waits for pictures still being drawn before it closes.
-STREAM_SECONDS = 300.0
+# A page's picture stream ends after this long without news of its adventure's pictures.
+IDLE_SECONDS = 900.0
 # Without news, a stream looks again this often. News comes with every picture job's end,
 # also from other processes (over Redis): this is the fallback, and each look is three
 # queries (at 50 players, looking every 5 s took 40 % of a core).
@@ -42,8 +44,9 @@ def picture_url(picture: Picture | Shown) -> str:
     return f"/adventures/{picture.adventure_id}/pictures/{picture.digest}"
 
 
-def stream_url(adventure_id: str, number: int) -> str:
-    return f"/adventures/{adventure_id}/chapters/{number}/pictures"
+def stream_url(services, adventure_id: str, number: int) -> str | None:
+    """The picture stream of a page that shows chapter `number`; None without an image model."""
+    return f"/adventures/{adventure_id}/chapters/{number}/pictures" if services.settings.pictures else None
 
 
 def image(picture: Picture | Shown | None) -> dict | None:
@@ -64,8 +67,7 @@ def scene_slot(services, adventure_id: str, number: int, pictures: ChapterPictur
     if pictures is None:
         pictures = ChapterPictures(number, scene_state=SlotState.PENDING,
                                    options_state=SlotState.PENDING if number == 1 else SlotState.NONE)
-    return {"number": number, "state": pictures.scene_state, "image": image(pictures.scene),
-            "stream_url": None if pictures.settled else stream_url(adventure_id, number)}
+    return {"number": number, "state": pictures.scene_state, "image": image(pictures.scene)}
 
 
 def option_slots(pictures: ChapterPictures | None, count: int) -> list[dict]:
@@ -75,48 +77,73 @@ def option_slots(pictures: ChapterPictures | None, count: int) -> list[dict]:
 
 
 async def picture_events(services, adventure: Adventure, number: int) -> AsyncIterator[ServerSentEvent]:
-    """Each of the chapter's pictures once it exists, as an out-of-band swap into its own slot
-    (whose id names the chapter, or the choice); then `close`, once nothing more will come."""
-    deadline = time.monotonic() + STREAM_SECONDS
-    sent: set[int] = set()
-    writing_seen, finished_at = False, None
-    news = services.picture_news
-    heard: ChapterPictures | None = None  # what the slots show, as the last news said
-    with news.following(adventure.id, number) as wait:
+    """The pictures of a page that shows chapter `number`, each once it exists, as an
+    out-of-band swap into its own slot (whose id names the chapter, or the choice). A page
+    shows one chapter at a time; with JavaScript its choices swap the next one in, and the
+    page's one stream follows that one from then on: once it is news, or being written here.
+    `close` once the last chapter's pictures are all shown; after IDLE_SECONDS without news
+    the stream ends without it, and the browser opens it again."""
+    chapter = _Chapter(number)
+    deadline = time.monotonic() + IDLE_SECONDS
+    heard: dict[int, ChapterPictures | None] = {}
+    with services.picture_news.following(adventure.id) as wait:
         while (left := deadline - time.monotonic()) > 0:
-            if services.writer.writing(adventure.id, number):
-                # Nothing can show before the chapter is finished, and its end is news: no
-                # look at the store while it streams.
-                writing_seen = True
-                heard = await wait(min(RECHECK_SECONDS, left))
-                continue
-            if heard is None and news.drawn_here(adventure.id, number):
-                # Its picture is being drawn here, and the news of its end says what the slots
-                # show: no look at the store.
-                heard = await wait(min(RECHECK_SECONDS, left))
-                continue
-            pictures = heard or await services.pictures.chapter_pictures(adventure.id, number, background=True)
-            heard = None
-            finished = pictures.chapter_state == ChapterState.COMPLETE
-            writing_seen = writing_seen or not finished
-            if finished and writing_seen and finished_at is None:
-                finished_at = time.monotonic()
-            # A page loaded after the chapter was finished has its choices; one that saw it
-            # being written gets them in another response, which is given time to arrive
-            # first (only the first chapter's choices have pictures).
-            choices_shown = finished and (finished_at is None or number != 1
-                                          or time.monotonic() >= finished_at + CHOICES_ARRIVE_SECONDS)
-            for key, slot_id, picture in _shown(pictures, choices_shown):
-                if key not in sent:
-                    sent.add(key)
+            later = max(heard, default=0)
+            if later > chapter.number or services.writer.writing(adventure.id, chapter.number + 1):
+                chapter = _Chapter(max(later, chapter.number + 1))  # the page's choice led there
+            if not chapter.done or chapter.number in heard:
+                for slot_id, picture in await chapter.look(services, adventure.id, heard.get(chapter.number)):
                     yield await _event(services, slot_id, picture)
-            if pictures.settled and (not finished or sent >= _present(pictures)):
-                break
-            pause = RECHECK_SECONDS
-            if finished and not choices_shown:
-                pause = finished_at + CHOICES_ARRIVE_SECONDS - time.monotonic()
-            heard = await wait(max(0.0, min(pause, left)))
-    yield ServerSentEvent(data="done", event="close")
+            if chapter.done and chapter.number >= CHAPTER_COUNT:
+                yield ServerSentEvent(data="done", event="close")
+                return
+            heard = await wait(max(0.0, min(chapter.pause, left)))
+            if heard:
+                deadline = time.monotonic() + IDLE_SECONDS
+
+
+class _Chapter:
+    """What a page's picture stream has sent of one chapter's pictures, and when it looks again."""
+
+    def __init__(self, number: int):
+        self.number = number
+        self.sent: set[int] = set()
+        self.writing_seen = False
+        self.finished_at: float | None = None
+        self.done = False  # all is shown, or will never be: only news of it is looked at
+        self.pause = RECHECK_SECONDS  # without news, the next look after this long
+
+    async def look(self, services, adventure_id: str, heard: ChapterPictures | None) -> list[tuple[str, Shown]]:
+        """The chapter's pictures not sent yet that may go to the page now (slot id, picture);
+        `heard`: what its slots show, if the news said so."""
+        self.done, self.pause = False, RECHECK_SECONDS
+        if services.writer.writing(adventure_id, self.number):
+            # Nothing can show before the chapter is finished, and its end is news: no look at
+            # the store while it streams.
+            self.writing_seen = True
+            return []
+        if heard is None and services.picture_news.drawn_here(adventure_id, self.number):
+            # Its picture is being drawn here, and the news of its end says what the slots
+            # show: no look at the store.
+            return []
+        pictures = heard or await services.pictures.chapter_pictures(adventure_id, self.number, background=True)
+        finished = pictures.chapter_state == ChapterState.COMPLETE
+        self.writing_seen = self.writing_seen or not finished
+        if finished and self.writing_seen and self.finished_at is None:
+            self.finished_at = time.monotonic()
+        # A page loaded after the chapter was finished has its choices; one that saw it being
+        # written gets them in another response, which is given time to arrive first (only
+        # the first chapter's choices have pictures).
+        choices_at = None if self.finished_at is None or self.number != 1 else self.finished_at + CHOICES_ARRIVE_SECONDS
+        choices_shown = finished and (choices_at is None or time.monotonic() >= choices_at)
+        new = [(key, slot_id, picture) for key, slot_id, picture in _shown(pictures, choices_shown)
+               if key not in self.sent]
+        self.sent.update(key for key, _, _ in new)
+        if pictures.settled and (not finished or self.sent >= _present(pictures)):
+            self.done, self.pause = True, IDLE_SECONDS
+        elif finished and not choices_shown:
+            self.pause = choices_at - time.monotonic()
+        return [(slot_id, picture) for _, slot_id, picture in new]
 
 
 def _shown(pictures: ChapterPictures, choices_shown: bool) -> list[tuple[int, str, Shown]]:

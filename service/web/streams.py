@@ -17,7 +17,6 @@ from starlette.responses import Response
 from service.chapters.events import EventLog
 from service.chapters.writer import ChapterWriter
 from service.store.models import Adventure
-from service.web import pictures
 from service.web.chapter_events import ChapterRendering
 
 # Event ids are decimal numbers; anything else (a sign, "²", letters) is no id of ours.
@@ -33,8 +32,7 @@ def last_event_id(request: Request) -> int | None:
 
 
 def chapter_stream(request: Request, services, adventure: Adventure, number: int, log: EventLog) -> Response:
-    rendering = ChapterRendering(services.pages, adventure.id, number,
-                                 picture_slot=pictures.scene_slot(services, adventure.id, number))
+    rendering = ChapterRendering(services.pages, adventure.id, number)
     shutdown = anyio.Event()
     return EventSourceResponse(
         _frames(log, last_event_id(request), rendering, shutdown, services.writer), ping=15,

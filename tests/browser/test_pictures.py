@@ -37,6 +37,8 @@ def test_when_javascript_is_on_then_the_picture_appears_in_its_slot_without_a_re
     page, scripted_model
 ):
     scripted_model.script.update(image_latency=1.5)
+    streams = []
+    page.on("request", lambda request: streams.append(request.url) if request.url.endswith("/pictures") else None)
     start(page)
     page.evaluate("window.notReloaded = true")
     for option in (1, 2, 3):  # drawn while chapter 1 was written, they come after its choices
@@ -54,6 +56,8 @@ def test_when_javascript_is_on_then_the_picture_appears_in_its_slot_without_a_re
     assert after == before, f"the page moved when the picture came: {before} -> {after}"
     assert page.locator("[data-image-chapter] img").count() == 1
     assert page.locator('[data-image-chapter="1"]').count() == 0
+    # One picture stream for the page, opened once it had loaded, went on to chapter 2.
+    assert [url.rsplit("/adventures/", 1)[1].split("/", 1)[1] for url in streams] == ["chapters/1/pictures"], streams
     assert axe_violations(page) == []
 
 

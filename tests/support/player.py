@@ -3,7 +3,7 @@ them (element ids, forms, SSE events) and nothing more."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import httpx
@@ -65,14 +65,16 @@ def read_chapter(client: httpx.Client, url: str) -> ChapterPage:
     return ChapterPage.parse(url, response.text)
 
 
-def read_sse(client: httpx.Client, url: str, headers: dict | None = None, limit: int | None = None) -> SseResult:
+def read_sse(client: httpx.Client, url: str, headers: dict | None = None, limit: int | None = None,
+             until: Callable[[SseEvent], bool] | None = None) -> SseResult:
     """Read an event stream to its end, stamping each event with the time it arrived; with
-    `limit`, hang up once that many events have come (a reader who leaves)."""
+    `limit`, hang up once that many events have come (a reader who leaves); with `until`,
+    once an event it holds true of has come."""
     with client.stream("GET", url, headers=headers or {}) as response:
         result = SseResult(response.status_code, response.headers.get("content-type", ""))
         for event in sse_events(response):
             result.events.append(event)
-            if limit is not None and len(result.events) >= limit:
+            if (limit is not None and len(result.events) >= limit) or (until is not None and until(event)):
                 break
         return result
 
