@@ -597,12 +597,17 @@ async def test_a_pages_picture_stream_goes_on_to_the_chapter_its_choice_led_to_a
     await events.aclose()
 
 
-async def test_a_pages_picture_stream_closes_once_the_last_chapters_pictures_are_shown():
+async def test_a_pages_picture_stream_closes_once_the_last_chapters_pictures_are_shown(monkeypatch):
     services = _StreamServices()
     services.stored[CHAPTER_COUNT] = _drawn(CHAPTER_COUNT)
     events = [event async for event in web_pictures.picture_events(services, SimpleNamespace(id="a"), CHAPTER_COUNT)]
     assert [event.event for event in events] == ["picture", "close"]
     assert _swapped(events).keys() == {f"chapter-picture-{CHAPTER_COUNT}"}
+
+    monkeypatch.setattr(web_pictures, "IDLE_SECONDS", 0.2)
+    services.stored[CHAPTER_COUNT] = ChapterPictures(CHAPTER_COUNT, ChapterState.FAILED)  # to be tried again
+    events = [event async for event in web_pictures.picture_events(services, SimpleNamespace(id="a"), CHAPTER_COUNT)]
+    assert events == [], "the stream closed on a last chapter that failed: its retry's picture would not come"
 
 
 async def test_a_pages_picture_stream_without_news_ends_without_close_for_the_browser_to_open_again(monkeypatch):

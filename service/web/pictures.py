@@ -94,7 +94,7 @@ async def picture_events(services, adventure: Adventure, number: int) -> AsyncIt
             if not chapter.done or chapter.number in heard:
                 for slot_id, picture in await chapter.look(services, adventure.id, heard.get(chapter.number)):
                     yield await _event(services, slot_id, picture)
-            if chapter.done and chapter.number >= CHAPTER_COUNT:
+            if chapter.done and chapter.finished and chapter.number >= CHAPTER_COUNT:  # (a failed one is retried)
                 yield ServerSentEvent(data="done", event="close")
                 return
             heard = await wait(max(0.0, min(chapter.pause, left)))
@@ -110,6 +110,7 @@ class _Chapter:
         self.sent: set[int] = set()
         self.writing_seen = False
         self.finished_at: float | None = None
+        self.finished = False  # its story is complete
         self.done = False  # all is shown, or will never be: only news of it is looked at
         self.pause = RECHECK_SECONDS  # without news, the next look after this long
 
@@ -127,7 +128,7 @@ class _Chapter:
             # show: no look at the store.
             return []
         pictures = heard or await services.pictures.chapter_pictures(adventure_id, self.number, background=True)
-        finished = pictures.chapter_state == ChapterState.COMPLETE
+        self.finished = finished = pictures.chapter_state == ChapterState.COMPLETE
         self.writing_seen = self.writing_seen or not finished
         if finished and self.writing_seen and self.finished_at is None:
             self.finished_at = time.monotonic()
