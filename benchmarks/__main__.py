@@ -97,6 +97,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="run the server's process on a core of its own; its background processes, the "
                              "players, the scripted model and the picture follower on the other cores, the "
                              "players' loop and the model first (benchmarks/processes.py ServerCores)")
+    parser.add_argument("--think", type=_seconds_range, metavar="MIN,MAX",
+                        help="the players' think time in a comparison, in seconds (the pictures comparison's own "
+                             f"is {PICTURE_THINK[0]},{PICTURE_THINK[1]}; the others' 1,3)")
     parser.add_argument("--seed", type=int, default=7,
                         help="the players' start times, worlds, topics, choices and think times")
     parser.add_argument("--adventure-seed", type=int,
@@ -206,7 +209,8 @@ def compare_images(args, workdir: Path) -> str:
     table = compare(args, workdir, "Pictures on and off", "pictures", (1, 50), {"off": {}, "on": pictures},
                     knobs=IMAGE_KNOBS, on_level=breakdown, think=PICTURE_THINK)
     knobs = ", ".join(f"{k}={v}" for k, v in IMAGE_KNOBS.items())
-    return "\n".join([table, "", f"Think time {PICTURE_THINK[0]}–{PICTURE_THINK[1]} s, pictures on and off. "
+    think = args.think or PICTURE_THINK
+    return "\n".join([table, "", f"Think time {think[0]}–{think[1]} s, pictures on and off. "
                       f"Scripted model for pictures: {knobs}; IMAGE_CONCURRENCY={IMAGE_WORKERS}; "
                       f"{machine_load()}; {code_version()}.", "", *notes, "", "From a choice to its first text, "
                       "run by run:", "", *first_text])
@@ -220,6 +224,13 @@ def compare_noise(args, workdir: Path) -> str:
     return "\n".join([table, "", f"{machine_load()}; {code_version()}."])
 
 
+def _seconds_range(text: str) -> tuple[float, float]:
+    low, high = (float(part) for part in text.split(","))
+    if not 0 <= low <= high:
+        raise argparse.ArgumentTypeError(f"{text!r}: MIN,MAX with 0 <= MIN <= MAX")
+    return low, high
+
+
 def compare(args, workdir: Path, title: str, column: str, levels: tuple[int, ...],
             variants: dict[str, dict[str, str]], knobs: dict | None = None, on_level=None,
             think: tuple[float, float] | None = None) -> str:
@@ -229,6 +240,7 @@ def compare(args, workdir: Path, title: str, column: str, levels: tuple[int, ...
     more of the scripted model's script; `on_level(players, label, level)` sees each level;
     `think`: the players' think time (run_level's). `--players` given: its levels instead."""
     levels = tuple(args.levels) if args.players_given else levels
+    think = args.think or think
     model = ModelProcess(workdir / "scripted-model.log").start()
     results, pairs = [], []
     lines = [f"## {title}", "",
