@@ -16,6 +16,7 @@ from pathlib import Path
 from benchmarks import report
 from benchmarks.load import JOB_WORKERS, TIMINGS, run_level, scripted_server
 from benchmarks.pairs import paired_lines, turn_order
+from benchmarks.players import think_range
 from benchmarks.processes import (
     SERVER_CORES,
     ModelProcess,
@@ -97,7 +98,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="run the server's process on a core of its own; its background processes, the "
                              "players, the scripted model and the picture follower on the other cores, the "
                              "players' loop and the model first (benchmarks/processes.py ServerCores)")
-    parser.add_argument("--think", type=_seconds_range, metavar="MIN,MAX",
+    parser.add_argument("--think", type=think_range, metavar="MIN,MAX",
                         help="the players' think time in a comparison, in seconds (the pictures comparison's own "
                              f"is {PICTURE_THINK[0]},{PICTURE_THINK[1]}; the others' 1,3)")
     parser.add_argument("--seed", type=int, default=7,
@@ -222,13 +223,6 @@ def compare_noise(args, workdir: Path) -> str:
     table = compare(args, workdir, "The same server twice", "run", (1, 50), {"first": {}, "again": {}},
                     knobs=IMAGE_KNOBS, think=PICTURE_THINK)
     return "\n".join([table, "", f"{machine_load()}; {code_version()}."])
-
-
-def _seconds_range(text: str) -> tuple[float, float]:
-    low, high = (float(part) for part in text.split(","))
-    if not 0 <= low <= high:
-        raise argparse.ArgumentTypeError(f"{text!r}: MIN,MAX with 0 <= MIN <= MAX")
-    return low, high
 
 
 def compare(args, workdir: Path, title: str, column: str, levels: tuple[int, ...],

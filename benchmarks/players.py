@@ -2,6 +2,7 @@
 the htmx path (choice POST with HX-Request, then the SSE stream), timing every event."""
 from __future__ import annotations
 
+import argparse
 import asyncio
 import random
 import re
@@ -140,6 +141,14 @@ async def begin(client: httpx.AsyncClient, world: str, topic: str, streams: Stre
     if page.status_code != 200:
         raise RuntimeError(f"chapter 1 answered {page.status_code}")
     return ChapterPage.parse(url, page.text)
+
+
+def think_range(text: str) -> tuple[float, float]:
+    """"MIN,MAX" seconds of think time (`--think`)."""
+    low, high = (float(part) for part in text.split(","))
+    if not 0 <= low <= high:
+        raise argparse.ArgumentTypeError(f"{text!r}: MIN,MAX with 0 <= MIN <= MAX")
+    return low, high
 
 
 @dataclass

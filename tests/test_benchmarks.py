@@ -370,9 +370,9 @@ def test_without_a_core_of_its_own_the_server_shares_every_core(tmp_path):
 def test_a_think_time_is_read_as_its_least_and_its_most_seconds():
     import argparse
 
-    from benchmarks.__main__ import _seconds_range
+    from benchmarks.players import think_range
 
-    assert _seconds_range("1,3") == (1.0, 3.0) and _seconds_range("4.5,6.5") == (4.5, 6.5)
+    assert think_range("1,3") == (1.0, 3.0) and think_range("4.5,6.5") == (4.5, 6.5)
     for wrong in ("3,1", "-1,2"):
         with pytest.raises(argparse.ArgumentTypeError):
-            _seconds_range(wrong)
+            think_range(wrong)
