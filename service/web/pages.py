@@ -55,7 +55,7 @@ def _chapter_context(services, adventure: Adventure, number: int, found: Chapter
         "chapter_count": CHAPTER_COUNT,
         "world_name": services.catalog.worlds[adventure.world_key].name,
         "topic_name": services.catalog.topics[adventure.topic_key].name,
-        "picture_slot": pictures.scene_slot(services, adventure.id, number, found),
+        "picture_slot": pictures.scene_slot(services, number, found),
         "waiting": _waiting(services, adventure, number),
     }
 

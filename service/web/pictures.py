@@ -60,7 +60,7 @@ async def chapter_pictures(services, adventure_id: str, number: int) -> ChapterP
     return await services.pictures.chapter_pictures(adventure_id, number)
 
 
-def scene_slot(services, adventure_id: str, number: int, pictures: ChapterPictures | None = None) -> dict | None:
+def scene_slot(services, number: int, pictures: ChapterPictures | None = None) -> dict | None:
     """The context of a chapter's slot; `pictures` None: nothing is stored yet, all is to come."""
     if not services.settings.pictures:
         return None
